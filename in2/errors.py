@@ -1,0 +1,18 @@
+"""Errors a user can act on.
+
+Every failure that comes from what a user passed in (an image, a mask, a weights path)
+is raised as one of these, with a message that names the problem and the fix, so
+front ends (CLI, ComfyUI, Gradio) can show it as is instead of a torch traceback.
+"""
+
+
+class IN2Error(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class InputError(IN2Error, ValueError):
+    """An image or mask that cannot be inpainted as given (size, channels, dtype, content)."""
+
+
+class WeightsError(IN2Error):
+    """Weights that cannot be found or do not match the model (missing, corrupt, pickled, mismatched)."""
