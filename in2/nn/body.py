@@ -1,0 +1,95 @@
+"""Attention body at 1/8 resolution: HAT's residual-group layout with neighborhood attention.
+
+Neighborhood attention instead of HAT's window attention removes the multiple-of-window
+size constraint, so the body accepts any map size.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..attention import neighborhood_attention
+from .channel_attention import CAB
+from .ffc import FFCResBlock
+
+
+class NeighborhoodAttention(nn.Module):
+    """Multi-head NA on channels-last tokens [B, H, W, C]: qkv Linear, NA, proj Linear."""
+
+    def __init__(self, dim: int, heads: int, kernel: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.kernel = kernel
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, h, w, c = x.shape
+        qkv = self.qkv(x).reshape(b, h, w, 3, self.heads, c // self.heads)
+        q, k, v = qkv.unbind(dim=3)
+        out = neighborhood_attention(q.contiguous(), k.contiguous(), v.contiguous(), self.kernel)
+        return self.proj(out.reshape(b, h, w, c))
+
+
+class NHAB(nn.Module):
+    """Neighbor hybrid attention block: X_M = X + NA(LN X) + alpha*CAB(LN X); Y = X_M + MLP(LN X_M)."""
+
+    def __init__(self, dim: int, heads: int, kernel: int, mlp_ratio: float, alpha: float, cab_compress: int, cab_squeeze: int) -> None:
+        super().__init__()
+        self.alpha = alpha
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = NeighborhoodAttention(dim, heads, kernel)
+        self.cab = CAB(dim, cab_compress, cab_squeeze)
+        self.norm2 = nn.LayerNorm(dim)
+        hidden = int(dim * mlp_ratio)
+        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        xn = self.norm1(x)
+        conv = self.cab(xn.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+        x = x + self.attn(xn) + self.alpha * conv
+        return x + self.mlp(self.norm2(x))
+
+
+class NHABGroup(nn.Module):
+    """Residual group: G(T) = T + Conv3x3(NHAB^n(T)) on channels-last tokens."""
+
+    def __init__(self, dim: int, depth: int, **block_kwargs) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList(NHAB(dim, **block_kwargs) for _ in range(depth))
+        self.conv = nn.Conv2d(dim, dim, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = x
+        for block in self.blocks:
+            y = block(y)
+        return x + self.conv(y.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+
+
+class AttentionBody(nn.Module):
+    """LN -> groups -> LN -> Conv3x3 -> + input; [B, C, h, w] in and out."""
+
+    def __init__(self, dim: int, groups: int, depth: int, **block_kwargs) -> None:
+        super().__init__()
+        self.norm_in = nn.LayerNorm(dim)
+        self.groups = nn.ModuleList(NHABGroup(dim, depth, **block_kwargs) for _ in range(groups))
+        self.norm_out = nn.LayerNorm(dim)
+        self.conv = nn.Conv2d(dim, dim, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        t = self.norm_in(x.permute(0, 2, 3, 1))
+        for group in self.groups:
+            t = group(t)
+        return x + self.conv(self.norm_out(t).permute(0, 3, 1, 2))
+
+
+class FFCBody(nn.Module):
+    """Ablation body (paper Table 7, "w/o NHAB"): the attention replaced by FFC residual blocks."""
+
+    def __init__(self, dim: int, blocks: int, ratio: float) -> None:
+        super().__init__()
+        self.blocks = nn.Sequential(*(FFCResBlock(dim, ratio) for _ in range(blocks)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.blocks(x)

@@ -1,0 +1,91 @@
+"""Fast Fourier convolution (LaMa) without the local Fourier unit.
+
+LaMa's LFU splits each axis in half and breaks on odd or non-square maps, which IN2 must
+accept; it is therefore left out (spec section 2).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class FourierUnit(nn.Module):
+    """1x1 conv + BN + ReLU in the 2-D frequency domain: a global receptive field in one layer.
+
+    The FFTs run in fp32 because half-precision FFTs fail on CPU and for non-power-of-two
+    sizes on CUDA; the result is cast back to the input dtype.
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(2 * channels, 2 * channels, 1, bias=False)
+        self.bn = nn.BatchNorm2d(2 * channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dtype = x.dtype
+        h, w = x.shape[-2:]
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            spec = torch.fft.rfftn(x.float(), dim=(-2, -1), norm="ortho")
+            y = torch.cat([spec.real, spec.imag], dim=1)  # [B, 2C, h, w//2+1]
+            y = F.relu(self.bn(self.conv(y.to(self.conv.weight.dtype))))
+            y = y.float()
+            real, imag = y.chunk(2, dim=1)
+            out = torch.fft.irfftn(torch.complex(real, imag), s=(h, w), dim=(-2, -1), norm="ortho")
+        return out.to(dtype)
+
+
+class SpectralTransform(nn.Module):
+    """Global branch: 1x1 reduce to C/2, Fourier unit (with residual), 1x1 back to C."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        half = max(1, channels // 2)
+        self.reduce = nn.Sequential(nn.Conv2d(channels, half, 1, bias=False), nn.BatchNorm2d(half), nn.ReLU(inplace=True))
+        self.fourier = FourierUnit(half)
+        self.expand = nn.Conv2d(half, channels, 1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.reduce(x)
+        return self.expand(x + self.fourier(x))
+
+
+def _conv3x3(c_in: int, c_out: int) -> nn.Conv2d:
+    return nn.Conv2d(c_in, c_out, 3, padding=1, padding_mode="reflect", bias=False)
+
+
+class FFC(nn.Module):
+    """One FFC layer + per-branch BN + ReLU on a (local, global) channel split."""
+
+    def __init__(self, channels: int, ratio: float) -> None:
+        super().__init__()
+        self.global_channels = int(channels * ratio)
+        local = channels - self.global_channels
+        glob = self.global_channels
+        self.l2l = _conv3x3(local, local)
+        self.g2l = _conv3x3(glob, local)
+        self.l2g = _conv3x3(local, glob)
+        self.g2g = SpectralTransform(glob)
+        self.bn_l = nn.BatchNorm2d(local)
+        self.bn_g = nn.BatchNorm2d(glob)
+
+    def forward(self, x_l: torch.Tensor, x_g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out_l = F.relu(self.bn_l(self.l2l(x_l) + self.g2l(x_g)))
+        out_g = F.relu(self.bn_g(self.l2g(x_l) + self.g2g(x_g)))
+        return out_l, out_g
+
+
+class FFCResBlock(nn.Module):
+    """LaMa's FFCResnetBlock: two FFC layers with a residual per branch. [B, C, H, W] in and out."""
+
+    def __init__(self, channels: int, ratio: float = 0.75) -> None:
+        super().__init__()
+        self.first = FFC(channels, ratio)
+        self.second = FFC(channels, ratio)
+        self.local_channels = channels - self.first.global_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x_l, x_g = x[:, : self.local_channels], x[:, self.local_channels :]
+        y_l, y_g = self.second(*self.first(x_l, x_g))
+        return torch.cat([x_l + y_l, x_g + y_g], dim=1)
