@@ -1,0 +1,246 @@
+"""``InpaintPipeline``: image + mask in, inpainted image out, in the caller's own format.
+
+It glues the pieces together: ``imaging`` (conversion both ways), ``runtime`` (device,
+precision, memory budget), the model, and ``compositing`` (known pixels bit-exact).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from os import PathLike
+from typing import TYPE_CHECKING, Any, Callable, Literal
+
+import torch
+import torch.nn.functional as F
+
+from .compositing import paste_into_hole, seamless_blend
+from .errors import InputError
+from .imaging import read_images, read_masks
+from .runtime import (
+    BYTES_PER_PIXEL,
+    DEFAULT_CHUNK_SIZE,
+    autocast,
+    available_memory,
+    dtype_name,
+    max_pixels as budget_pixels,
+    resolve_device,
+    resolve_dtype,
+)
+from .weights import WeightsInfo, load_model
+
+if TYPE_CHECKING:
+    from .model import IN2
+
+__all__ = ["InpaintPipeline", "MODES", "BLENDS"]
+
+Progress = Callable[[int, int], None]
+MODES = ("native", "resize")
+BLENDS = ("none", "seamless")
+_PROGRESS_SCALE = 1000  # per-image progress units when images of different sizes run one by one
+
+
+def _megapixels(pixels: int) -> str:
+    return f"{pixels / 1e6:.1f} MP"
+
+
+@dataclass
+class _Job:
+    """Images of one size that run through the model together."""
+
+    indices: list[int]
+    size: tuple[int, int]
+
+
+class InpaintPipeline:
+    """Fill the masked part of images with IN2, at their own resolution.
+
+    ``pipe(image, mask)`` takes a PIL image, a numpy array, a ``[3,H,W]``/``[B,3,H,W]`` float
+    tensor, or a list of these, and returns the same kind at exactly the same size with the
+    pixels outside the mask bit-exact. See ``in2.imaging`` for the mask rules.
+    """
+
+    def __init__(
+        self,
+        model: "IN2",
+        device: str | torch.device = "auto",
+        dtype: str | torch.dtype = "fp32",
+        weights_info: WeightsInfo | None = None,
+        max_pixels: int | None = None,
+    ) -> None:
+        self.device = resolve_device(device)
+        self.dtype = resolve_dtype(dtype, self.device)
+        # weights stay fp32; reduced precision runs under autocast (see runtime.resolve_dtype)
+        self.model = model.to(device=self.device, dtype=torch.float32).eval()
+        self.weights_info = weights_info or WeightsInfo(source=f"in-memory {type(model).__name__}")
+        self._max_pixels = max_pixels
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        weights: str | PathLike | None = None,
+        revision: str | None = None,
+        device: str | torch.device = "auto",
+        dtype: str | torch.dtype = "fp32",
+    ) -> "InpaintPipeline":
+        """Load weights (None = bundled demo weights; a folder; a Hub repo id) into a pipeline."""
+        model, info = load_model(weights, revision=revision)
+        return cls(model, device=device, dtype=dtype, weights_info=info)
+
+    # ------------------------------------------------------------------ budget
+
+    @property
+    def max_pixels(self) -> int | None:
+        """Most output pixels (batch x H x W) one forward may take here, from the memory
+        available now (None = unknown, not enforced). Assign an int to override it."""
+        if self._max_pixels is not None:
+            return self._max_pixels
+        return budget_pixels(self.device, self.dtype)
+
+    @max_pixels.setter
+    def max_pixels(self, value: int | None) -> None:
+        self._max_pixels = value
+
+    def _check_budget(self, height: int, width: int, limit: int | None, mode: str) -> None:
+        if limit is None or height * width <= limit:
+            return
+        if mode == "resize":
+            reason = f"even resize mode ({height}x{width} model input) does not fit"
+        else:
+            reason = f"the image is {width}x{height} ({_megapixels(height * width)})"
+        per_pixel = BYTES_PER_PIXEL.get(self.dtype, BYTES_PER_PIXEL[torch.float32])
+        free = available_memory(self.device)
+        free_text = f"{free / 2**30:.1f} GiB available" if free is not None else "memory limit set"
+        raise InputError(
+            f"too large for this device: {reason}, the limit on {self.device} with "
+            f"{dtype_name(self.dtype)} is {_megapixels(limit)} ({free_text}, about "
+            f"{per_pixel} bytes per output pixel at native resolution). Ways out: mode='resize' "
+            "(--mode resize) inpaints at the training size and composites at full size; crop the "
+            "region around the hole and paste it back; use a smaller image; or run on a GPU "
+            "(--device cuda)."
+        )
+
+    # ------------------------------------------------------------------ running
+
+    @property
+    def train_resolution(self) -> int:
+        config = getattr(self.model, "config", None)
+        size = getattr(config, "train_resolution", None)
+        if size is None and isinstance(config, dict):
+            size = config.get("train_resolution")
+        return int(size or 512)
+
+    def _predict(
+        self, image: torch.Tensor, hole: torch.Tensor, mode: str, chunk_size: int, progress: Progress | None
+    ) -> torch.Tensor:
+        """Raw model prediction ``[b,3,H,W]`` float32 at the input's size."""
+        height, width = image.shape[-2:]
+        if mode == "resize":
+            side = self.train_resolution
+            model_image = F.interpolate(image, size=(side, side), mode="bicubic", antialias=True, align_corners=False)
+            model_image = model_image.clamp(0, 1)
+            # any hole pixel marks its low-resolution pixel as a hole: a partly known pixel
+            # would otherwise show the model a blend of the content that is to be removed
+            model_hole = (F.interpolate(hole.float(), size=(side, side), mode="area") > 0).float()
+        else:
+            model_image, model_hole = image, hole.float()
+        with autocast(self.device, self.dtype):
+            pred = self.model(model_image, model_hole, chunk_size=chunk_size, progress=progress)
+        pred = pred.float()
+        if mode == "resize":
+            shrink = height < pred.shape[-2] or width < pred.shape[-1]
+            pred = F.interpolate(pred, size=(height, width), mode="bicubic", antialias=shrink, align_corners=False)
+            pred = pred.clamp(0, 1)
+        return pred
+
+    def _jobs(self, sizes: list[tuple[int, int]], todo: list[int], mode: str) -> list[_Job]:
+        """Group images of equal size (first-seen order) and split groups to fit the budget."""
+        groups: dict[tuple[int, int], list[int]] = {}
+        for index in todo:
+            groups.setdefault(sizes[index], []).append(index)
+        limit = self.max_pixels
+        jobs = []
+        for size, indices in groups.items():
+            model_h, model_w = (self.train_resolution,) * 2 if mode == "resize" else size
+            self._check_budget(model_h, model_w, limit, mode)
+            per_job = len(indices) if limit is None else max(1, limit // (model_h * model_w))
+            for start in range(0, len(indices), per_job):
+                jobs.append(_Job(indices[start : start + per_job], size))
+        return jobs
+
+    def __call__(
+        self,
+        image: Any,
+        mask: Any,
+        *,
+        mode: Literal["native", "resize"] = "native",
+        blend: Literal["none", "seamless"] = "none",
+        chunk_size: int | None = None,
+        progress: Progress | None = None,
+    ) -> Any:
+        """Inpaint ``image`` where ``mask`` is set; returns the same kind at the same size.
+
+        mode: ``native`` runs the model at the image's own resolution; ``resize`` runs it at
+        ``config.train_resolution`` squared (bicubic with antialiasing down, bicubic up; the
+        mask is shrunk so any hole pixel makes a hole) and composites at full size.
+        blend: ``none`` pastes the prediction into the hole; ``seamless`` colour-matches it to
+        the surroundings and hides the seam inside the hole (``compositing.seamless_blend``).
+        chunk_size: decoder queries evaluated at once (default ``runtime.DEFAULT_CHUNK_SIZE``).
+        progress: ``progress(done, total)`` after every decoded chunk; may raise to stop. When
+        several forwards run (images of different sizes, or a batch split to fit memory) the
+        counts are scaled to ``1000`` per forward.
+        An empty mask returns a copy of the input without running the model; a full mask
+        runs the model on the mask alone (nothing is known) and returns its prediction.
+        """
+        if mode not in MODES:
+            raise InputError(f"unknown mode {mode!r}: use 'native' or 'resize'")
+        if blend not in BLENDS:
+            raise InputError(f"unknown blend {blend!r}: use 'none' or 'seamless'")
+        if chunk_size is not None and chunk_size < 1:
+            raise InputError(f"chunk_size must be a positive number of pixels, got {chunk_size}")
+        chunk = chunk_size or DEFAULT_CHUNK_SIZE
+
+        batch = read_images(image)
+        holes = read_masks(mask, batch.sizes)
+        todo = [index for index, hole in enumerate(holes) if bool(hole.any())]
+        results: list[torch.Tensor | None] = [None] * len(batch)
+        jobs = self._jobs(batch.sizes, todo, mode)
+
+        with torch.inference_mode():
+            for number, job in enumerate(jobs):
+                images = torch.stack([batch.tensors[i] for i in job.indices]).to(self.device, torch.float32)
+                job_holes = torch.stack([holes[i] for i in job.indices])[:, None].to(self.device)
+                report = self._job_progress(progress, number, len(jobs))
+                pred = self._predict(images, job_holes, mode, chunk, report)
+                if blend == "seamless":
+                    filled = seamless_blend(images, pred, job_holes)
+                else:
+                    filled = paste_into_hole(images, pred, job_holes)
+                for slot, index in enumerate(job.indices):
+                    results[index] = filled[slot]
+        return batch.restore(results, holes)
+
+    @staticmethod
+    def _job_progress(progress: Progress | None, number: int, count: int) -> Progress | None:
+        if progress is None or count == 1:
+            return progress
+
+        def report(done: int, total: int) -> None:
+            part = done * _PROGRESS_SCALE // max(total, 1)
+            progress(number * _PROGRESS_SCALE + part, count * _PROGRESS_SCALE)
+
+        return report
+
+    # ------------------------------------------------------------------ description
+
+    def describe(self) -> str:
+        """Which weights run where, in one line (CLI, demo header, logs)."""
+        params = sum(p.numel() for p in self.model.parameters())
+        limit = self.max_pixels
+        limit_text = f", up to {_megapixels(limit)} per forward" if limit is not None else ""
+        return (
+            f"IN2 ({params / 1e6:.2f}M parameters) with {self.weights_info.summary()}; "
+            f"{self.device}, {dtype_name(self.dtype)}{limit_text}"
+        )
+
+    def __repr__(self) -> str:
+        return f"InpaintPipeline({self.describe()})"

@@ -1,0 +1,224 @@
+"""Where and how the model runs: device, precision, and how many pixels fit in memory.
+
+The memory budget exists because native-resolution inpainting has no size limit of its
+own: a 48 MP phone photo would exhaust the machine after minutes of work. Checking the size
+up front turns that into an immediate error that names the ways out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import warnings
+from typing import Iterator
+
+import torch
+
+from .errors import InputError
+
+__all__ = [
+    "resolve_device",
+    "resolve_dtype",
+    "dtype_name",
+    "available_memory",
+    "max_pixels",
+    "autocast",
+    "BYTES_PER_PIXEL",
+    "FIXED_BYTES",
+    "SAFETY_MARGIN",
+    "DEFAULT_CHUNK_SIZE",
+]
+
+_DTYPES = {
+    "fp32": torch.float32,
+    "float32": torch.float32,
+    "fp16": torch.float16,
+    "float16": torch.float16,
+    "half": torch.float16,
+    "bf16": torch.bfloat16,
+    "bfloat16": torch.bfloat16,
+}
+
+# Output queries the implicit decoder evaluates at once at inference (exact: queries are
+# independent). Bounds the decoder's working memory to a constant.
+DEFAULT_CHUNK_SIZE = 65536
+
+# Peak memory per output pixel of the default IN2Config at inference, with
+# chunk_size=DEFAULT_CHUNK_SIZE, fp32 on CPU: the slope of peak RSS between two sizes.
+# Measured with:  python -m in2.runtime --measure   (see _measure below)
+# Half precision (autocast) keeps the fp32 figure: BatchNorm, the FFT and the decoder's
+# ensemble stay in fp32, so the fp32 number is a safe bound for every dtype.
+BYTES_PER_PIXEL = {torch.float32: 2000, torch.float16: 2000, torch.bfloat16: 2000}
+# Memory that does not grow with the image: weights, decoder chunk buffers, allocator slack.
+FIXED_BYTES = 1 << 30
+# Fraction of the available memory the budget may use.
+SAFETY_MARGIN = 0.7
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
+
+    Asking for a device that is not there is an error rather than a silent CPU fallback:
+    a user who asked for the GPU wants to know it is not being used.
+    """
+    if isinstance(device, torch.device):
+        device = str(device)
+    name = (device or "auto").strip().lower()
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", torch.cuda.current_device())
+        if _mps_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name == "mps":
+        if not _mps_available():
+            raise InputError("device 'mps' is not available (needs Apple silicon and a PyTorch build with MPS): use --device cpu or auto")
+        return torch.device("mps")
+    if name == "cuda" or name.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise InputError(
+                f"device {name!r} is not available: this PyTorch ({torch.__version__}) sees no CUDA GPU; "
+                "use --device cpu (or auto), or install a CUDA build of PyTorch"
+            )
+        index = torch.cuda.current_device() if name == "cuda" else _parse_index(name)
+        count = torch.cuda.device_count()
+        if index >= count:
+            raise InputError(f"device {name!r} does not exist: {count} CUDA device(s) visible (cuda:0 .. cuda:{count - 1})")
+        return torch.device("cuda", index)
+    raise InputError(f"unknown device {device!r}: use auto, cpu, cuda, cuda:N or mps")
+
+
+def _parse_index(name: str) -> int:
+    try:
+        return int(name.split(":", 1)[1])
+    except ValueError:
+        raise InputError(f"unknown device {name!r}: use cuda:N with N a number, e.g. cuda:0") from None
+
+
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
+def resolve_dtype(dtype: str | torch.dtype = "fp32", device: torch.device | str = "cpu") -> torch.dtype:
+    """Compute precision: ``"fp32"``, ``"fp16"``, ``"bf16"`` or ``"auto"``.
+
+    ``auto`` is bf16 on CUDA GPUs that support it, else fp32 (fp16 overflows more easily and
+    the gain over bf16 is small for this model). fp16 on CPU falls back to fp32 with a
+    warning: PyTorch's CPU half kernels are slow or missing (the FFT has none); use bf16 to
+    save memory on CPU. Reduced precision runs under autocast; the weights stay fp32.
+    """
+    device = torch.device(device)
+    if isinstance(dtype, torch.dtype):
+        chosen = dtype
+    else:
+        name = (dtype or "fp32").strip().lower()
+        if name == "auto":
+            if device.type == "cuda" and torch.cuda.is_bf16_supported():
+                return torch.bfloat16
+            return torch.float32
+        if name not in _DTYPES:
+            raise InputError(f"unknown dtype {dtype!r}: use fp32, fp16, bf16 or auto")
+        chosen = _DTYPES[name]
+    if chosen not in (torch.float32, torch.float16, torch.bfloat16):
+        raise InputError(f"unsupported dtype {chosen}: use fp32, fp16, bf16 or auto")
+    if chosen == torch.float16 and device.type == "cpu":
+        warnings.warn(
+            "fp16 is not supported on CPU (PyTorch's CPU half kernels are slow or missing); "
+            "running in fp32. Use bf16 to save memory on CPU.",
+            stacklevel=2,
+        )
+        return torch.float32
+    return chosen
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    return {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}.get(dtype, str(dtype))
+
+
+@contextlib.contextmanager
+def autocast(device: torch.device, dtype: torch.dtype) -> Iterator[None]:
+    """Reduced precision for the matmuls and convolutions; a no-op for fp32."""
+    if dtype == torch.float32:
+        yield
+        return
+    with torch.autocast(device_type=device.type, dtype=dtype):
+        yield
+
+
+def _meminfo_available() -> int | None:
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _cgroup_limit() -> int | None:
+    """Memory left under a container's cgroup limit (Docker, Kubernetes), when one is set."""
+    for limit_path, usage_path in (
+        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+        ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"),
+    ):
+        try:
+            with open(limit_path, encoding="ascii") as handle:
+                raw = handle.read().strip()
+            if raw == "max":
+                return None
+            limit = int(raw)
+            if limit >= 1 << 60:
+                return None
+            with open(usage_path, encoding="ascii") as handle:
+                usage = int(handle.read().strip())
+            return max(0, limit - usage)
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def available_memory(device: torch.device | str) -> int | None:
+    """Bytes the model may use on ``device`` now; None when it cannot be told.
+
+    CPU: /proc/meminfo MemAvailable (or physical pages from sysconf), capped by a cgroup
+    limit. CUDA: free memory reported by the driver plus what PyTorch's allocator holds
+    cached. MPS: the recommended working set minus what is allocated.
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+        cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+        return int(free + max(0, cached))
+    if device.type == "mps":
+        try:
+            return int(torch.mps.recommended_max_memory() - torch.mps.driver_allocated_memory())
+        except (AttributeError, RuntimeError):
+            return None
+    available = _meminfo_available()
+    if available is None:
+        try:
+            available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            available = None
+    cgroup = _cgroup_limit()
+    if cgroup is not None:
+        available = cgroup if available is None else min(available, cgroup)
+    return available
+
+
+def max_pixels(device: torch.device | str, dtype: torch.dtype = torch.float32, available: int | None = None) -> int | None:
+    """Largest number of output pixels (batch x H x W) one forward may take on ``device``.
+
+    ``(available * SAFETY_MARGIN - FIXED_BYTES) / BYTES_PER_PIXEL``; None when the available
+    memory is unknown (no limit is enforced then).
+    """
+    if available is None:
+        available = available_memory(device)
+    if available is None:
+        return None
+    per_pixel = BYTES_PER_PIXEL.get(dtype, BYTES_PER_PIXEL[torch.float32])
+    return max(0, int((available * SAFETY_MARGIN - FIXED_BYTES) // per_pixel))
