@@ -115,7 +115,8 @@ def neighborhood_attention(
     if query.dim() != 5:
         raise ValueError(f"expected [batch, height, width, heads, head_dim], got shape {tuple(query.shape)}")
     kernel = effective_kernel(kernel_size, query.shape[1], query.shape[2])
-    if _use_natten(query):
+    # NATTEN rejects kernels below 2 (a 1-pixel axis); the portable path covers that case exactly.
+    if _use_natten(query) and min(kernel) >= 2:
         import natten
 
         return natten.na2d(query, key, value, kernel_size=kernel)

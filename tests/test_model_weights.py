@@ -1,0 +1,185 @@
+"""Saving and strict loading of weights: round trip, every refusal, the offline Hub cache."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from in2 import IN2, IN2Config, WeightsError
+
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+@pytest.fixture(scope="module")
+def model() -> IN2:
+    torch.manual_seed(0)
+    return IN2(IN2Config.tiny()).eval()
+
+
+@pytest.fixture()
+def saved(model: IN2, tmp_path: Path) -> Path:
+    out = tmp_path / "weights"
+    model.save_pretrained(out)
+    return out
+
+
+def _outputs(m: IN2) -> torch.Tensor:
+    g = torch.Generator().manual_seed(3)
+    image = torch.rand(1, 3, 23, 31, generator=g)
+    mask = (torch.rand(1, 1, 23, 31, generator=g) > 0.5).float()
+    with torch.no_grad():
+        return m(image, mask)
+
+
+def test_save_writes_config_and_safetensors(saved: Path, model: IN2):
+    assert (saved / "config.json").is_file() and (saved / "model.safetensors").is_file()
+    assert json.loads((saved / "config.json").read_text()) == model.config.to_dict()
+
+
+def test_round_trip_outputs_equal(saved: Path, model: IN2):
+    loaded = IN2.from_pretrained(saved)
+    assert loaded.config == model.config and not loaded.training
+    torch.testing.assert_close(_outputs(loaded), _outputs(model), atol=0, rtol=0)
+    # a path to the .safetensors file itself works too
+    torch.testing.assert_close(_outputs(IN2.from_pretrained(saved / "model.safetensors")), _outputs(model))
+
+
+def test_default_config_model_saves_its_config(tmp_path: Path):
+    IN2(IN2Config.tiny(na_kernel=5)).save_pretrained(tmp_path)
+    assert IN2.from_pretrained(tmp_path).config.na_kernel == 5
+
+
+def test_fp16_weights_load_into_fp32_model(model: IN2, tmp_path: Path):
+    half = IN2(model.config)
+    half.load_state_dict(model.state_dict())
+    half.half().save_pretrained(tmp_path)
+    loaded = IN2.from_pretrained(tmp_path)
+    assert next(loaded.parameters()).dtype == torch.float32
+    torch.testing.assert_close(_outputs(loaded), _outputs(model), atol=5e-3, rtol=0)
+
+
+@pytest.mark.parametrize("name", ["pytorch_model.bin", "model.pt", "last.ckpt", "weights.pth"])
+def test_pickled_checkpoint_path_refused(tmp_path: Path, name: str):
+    path = tmp_path / name
+    path.write_bytes(b"not even read")
+    with pytest.raises(WeightsError, match="never loads them.*safetensors"):
+        IN2.from_pretrained(path)
+
+
+def test_folder_with_only_pickle_refused(model: IN2, tmp_path: Path):
+    (tmp_path / "config.json").write_text(json.dumps(model.config.to_dict()))
+    (tmp_path / "pytorch_model.bin").write_bytes(b"\x80\x04")
+    with pytest.raises(WeightsError, match="pytorch_model.bin.*can run arbitrary code"):
+        IN2.from_pretrained(tmp_path)
+
+
+def test_missing_keys_named(saved: Path):
+    state = load_file(saved / "model.safetensors")
+    del state["decoder.to_rgb.weight"], state["encoder.stem.body.1.weight"]
+    save_file(state, saved / "model.safetensors")
+    with pytest.raises(WeightsError, match=r"2 missing tensor\(s\):.*decoder.to_rgb.weight"):
+        IN2.from_pretrained(saved)
+
+
+def test_unexpected_keys_named(saved: Path):
+    state = load_file(saved / "model.safetensors")
+    state["extra.head.weight"] = torch.zeros(2)
+    save_file(state, saved / "model.safetensors")
+    with pytest.raises(WeightsError, match=r"1 unexpected tensor\(s\): extra.head.weight"):
+        IN2.from_pretrained(saved)
+
+
+def test_wrong_shapes_named_with_both_shapes(saved: Path, model: IN2):
+    config = {**model.config.to_dict(), "decoder_hidden": 32}
+    (saved / "config.json").write_text(json.dumps(config))
+    with pytest.raises(WeightsError, match=r"decoder.blocks.0.first.weight has shape \(48, 436\) in the file "
+                                           r"but the model expects \(32, 436\).*config.json.*does not match"):
+        IN2.from_pretrained(saved)
+
+
+def test_truncated_file(saved: Path):
+    data = (saved / "model.safetensors").read_bytes()
+    (saved / "model.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(WeightsError, match="truncated or corrupt"):
+        IN2.from_pretrained(saved)
+
+
+def test_garbage_file(saved: Path):
+    (saved / "model.safetensors").write_bytes(b"\x00" * 64)
+    with pytest.raises(WeightsError, match="truncated or corrupt"):
+        IN2.from_pretrained(saved)
+
+
+def test_missing_config(saved: Path):
+    (saved / "config.json").unlink()
+    with pytest.raises(WeightsError, match="no config.json"):
+        IN2.from_pretrained(saved)
+
+
+def test_unreadable_config(saved: Path):
+    (saved / "config.json").write_text("{not json")
+    with pytest.raises(WeightsError, match="cannot read"):
+        IN2.from_pretrained(saved)
+
+
+def test_unknown_config_key(saved: Path, model: IN2):
+    (saved / "config.json").write_text(json.dumps({**model.config.to_dict(), "window_size": 8}))
+    with pytest.raises(WeightsError, match="unknown IN2 config key.*window_size"):
+        IN2.from_pretrained(saved)
+
+
+def test_empty_directory(tmp_path: Path):
+    with pytest.raises(WeightsError, match="no model.safetensors"):
+        IN2.from_pretrained(tmp_path)
+
+
+@pytest.mark.parametrize("name", ["./no/such/dir", "/definitely/not/here", "plainname", "a/b/c"])
+def test_nonexistent_path_that_is_not_a_repo_id(name: str, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(WeightsError, match="not an existing directory and not a Hub repo id"):
+        IN2.from_pretrained(name)
+
+
+# -- the Hub cache, offline -------------------------------------------------------------------
+
+def _populate_cache(cache: Path, repo: str, source: Path) -> None:
+    """Lay out a Hugging Face cache entry the way hf_hub_download leaves it (refs + snapshot)."""
+    folder = cache / ("models--" + repo.replace("/", "--"))
+    snapshot = folder / "snapshots" / COMMIT
+    snapshot.mkdir(parents=True)
+    for name in ("config.json", "model.safetensors"):
+        (snapshot / name).write_bytes((source / name).read_bytes())
+    (folder / "refs").mkdir()
+    (folder / "refs" / "main").write_text(COMMIT)
+
+
+@pytest.fixture()
+def offline_cache(saved: Path, tmp_path: Path, monkeypatch) -> Path:
+    import huggingface_hub.constants as hf_constants
+
+    cache = tmp_path / "hub-cache"
+    _populate_cache(cache, "in2-test/tiny-face", saved)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", True)  # no request can leave even if one were tried
+    return cache
+
+
+def test_offline_repo_id_from_cache(offline_cache: Path, model: IN2):
+    for revision in (None, "main", COMMIT):
+        loaded = IN2.from_pretrained("in2-test/tiny-face", revision=revision)
+        torch.testing.assert_close(_outputs(loaded), _outputs(model), atol=0, rtol=0)
+
+
+def test_offline_repo_not_cached(offline_cache: Path):
+    with pytest.raises(WeightsError, match="not in the local Hugging Face cache and offline mode"):
+        IN2.from_pretrained("in2-test/other-model")
+
+
+def test_offline_unknown_revision(offline_cache: Path):
+    with pytest.raises(WeightsError, match="not in the local Hugging Face cache"):
+        IN2.from_pretrained("in2-test/tiny-face", revision="v9")
