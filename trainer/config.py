@@ -1,0 +1,116 @@
+"""Training configuration: YAML files plus ``key.sub=value`` overrides from the command line.
+
+Configs are plain nested dicts on purpose: every value a run used is written next to its
+checkpoints (``config.yaml``), and a new option never needs a schema change elsewhere.
+``DEFAULTS`` documents every key; a config file only lists what it changes, and an unknown
+key is an error (a typo must not silently fall back to a default).
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULTS: dict[str, Any] = {
+    "seed": 0,
+    "output_dir": "runs/in2",
+    "model": {
+        "type": "in2",  # in2 | ffc_baseline
+        "preset": "default",  # in2: default | small | tiny
+        "overrides": {},  # IN2Config fields, or FFCBaselineConfig fields for ffc_baseline
+    },
+    "data": {
+        "source": "synthetic",  # synthetic | folder
+        "root": None,  # folder of images (recursive); or env IN2_DATA_ROOT
+        "train_list": None,  # optional file listing training images (relative paths or names)
+        "val_list": None,
+        "val_root": None,  # a separate validation folder instead of val_list
+        "synthetic": {"count": 2000, "size": 512, "seed": 0, "val_count": 16, "val_seed": 1_000_000},
+        "batch_size": 3,  # per process
+        "num_workers": 4,
+        "hflip": True,
+    },
+    "ats": {
+        "enabled": True,  # False = the paper's ablation: square base_size training
+        "base_size": 512,
+        "ratios": [0.5625, 0.6667, 0.75, 1.0, 1.3333, 1.5, 1.7778],  # H/W
+        "multiple_of": 8,
+        "min_keep": 0.55,  # a margin crop keeps at least this fraction of the trimmed side
+    },
+    "masks": {"min_area": 0.2, "max_area": 0.3, "min_width": 12.0, "max_width": 48.0},
+    "train": {
+        "epochs": 100,
+        "max_steps": None,  # overrides epochs when set
+        "grad_accum": 1,
+        "mixed_precision": None,  # no | fp16 | bf16; None = what `accelerate launch` says
+        "lr": 4.0e-4,  # peak
+        "lr_start": 4.0e-5,  # warm-up starts here
+        "lr_min": 0.0,  # cosine decays to this
+        "warmup_epochs": 15,
+        "d_lr": None,  # discriminator peak lr (None = lr); same schedule
+        "betas": [0.9, 0.999],
+        "weight_decay": 0.0,
+        "ema_decay": 0.999,
+        "max_grad_norm": None,
+    },
+    "loss": {
+        "adversarial": 1.0,
+        "perceptual": 10.0,  # lambda_per
+        "feature_matching": 0.1,  # lambda_fm
+        "r1": 10.0,  # lambda_R = gamma: D loss += gamma/2 * E||grad||^2
+        "r1_every": 1,  # lazy R1: apply every N steps (scaled by N)
+        "l1": 0.0,  # optional L1 on the composite (not in the paper; speeds up tiny CPU runs)
+        "perceptual_backbone": "imagenet",  # imagenet | random (tests) | auto (imagenet if found, else random)
+        "perceptual_weights": None,  # explicit path to vgg19 weights (.pth or .safetensors)
+        "perceptual_download": False,  # fetch timm/vgg19.tv_in1k from the Hub when not cached
+        "discriminator": {"base": 64, "num_down": 3},
+    },
+    "log": {"every": 10, "tensorboard": False, "progress_bar": True},
+    "validation": {"every": 500, "count": 8, "seed": 1234, "extra_images": [], "grid_rows": 8},
+    "checkpoint": {"every": 1000, "keep": 3},
+    "export": {"dtype": "fp32", "dir": None},  # dir None = <output_dir>/export
+}
+
+
+def deep_update(base: dict, new: dict, path: str = "") -> dict:
+    """Merge ``new`` into ``base`` recursively; unknown keys raise (except free-form ``overrides``)."""
+    for k, v in new.items():
+        where = f"{path}{k}"
+        if k not in base:
+            raise KeyError(f"unknown config key {where!r}")
+        if isinstance(v, dict) and isinstance(base.get(k), dict) and k != "overrides":
+            deep_update(base[k], v, where + ".")
+        else:
+            base[k] = v
+    return base
+
+
+def parse_override(text: str) -> dict:
+    """``train.lr=1e-4`` -> ``{"train": {"lr": 1e-4}}`` (the value is parsed as YAML)."""
+    if "=" not in text:
+        raise ValueError(f"override {text!r} must look like key.sub=value")
+    key, value = text.split("=", 1)
+    out: dict = {}
+    node = out
+    parts = key.strip().split(".")
+    for p in parts[:-1]:
+        node = node.setdefault(p, {})
+    node[parts[-1]] = yaml.safe_load(value)
+    return out
+
+
+def load_config(path: str | Path | None, overrides: list[str] = ()) -> dict:
+    """DEFAULTS <- YAML file <- overrides, validated for unknown keys."""
+    cfg = copy.deepcopy(DEFAULTS)
+    if path:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+        deep_update(cfg, data)
+    for o in overrides:
+        upd = parse_override(o)
+        if "model" in upd and "overrides" in upd["model"]:
+            cfg["model"]["overrides"].update(upd["model"].pop("overrides"))
+        deep_update(cfg, upd)
+    return cfg

@@ -1,0 +1,251 @@
+"""Training and validation data: image sources, margin crops and per-sample masks.
+
+A sample is addressed by ``(index, H, W, epoch)`` (see ``buckets.py``): the source image is
+cropped on its long side's margins to the bucket's aspect (random offset), resized to
+``H x W`` and paired with a brush mask, all drawn from ``default_rng([seed, epoch, idx])``
+so every rank, worker and resumed run produces the same sample.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .buckets import Sample
+from .masks import MaskParams, training_mask
+from .synthetic_faces import render_face
+
+log = logging.getLogger("in2.trainer")
+
+IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
+
+
+def read_rgb(path: Path) -> Image.Image:
+    """Open an image file as 8-bit RGB (the core's loader when present, for identical decoding)."""
+    try:
+        from in2.imaging import load_image  # type: ignore[attr-defined]
+    except ImportError:
+        load_image = None
+    if load_image is not None:
+        img = load_image(path)
+        if isinstance(img, Image.Image):
+            return img.convert("RGB")
+    with Image.open(path) as im:
+        return im.convert("RGB")
+
+
+class ImageSource:
+    """The images a dataset draws from: ``len``, ``sizes`` (H, W) and ``get(i) -> PIL RGB``."""
+
+    sizes: list[tuple[int, int]]
+
+    def __len__(self) -> int:
+        return len(self.sizes)
+
+    def get(self, i: int) -> Image.Image:
+        raise NotImplementedError
+
+    def name(self, i: int) -> str:
+        return str(i)
+
+
+class SyntheticSource(ImageSource):
+    """``count`` procedural faces of ``size x size``; face ``i`` uses seed ``seed + i``."""
+
+    def __init__(self, count: int, size: int = 512, seed: int = 0) -> None:
+        self.count, self.size, self.seed = count, size, seed
+        self.sizes = [(size, size)] * count
+
+    def get(self, i: int) -> Image.Image:
+        return Image.fromarray(render_face(self.seed + i, self.size, self.size))
+
+    def name(self, i: int) -> str:
+        return f"synthetic:{self.seed + i}"
+
+
+def list_images(root: Path, list_file: Path | None = None) -> list[Path]:
+    """All images under ``root`` (recursive, sorted), or those named in ``list_file``.
+
+    A list file holds one entry per line (first token; ``#`` comments allowed): a path
+    relative to ``root``, or a bare file name found anywhere under ``root`` (CelebA-HQ split
+    files list names like ``12.jpg``).
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"data folder {root} does not exist; set data.root to a folder of images")
+    found = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTS and p.is_file())
+    if list_file is None:
+        return found
+    by_name: dict[str, Path] = {}
+    for p in found:
+        by_name.setdefault(p.name, p)
+    out = []
+    for line in Path(list_file).read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        entry = line.split()[0]
+        p = root / entry
+        if p.is_file():
+            out.append(p)
+        elif Path(entry).name in by_name:
+            out.append(by_name[Path(entry).name])
+        else:
+            log.warning("list file %s names %s, which is not under %s; skipped", list_file, entry, root)
+    return out
+
+
+class FolderSource(ImageSource):
+    """Image files; unreadable ones are reported and left out up front."""
+
+    def __init__(self, root: Path, list_file: Path | None = None) -> None:
+        self.paths: list[Path] = []
+        self.sizes = []
+        skipped = 0
+        for p in list_images(root, list_file):
+            try:
+                with Image.open(p) as im:
+                    w, h = im.size
+            except Exception as e:  # noqa: BLE001 - any unreadable file is skipped, never fatal
+                log.warning("skipping unreadable image %s (%s)", p, e)
+                skipped += 1
+                continue
+            self.paths.append(p)
+            self.sizes.append((h, w))
+        if not self.paths:
+            raise FileNotFoundError(f"no readable images under {root}" + (f" from list {list_file}" if list_file else ""))
+        if skipped:
+            log.warning("%d unreadable file(s) skipped under %s", skipped, root)
+
+    def get(self, i: int) -> Image.Image:
+        return read_rgb(self.paths[i])
+
+    def name(self, i: int) -> str:
+        return str(self.paths[i])
+
+
+def margin_crop_box(src_hw: tuple[int, int], dst_hw: tuple[int, int], offset: float) -> tuple[int, int, int, int]:
+    """PIL box (left, top, right, bottom) trimming only the long side to ``dst``'s aspect.
+
+    ``offset`` in [0, 1] places the crop (0.5 = centred, as in evaluation).
+    """
+    H, W = src_hw
+    r = dst_hw[0] / dst_hw[1]
+    if H / W > r:  # too tall: trim top/bottom
+        ch = max(1, min(H, int(round(W * r))))
+        top = int(round((H - ch) * offset))
+        return 0, top, W, top + ch
+    cw = max(1, min(W, int(round(H / r))))
+    left = int(round((W - cw) * offset))
+    return left, 0, left + cw, H
+
+
+def crop_resize(img: Image.Image, height: int, width: int, offset: float = 0.5) -> Image.Image:
+    """Margin crop to the aspect of ``height x width`` then resize (antialiased) to it."""
+    box = margin_crop_box((img.height, img.width), (height, width), offset)
+    img = img.crop(box)
+    if img.size != (width, height):
+        img = img.resize((width, height), Image.BICUBIC)
+    return img
+
+
+def to_tensor(img: Image.Image) -> torch.Tensor:
+    """PIL RGB -> float ``[3, H, W]`` in [0, 1]."""
+    return torch.from_numpy(np.asarray(img, dtype=np.uint8).copy()).permute(2, 0, 1).float().div_(255.0)
+
+
+class InpaintDataset(torch.utils.data.Dataset):
+    """Maps ``(index, H, W, epoch)`` to ``{"image": [3,H,W], "mask": [1,H,W], "index": int}``."""
+
+    def __init__(self, source: ImageSource, seed: int = 0, mask_params: MaskParams = MaskParams(),
+                 hflip: bool = True) -> None:
+        self.source, self.seed, self.mask_params, self.hflip = source, seed, mask_params, hflip
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def _image(self, idx: int) -> tuple[int, Image.Image]:
+        """Read image ``idx``; a file that fails to decode is reported and replaced by the next one."""
+        for k in range(len(self.source)):
+            j = (idx + k) % len(self.source)
+            try:
+                return j, self.source.get(j)
+            except Exception as e:  # noqa: BLE001 - a bad file must never stop a run
+                log.warning("skipping unreadable image %s (%s)", self.source.name(j), e)
+        raise RuntimeError("no image of the dataset could be read")
+
+    def __getitem__(self, sample: Sample) -> dict:
+        idx, h, w, epoch = sample
+        rng = np.random.default_rng([self.seed, epoch, idx, 1])  # crop/flip stream; masks use [seed, epoch, idx]
+        _, img = self._image(idx)
+        img = crop_resize(img, h, w, offset=float(rng.random()))
+        if self.hflip and rng.random() < 0.5:
+            img = img.transpose(Image.FLIP_LEFT_RIGHT)
+        mask = training_mask(self.seed, epoch, idx, h, w, self.mask_params)
+        return {"image": to_tensor(img), "mask": torch.from_numpy(mask[None].astype(np.float32)), "index": idx}
+
+
+def build_source(cfg: dict, split: str = "train") -> ImageSource:
+    """Image source from the ``data`` config section for ``split`` ("train" or "val")."""
+    kind = cfg.get("source", "synthetic")
+    if kind == "synthetic":
+        syn = cfg.get("synthetic", {})
+        if split == "train":
+            return SyntheticSource(int(syn.get("count", 1000)), int(syn.get("size", 512)), int(syn.get("seed", 0)))
+        # Held-out faces: seeds far from the training range.
+        return SyntheticSource(int(syn.get("val_count", 16)), int(syn.get("size", 512)),
+                               int(syn.get("val_seed", 1_000_000)))
+    if kind == "folder":
+        root = cfg.get("root") or os.environ.get("IN2_DATA_ROOT")
+        if not root:
+            raise ValueError("data.source is 'folder' but data.root is not set (or set IN2_DATA_ROOT)")
+        root = Path(root)
+        list_file = cfg.get(f"{split}_list")
+        val_root = cfg.get("val_root")
+        if split == "val" and val_root:
+            return FolderSource(Path(val_root), Path(list_file) if list_file else None)
+        if split == "val" and not list_file:
+            raise ValueError("data.source 'folder' needs data.val_list or data.val_root for validation")
+        return FolderSource(root, Path(list_file) if list_file else None)
+    raise ValueError(f"unknown data.source {kind!r}; use 'synthetic' or 'folder'")
+
+
+class ValidationSet:
+    """A fixed list of (image, mask) pairs at varied bucket shapes, built once per run.
+
+    Image ``i`` is centre-cropped to bucket ``i mod len(buckets)`` so validation covers every
+    aspect ratio; its mask uses the reserved epoch ``2**31 - 1``, which training never reaches.
+    """
+
+    def __init__(self, source: ImageSource, count: int, buckets: Sequence[tuple[int, int]], seed: int,
+                 mask_params: MaskParams = MaskParams(), extra_images: Sequence[Path] = ()) -> None:
+        self.items: list[tuple[torch.Tensor, torch.Tensor]] = []
+        images: list[Image.Image] = [source.get(i) for i in range(min(count, len(source)))]
+        for p in extra_images:
+            p = Path(p)
+            if p.is_file():
+                images.append(read_rgb(p))
+            else:
+                log.warning("validation image %s not found; skipped", p)
+        for i, img in enumerate(images):
+            h, w = buckets[i % len(buckets)]
+            img = crop_resize(img, h, w, 0.5)
+            mask = training_mask(seed, 2**31 - 1, i, h, w, mask_params)
+            self.items.append((to_tensor(img), torch.from_numpy(mask[None].astype(np.float32))))
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+def collate(batch: list[dict]) -> dict:
+    return {
+        "image": torch.stack([b["image"] for b in batch]),
+        "mask": torch.stack([b["mask"] for b in batch]),
+        "index": torch.tensor([b["index"] for b in batch]),
+    }

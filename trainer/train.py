@@ -1,0 +1,453 @@
+"""Train an IN2 generator (or the conv baseline) with Accelerate on one or many devices.
+
+    accelerate launch trainer/train.py --config trainer/configs/demo.yaml [key.sub=value ...]
+                                       [--resume latest] [--push-to-hub USER/REPO]
+
+One iteration (paper Sec. 4.3, CoordFill scheme), inside one ``accelerator.accumulate(G, D)``
+block so both networks step together under gradient accumulation:
+1. ``Y = G(I, M)``; ``I_hat = paste_into_hole(I, Y, M)`` (what users get; all losses see it).
+2. D step: non-saturating logistic loss on real ``I`` vs ``I_hat.detach()``, plus (lazy) R1
+   on real images, computed in fp32.
+3. G step with D frozen and unwrapped (no pointless all-reduce): adversarial + perceptual
+   (VGG-19) + feature matching (+ optional L1).
+The EMA of G is what gets validated and exported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import sys
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make `trainer` and `in2` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np
+import torch
+import yaml
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from PIL import Image
+
+from in2.compositing import paste_into_hole
+from trainer import losses as L
+from trainer.buckets import BucketBatchSampler, make_buckets
+from trainer.checkpoints import resolve_resume, save_checkpoint
+from trainer.config import load_config
+from trainer.data import InpaintDataset, ValidationSet, build_source, collate
+from trainer.discriminator import PatchDiscriminator
+from trainer.ema import EMA
+from trainer.export import export_generator, push_to_hub, write_model_card
+from trainer.masks import MaskParams
+from trainer.metrics import masked_psnr, psnr, quantize, ssim
+from trainer.perceptual import VGGPerceptualLoss
+
+log = logging.getLogger("in2.trainer")
+
+
+# ----------------------------------------------------------------------------- building blocks
+
+def build_generator(model_cfg: dict) -> torch.nn.Module:
+    """The generator named by the ``model`` config section (code lives in ``in2``/``baseline``)."""
+    kind = model_cfg.get("type", "in2")
+    overrides = dict(model_cfg.get("overrides") or {})
+    if kind == "in2":
+        from in2 import IN2, IN2Config
+
+        preset = model_cfg.get("preset", "default")
+        if preset == "default":
+            config = IN2Config(**overrides)
+        elif preset in ("small", "tiny"):
+            config = getattr(IN2Config, preset)(**overrides)
+        else:
+            raise ValueError(f"unknown model.preset {preset!r}; use default, small or tiny")
+        return IN2(config)
+    if kind == "ffc_baseline":
+        from trainer.baseline import FFCBaseline
+
+        return FFCBaseline(overrides)
+    raise ValueError(f"unknown model.type {kind!r}; use in2 or ffc_baseline")
+
+
+def build_perceptual(loss_cfg: dict) -> VGGPerceptualLoss | None:
+    """VGG-19 loss per config; fails at start-up (not hours in) when weights are missing."""
+    if float(loss_cfg["perceptual"]) <= 0:
+        return None
+    backbone = loss_cfg.get("perceptual_backbone", "imagenet")
+    kwargs = dict(weights=loss_cfg.get("perceptual_weights"), allow_download=bool(loss_cfg.get("perceptual_download")))
+    if backbone == "auto":
+        from in2.errors import WeightsError
+
+        try:
+            return VGGPerceptualLoss("imagenet", **kwargs)
+        except WeightsError as e:
+            log.warning("VGG-19 ImageNet weights not found, using a random VGG-19 backbone: %s", e)
+            return VGGPerceptualLoss("random")
+    if backbone not in ("imagenet", "random"):
+        raise ValueError(f"loss.perceptual_backbone must be imagenet, random or auto, got {backbone!r}")
+    return VGGPerceptualLoss(backbone, **kwargs)
+
+
+def lr_factor(step: int, warmup_steps: int, total_steps: int, lr: float, lr_start: float, lr_min: float) -> float:
+    """Linear warm-up lr_start -> lr, then cosine decay to lr_min; returned as a factor of ``lr``."""
+    if warmup_steps > 0 and step < warmup_steps:
+        value = lr_start + (lr - lr_start) * step / warmup_steps
+    else:
+        span = max(1, total_steps - warmup_steps)
+        t = min(1.0, (step - warmup_steps) / span)
+        value = lr_min + (lr - lr_min) * 0.5 * (1 + math.cos(math.pi * t))
+    return value / lr
+
+
+class TrainState:
+    """Counters restored on resume (registered for checkpointing)."""
+
+    def __init__(self) -> None:
+        self.step = 0  # optimizer steps
+        self.epoch = 0
+        self.batch_in_epoch = 0  # micro-batches of this epoch already consumed by each rank
+        self.images_seen = 0
+        self.train_seconds = 0.0
+
+    def state_dict(self) -> dict:
+        return dict(vars(self))
+
+    def load_state_dict(self, d: dict) -> None:
+        for k, v in d.items():
+            setattr(self, k, v)
+
+
+# ----------------------------------------------------------------------------- the step
+
+class GANStep:
+    """One training iteration of G and D; separated from the loop so tests can drive it."""
+
+    def __init__(self, accelerator: Accelerator, G: torch.nn.Module, D: torch.nn.Module, opt_g, opt_d,
+                 perceptual: VGGPerceptualLoss | None, loss_cfg: dict, max_grad_norm: float | None = None) -> None:
+        self.acc, self.G, self.D, self.opt_g, self.opt_d = accelerator, G, D, opt_g, opt_d
+        self.perceptual = perceptual
+        self.w = loss_cfg
+        self.max_grad_norm = max_grad_norm
+        self.micro = 0
+
+    def _r1(self, real: torch.Tensor) -> torch.Tensor:
+        """R1 in fp32 (fp16 gradients of gradients overflow), through the unwrapped D."""
+        d = self.acc.unwrap_model(self.D)
+        real = real.detach().float().requires_grad_(True)
+        with torch.autocast(device_type=real.device.type, enabled=False):
+            logits, _ = d.run(real)
+            return L.r1_penalty(logits, real)
+
+    def __call__(self, image: torch.Tensor, mask: torch.Tensor) -> dict[str, float]:
+        acc, w = self.acc, self.w
+        out: dict[str, float] = {}
+        with acc.accumulate(self.G, self.D):
+            pred = self.G(image, mask)
+            comp = paste_into_hole(image, pred, mask)
+
+            # -- discriminator
+            self.D.requires_grad_(True)
+            logits, _ = self.D(torch.cat([image, comp.detach()]))
+            real_logits, fake_logits = logits.float().chunk(2)
+            loss_d = L.d_adversarial(real_logits, fake_logits)
+            out["d_adv"] = loss_d.item()
+            r1_every = max(1, int(w.get("r1_every", 1)))
+            if float(w["r1"]) > 0 and self.micro % r1_every == 0:
+                r1 = self._r1(image)
+                loss_d = loss_d + float(w["r1"]) / 2 * r1 * r1_every
+                out["r1"] = r1.item()
+            acc.backward(loss_d)
+            if self.max_grad_norm and acc.sync_gradients:
+                acc.clip_grad_norm_(self.D.parameters(), self.max_grad_norm)
+            self.opt_d.step()
+            self.opt_d.zero_grad(set_to_none=True)
+
+            # -- generator, D frozen and unwrapped
+            d = acc.unwrap_model(self.D)
+            d.requires_grad_(False)
+            fake_logits, fake_feats = d(comp)
+            loss_g = float(w["adversarial"]) * L.g_adversarial(fake_logits.float())
+            out["g_adv"] = L.g_adversarial(fake_logits.float()).item()
+            if float(w["feature_matching"]) > 0:
+                with torch.no_grad():
+                    _, real_feats = d(image)
+                fm = L.feature_matching(fake_feats, real_feats)
+                loss_g = loss_g + float(w["feature_matching"]) * fm
+                out["fm"] = fm.item()
+            if self.perceptual is not None:
+                per = self.perceptual(comp.float(), image.float())
+                loss_g = loss_g + float(w["perceptual"]) * per
+                out["per"] = per.item()
+            if float(w.get("l1", 0)) > 0:
+                l1 = (comp.float() - image.float()).abs().mean()
+                loss_g = loss_g + float(w["l1"]) * l1
+                out["l1"] = l1.item()
+            acc.backward(loss_g)
+            if self.max_grad_norm and acc.sync_gradients:
+                acc.clip_grad_norm_(self.G.parameters(), self.max_grad_norm)
+            self.opt_g.step()
+            self.opt_g.zero_grad(set_to_none=True)
+            d.requires_grad_(True)
+            out["g_total"] = loss_g.item()
+        self.micro += 1
+        return out
+
+
+# ----------------------------------------------------------------------------- validation
+
+def _row(tiles: list[np.ndarray], height: int) -> np.ndarray:
+    scaled = []
+    for t in tiles:
+        h, w = t.shape[:2]
+        im = Image.fromarray(t).resize((max(1, round(w * height / h)), height), Image.BICUBIC)
+        scaled.append(np.asarray(im))
+    return np.concatenate(scaled, axis=1)
+
+
+@torch.no_grad()
+def validate(model: torch.nn.Module, vset: ValidationSet, device: torch.device, out_png: Path | None,
+             grid_rows: int = 8) -> dict[str, float]:
+    """PSNR/SSIM/masked PSNR of the composited, uint8-rounded output; optional PNG grid.
+
+    Grid rows: input with the hole greyed, mask, output (composited), target.
+    """
+    was_training = model.training
+    model.eval()
+    p, s, mp, rows = [], [], [], []
+    for i, (img, mask) in enumerate(vset.items):
+        x, m = img[None].to(device), mask[None].to(device)
+        comp = quantize(paste_into_hole(x, model(x, m).float(), m))
+        p.append(psnr(comp, x).item())
+        s.append(ssim(comp, x).item())
+        mp.append(masked_psnr(comp, x, m).item())
+        if out_png is not None and i < grid_rows:
+            def u8(t: torch.Tensor) -> np.ndarray:
+                return (t[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
+            masked_in = x * (1 - m) + 0.5 * m
+            rows.append(_row([u8(masked_in), u8(m.expand(-1, 3, -1, -1)), u8(comp), u8(x)], 128))
+    model.train(was_training)
+    if rows:
+        width = max(r.shape[1] for r in rows)
+        rows = [np.pad(r, ((0, 2), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
+        out_png.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.concatenate(rows, 0)).save(out_png)
+    n = max(1, len(p))
+    return {"val_psnr": sum(p) / n, "val_ssim": sum(s) / n, "val_masked_psnr": sum(mp) / n}
+
+
+# ----------------------------------------------------------------------------- main loop
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description="Train IN2 (or the FFC baseline) with Accelerate.")
+    p.add_argument("--config", required=True, help="YAML file, e.g. trainer/configs/smoke.yaml")
+    p.add_argument("--resume", default=None, help="'latest' or a checkpoint folder")
+    p.add_argument("--output-dir", default=None, help="overrides output_dir")
+    p.add_argument("--push-to-hub", default=None, metavar="REPO_ID", help="upload the export when done")
+    p.add_argument("overrides", nargs="*", help="config overrides key.sub=value")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    cfg = load_config(args.config, args.overrides)
+    if args.output_dir:
+        cfg["output_dir"] = args.output_dir
+    out_dir = Path(cfg["output_dir"])
+    tcfg, dcfg, lcfg = cfg["train"], cfg["data"], cfg["loss"]
+
+    use_tb = bool(cfg["log"].get("tensorboard"))
+    if use_tb:
+        try:
+            import tensorboard  # noqa: F401
+        except ImportError:
+            use_tb = False
+    accelerator = Accelerator(
+        gradient_accumulation_steps=int(tcfg["grad_accum"]),
+        mixed_precision=tcfg.get("mixed_precision"),
+        log_with="tensorboard" if use_tb else None,
+        project_dir=str(out_dir),
+    )
+    logging.basicConfig(level=logging.INFO if accelerator.is_main_process else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(message)s")
+    if cfg["log"].get("tensorboard") and not use_tb and accelerator.is_main_process:
+        log.warning("log.tensorboard is on but tensorboard is not installed; logging to JSONL only")
+    seed = int(cfg["seed"])
+    set_seed(seed)  # identical initial weights on every rank
+
+    # -- data
+    mask_params = MaskParams.from_dict(cfg["masks"])
+    ats = cfg["ats"]
+    buckets = make_buckets(int(ats["base_size"]), ats["ratios"], int(ats["multiple_of"]), bool(ats["enabled"]))
+    train_src = build_source(dcfg, "train")
+    dataset = InpaintDataset(train_src, seed=seed, mask_params=mask_params, hflip=bool(dcfg["hflip"]))
+    sampler = BucketBatchSampler(train_src.sizes, buckets, int(dcfg["batch_size"]), seed=seed,
+                                 num_replicas=accelerator.num_processes, rank=accelerator.process_index,
+                                 min_keep=float(ats["min_keep"]))
+    workers = int(dcfg["num_workers"])
+    loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler, num_workers=workers, collate_fn=collate,
+                                         pin_memory=accelerator.device.type == "cuda",
+                                         persistent_workers=False, prefetch_factor=4 if workers else None)
+
+    # -- models and optimisers
+    G = build_generator(cfg["model"])
+    D = PatchDiscriminator(**lcfg.get("discriminator", {}))
+    perceptual = build_perceptual(lcfg)
+    if perceptual is not None:
+        perceptual.to(accelerator.device)
+    betas = tuple(tcfg["betas"])
+    lr, d_lr = float(tcfg["lr"]), float(tcfg["d_lr"] or tcfg["lr"])
+    opt_g = torch.optim.Adam(G.parameters(), lr=lr, betas=betas, weight_decay=float(tcfg["weight_decay"]))
+    opt_d = torch.optim.Adam(D.parameters(), lr=d_lr, betas=betas, weight_decay=float(tcfg["weight_decay"]))
+
+    micro_per_epoch = len(sampler)
+    steps_per_epoch = max(1, micro_per_epoch // int(tcfg["grad_accum"]))
+    total_steps = int(tcfg["max_steps"] or round(float(tcfg["epochs"]) * steps_per_epoch))
+    warmup_steps = int(round(float(tcfg["warmup_epochs"]) * steps_per_epoch))
+    warmup_steps = min(warmup_steps, max(0, total_steps - 1))
+
+    def factor(step: int) -> float:
+        return lr_factor(step, warmup_steps, total_steps, lr, float(tcfg["lr_start"]), float(tcfg["lr_min"]))
+
+    sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, factor)
+    sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, factor)
+    G, D, opt_g, opt_d = accelerator.prepare(G, D, opt_g, opt_d)
+    ema = EMA(accelerator.unwrap_model(G), decay=float(tcfg["ema_decay"])).to(accelerator.device)
+    state = TrainState()
+    for obj in (sched_g, sched_d, ema, state):
+        accelerator.register_for_checkpointing(obj)
+
+    ckpt_root = out_dir / "checkpoints"
+    resume = resolve_resume(args.resume, ckpt_root)
+    if resume is not None:
+        accelerator.load_state(str(resume))
+        log.info("resumed from %s at step %d (epoch %d, batch %d)", resume, state.step, state.epoch,
+                 state.batch_in_epoch)
+    elif args.resume == "latest":
+        log.info("no checkpoint under %s yet; starting from scratch", ckpt_root)
+    set_seed(seed + 7919 * state.step, device_specific=True)  # per-rank noise, new after a resume
+
+    step_fn = GANStep(accelerator, G, D, opt_g, opt_d, perceptual, lcfg, tcfg.get("max_grad_norm"))
+    step_fn.micro = state.step * int(tcfg["grad_accum"])
+
+    vset = None
+    if accelerator.is_main_process:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+        vcfg = cfg["validation"]
+        vset = ValidationSet(build_source(dcfg, "val"), int(vcfg["count"]), buckets, int(vcfg["seed"]), mask_params,
+                             [Path(p) for p in vcfg.get("extra_images") or []])
+    if use_tb:
+        accelerator.init_trackers("in2", config={"config": json.dumps(cfg)})
+    log_path = out_dir / "log.jsonl"
+    if accelerator.is_main_process:
+        log.info("generator %.2fM params, %d buckets %s, %d images, %d steps/epoch, %d steps total, %d process(es)",
+                 sum(p.numel() for p in G.parameters()) / 1e6, len(buckets), buckets, len(train_src),
+                 steps_per_epoch, total_steps, accelerator.num_processes)
+
+    bar = None
+    if accelerator.is_main_process and cfg["log"].get("progress_bar", True):
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total_steps, initial=state.step, desc="train", dynamic_ncols=True)
+
+    def log_row(row: dict[str, Any]) -> None:
+        if accelerator.is_main_process:
+            with open(log_path, "a") as f:
+                f.write(json.dumps(row) + "\n")
+            if use_tb:
+                accelerator.log({k: v for k, v in row.items() if isinstance(v, (int, float))}, step=row["step"])
+
+    every_log, every_val = int(cfg["log"]["every"]), int(cfg["validation"]["every"])
+    every_ckpt, keep = int(cfg["checkpoint"]["every"]), int(cfg["checkpoint"]["keep"])
+    accum: dict[str, list[float]] = {}
+    t_last, imgs_last = time.time(), 0
+    G.train()
+    D.train()
+    done = state.step >= total_steps
+    while not done:
+        sampler.set_epoch(state.epoch, state.batch_in_epoch)  # reaches the sampler on every rank
+        for batch in loader:
+            t0 = time.time()
+            image = batch["image"].to(accelerator.device, non_blocking=True)
+            mask = batch["mask"].to(accelerator.device, non_blocking=True)
+            losses = step_fn(image, mask)
+            state.batch_in_epoch += 1
+            n_img = image.shape[0] * accelerator.num_processes
+            state.images_seen += n_img
+            imgs_last += n_img
+            for k, v in losses.items():
+                accum.setdefault(k, []).append(v)
+            state.train_seconds += time.time() - t0
+            if not accelerator.sync_gradients:
+                continue
+            sched_g.step()
+            sched_d.step()
+            ema.update(accelerator.unwrap_model(G))
+            state.step += 1
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(g=f"{losses.get('g_total', 0):.3f}", d=f"{losses.get('d_adv', 0):.3f}")
+            if state.step % every_log == 0 or state.step == total_steps:
+                now = time.time()
+                row = {"step": state.step, "epoch": state.epoch, "lr": sched_g.get_last_lr()[0],
+                       "images_per_s": imgs_last / max(now - t_last, 1e-9), "images_seen": state.images_seen,
+                       "shape": list(image.shape[-2:]), **{k: float(np.mean(v)) for k, v in accum.items()}}
+                log_row(row)
+                accum.clear()
+                t_last, imgs_last = now, 0
+            if every_val > 0 and state.step % every_val == 0 and accelerator.is_main_process:
+                metrics = validate(ema.model, vset, accelerator.device,
+                                   out_dir / "val" / f"step-{state.step:08d}.png", int(cfg["validation"]["grid_rows"]))
+                log_row({"step": state.step, **metrics})
+                log.info("step %d validation: %s", state.step, {k: round(v, 3) for k, v in metrics.items()})
+            if every_ckpt > 0 and state.step % every_ckpt == 0:
+                save_checkpoint(accelerator, ckpt_root, state.step, keep)
+            if state.step >= total_steps:
+                done = True
+                break
+        if not done:
+            state.epoch += 1
+            state.batch_in_epoch = 0
+    if bar is not None:
+        bar.close()
+
+    save_checkpoint(accelerator, ckpt_root, state.step, keep)
+    result: dict[str, Any] = {"step": state.step, "output_dir": str(out_dir)}
+    if accelerator.is_main_process:
+        metrics = validate(ema.model, vset, accelerator.device, out_dir / "val" / "final.png",
+                           int(cfg["validation"]["grid_rows"]))
+        log_row({"step": state.step, **metrics})
+        export_dir = Path(cfg["export"]["dir"] or out_dir / "export")
+        export_generator(ema.model, export_dir, cfg["export"]["dtype"])
+        data_desc = (f"{len(train_src)} procedural synthetic faces ({dcfg['synthetic']['size']}px, trainer.synthetic_faces)"
+                     if dcfg["source"] == "synthetic" else f"{len(train_src)} images from {dcfg['root']}")
+        write_model_card(export_dir, {
+            "title": f"IN2 ({cfg['model']['type']}, preset {cfg['model'].get('preset')})",
+            "data": data_desc + f"; ATS {'on' if ats['enabled'] else 'off'}, buckets {buckets}; "
+                    f"brush masks {mask_params.min_area:.0%}-{mask_params.max_area:.0%}",
+            "steps": state.step, "epochs": state.images_seen / max(1, len(train_src)),
+            "images_seen": state.images_seen,
+            "hardware": f"{accelerator.num_processes} x {accelerator.device.type}",
+            "train_time": f"{state.train_seconds / 60:.1f} min of training steps",
+            "perceptual": "none" if perceptual is None else perceptual.source,
+            "config": cfg, "metrics": {**metrics, "validation images": len(vset)},
+        })
+        log.info("exported EMA generator to %s (%s); validation %s", export_dir, cfg["export"]["dtype"], metrics)
+        result.update(metrics, export_dir=str(export_dir))
+        if args.push_to_hub:
+            log.info("pushed to %s", push_to_hub(export_dir, args.push_to_hub))
+    accelerator.wait_for_everyone()
+    if use_tb:
+        accelerator.end_training()
+    return result
+
+
+if __name__ == "__main__":
+    main()
