@@ -33,3 +33,13 @@ def ensure_core_importable() -> None:
     except BaseException:
         del sys.modules["in2"]
         raise
+
+
+def missing_dependency(exc: ModuleNotFoundError) -> ImportError:
+    """An ImportError that tells a ComfyUI user which package is missing and how to get it."""
+    name = exc.name or str(exc)
+    return ImportError(
+        f"IN2 needs the Python package '{name}', which is not installed in ComfyUI's Python. Install this "
+        f"node pack's requirements with that Python: `python install.py` in the pack's folder (or "
+        f"`pip install -r requirements.txt`; in ComfyUI-Manager: 'Try fix'), then restart ComfyUI"
+    )

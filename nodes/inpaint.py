@@ -16,6 +16,7 @@ import torch
 from in2.errors import InputError
 
 from . import comfy_bridge, layout
+from .core import missing_dependency
 from .loader import CATEGORY, IN2Model
 
 log = logging.getLogger("in2.comfyui")
@@ -91,6 +92,13 @@ class IN2Inpaint:
     def inpaint(self, model: IN2Model, image: torch.Tensor, mask: torch.Tensor, mode: str = "native",
                 blend: str = "none", resize_mask: bool = False, crop_to_mask: bool = False,
                 crop_padding: int = 128) -> tuple[torch.Tensor]:
+        try:
+            return self._inpaint(model, image, mask, mode, blend, resize_mask, crop_to_mask, crop_padding)
+        except ModuleNotFoundError as exc:
+            raise missing_dependency(exc) from exc
+
+    def _inpaint(self, model: IN2Model, image: torch.Tensor, mask: torch.Tensor, mode: str, blend: str,
+                 resize_mask: bool, crop_to_mask: bool, crop_padding: int) -> tuple[torch.Tensor]:
         if not isinstance(model, IN2Model):
             raise InputError(f"model must come from the IN2 Load Model node, got {type(model).__name__}")
         pixels = layout.channels_first(image)

@@ -12,7 +12,6 @@ import torch
 import torch.nn.functional as F
 
 from in2.errors import InputError
-from in2.imaging import mask_to_tensor
 
 
 def channels_first(image: torch.Tensor) -> torch.Tensor:
@@ -51,6 +50,8 @@ def mask_batch(mask: torch.Tensor) -> torch.Tensor:
 
 def holes(masks: torch.Tensor) -> list[torch.Tensor]:
     """Each [H,W] mask as bool (True = fill) by the core's threshold rule."""
+    from in2.imaging import mask_to_tensor  # numpy/PIL only when a node runs
+
     return [mask_to_tensor(m) for m in masks]
 
 

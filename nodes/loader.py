@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from . import comfy_bridge, model_store
+from .core import missing_dependency
 
 log = logging.getLogger("in2.comfyui")
 
@@ -56,7 +57,7 @@ class IN2LoadModel:
     def INPUT_TYPES(cls) -> dict[str, Any]:
         return {
             "required": {
-                "model": (model_store.model_choices(), {
+                "model": (model_store.safe_model_choices(), {
                     "tooltip": "A model folder from models/in2, the bundled demo model, or a Hugging Face "
                                "download (set repo_id). Press 'r' to refresh after adding a folder.",
                 }),
@@ -83,13 +84,16 @@ class IN2LoadModel:
 
     def load(self, model: str, repo_id: str = "", revision: str = "main", device: str = "auto",
              dtype: str = "auto") -> tuple[IN2Model]:
-        from in2.pipeline import InpaintPipeline
-        from in2.weights import load_model
+        try:
+            from in2.pipeline import InpaintPipeline
+            from in2.weights import load_model
 
-        weights = model_store.resolve(model, repo_id, revision)
-        network, info = load_model(weights)
-        load_device, offload_device = pick_devices(device)
-        pipeline = InpaintPipeline(network, device=load_device, dtype=dtype, weights_info=info)
+            weights = model_store.resolve(model, repo_id, revision)
+            network, info = load_model(weights)
+            load_device, offload_device = pick_devices(device)
+            pipeline = InpaintPipeline(network, device=load_device, dtype=dtype, weights_info=info)
+        except ModuleNotFoundError as exc:
+            raise missing_dependency(exc) from exc
         patcher = None
         if comfy_bridge.devices() is not None:
             patcher = comfy_bridge.make_patcher(pipeline.model, torch.device(pipeline.device), offload_device)

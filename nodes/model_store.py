@@ -8,6 +8,7 @@ node is its path relative to that folder, e.g. `faces-v1` or `people/faces-v1`.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from pathlib import Path
@@ -15,6 +16,8 @@ from pathlib import Path
 from in2.errors import WeightsError
 
 from . import comfy_bridge
+
+log = logging.getLogger("in2.comfyui")
 
 FOLDER_KEY = "in2"
 CONFIG_FILE = "config.json"
@@ -85,6 +88,15 @@ def model_choices() -> list[str]:
     choices += sorted(local_models())
     choices.append(HUB_CHOICE)
     return choices
+
+
+def safe_model_choices() -> list[str]:
+    """`model_choices`, but a broken folder (permissions, dangling links) never breaks ComfyUI's node list."""
+    try:
+        return model_choices()
+    except Exception as exc:  # noqa: BLE001
+        log.warning("IN2: could not list the 'in2' model folders: %s", exc)
+        return [HUB_CHOICE]
 
 
 def hub_folder_name(repo_id: str, revision: str) -> str:

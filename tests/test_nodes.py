@@ -1,0 +1,624 @@
+"""The ComfyUI nodes, called as ComfyUI calls them, without ComfyUI.
+
+ComfyUI's own modules (`folder_paths`, `comfy.*`) are replaced by small fakes in
+`sys.modules`; the repo root is imported as a package the way ComfyUI's loader does.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import types
+from pathlib import Path
+
+import pytest
+import torch
+
+from in2 import IN2, IN2Config
+from in2.errors import InputError, WeightsError
+
+REPO = Path(__file__).resolve().parent.parent
+WORKFLOWS = REPO / "example_workflows"
+
+
+# --------------------------------------------------------------------------- fakes
+
+
+def fake_folder_paths(models_dir: Path, existing: dict[str, list[str]] | None = None) -> types.ModuleType:
+    """The part of ComfyUI's folder_paths the nodes use, with its extend-not-replace semantics."""
+    fp = types.ModuleType("folder_paths")
+    fp.models_dir = str(models_dir)
+    fp.folder_names_and_paths = {k: (list(v), set()) for k, v in (existing or {}).items()}
+
+    def add_model_folder_path(name: str, path: str, is_default: bool = False) -> None:
+        if name in fp.folder_names_and_paths:
+            paths = fp.folder_names_and_paths[name][0]
+            if path not in paths:
+                paths.insert(0, path) if is_default else paths.append(path)
+        else:
+            fp.folder_names_and_paths[name] = ([path], set())
+
+    fp.add_model_folder_path = add_model_folder_path
+    fp.get_folder_paths = lambda name: list(fp.folder_names_and_paths[name][0])
+    return fp
+
+
+class FakeComfy:
+    """comfy.model_management / comfy.model_patcher / comfy.utils, recording what the nodes do."""
+
+    def __init__(self) -> None:
+        self.loaded: list[object] = []
+        self.bars: list[object] = []
+        self.interrupt = False
+        self.interrupt_checks = 0
+        outer = self
+
+        mm = types.ModuleType("comfy.model_management")
+        mm.get_torch_device = lambda: torch.device("cpu")
+        mm.unet_offload_device = lambda: torch.device("cpu")
+        mm.load_models_gpu = lambda models, **kw: outer.loaded.extend(models)
+
+        class Interrupted(Exception):
+            pass
+
+        def throw_exception_if_processing_interrupted() -> None:
+            outer.interrupt_checks += 1
+            if outer.interrupt:
+                raise Interrupted()
+
+        mm.InterruptProcessingException = Interrupted
+        mm.throw_exception_if_processing_interrupted = throw_exception_if_processing_interrupted
+
+        patcher = types.ModuleType("comfy.model_patcher")
+
+        class ModelPatcher:
+            def __init__(self, model, load_device, offload_device):
+                self.model, self.load_device, self.offload_device = model, load_device, offload_device
+
+        patcher.ModelPatcher = ModelPatcher
+
+        utils = types.ModuleType("comfy.utils")
+
+        class ProgressBar:
+            def __init__(self, total):
+                self.total, self.current, self.updates = total, 0, []
+                outer.bars.append(self)
+
+            def update_absolute(self, value, total=None, preview=None):
+                self.current = value
+                self.updates.append(value)
+
+        utils.ProgressBar = ProgressBar
+        self.modules = {"comfy": types.ModuleType("comfy"), "comfy.model_management": mm,
+                        "comfy.model_patcher": patcher, "comfy.utils": utils}
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def pack():
+    """The repo imported as ComfyUI imports a custom node folder (by its __init__.py)."""
+    name = "in2_custom_node_under_test"
+    spec = importlib.util.spec_from_file_location(name, REPO / "__init__.py", submodule_search_locations=[str(REPO)])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    yield module
+    for key in [k for k in sys.modules if k == name or k.startswith(name + ".")]:
+        del sys.modules[key]
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("tiny") / "tiny"
+    IN2(IN2Config.tiny()).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture
+def models_dir(tmp_path, tiny_dir, monkeypatch) -> Path:
+    """A ComfyUI models/ folder with models/in2/tiny, visible through a fake folder_paths."""
+    import shutil
+
+    models = tmp_path / "models"
+    shutil.copytree(tiny_dir, models / "in2" / "tiny")
+    monkeypatch.setitem(sys.modules, "folder_paths", fake_folder_paths(models))
+    return models
+
+
+@pytest.fixture(scope="module")
+def model(pack, tiny_dir):
+    """An IN2_MODEL as IN2_LoadModel returns it (module-wide: loading is the slow part)."""
+    fp = fake_folder_paths(tiny_dir.parent.parent, {"in2": [str(tiny_dir.parent)]})
+    saved = sys.modules.get("folder_paths")
+    sys.modules["folder_paths"] = fp
+    try:
+        (loaded,) = pack.NODE_CLASS_MAPPINGS["IN2_LoadModel"]().load("tiny", "", "main", "cpu", "fp32")
+    finally:
+        if saved is None:
+            sys.modules.pop("folder_paths", None)
+        else:
+            sys.modules["folder_paths"] = saved
+    return loaded
+
+
+@pytest.fixture
+def inpaint(pack):
+    return pack.NODE_CLASS_MAPPINGS["IN2_Inpaint"]().inpaint
+
+
+def comfy_image(batch: int = 1, height: int = 37, width: int = 45, channels: int = 3, seed: int = 1) -> torch.Tensor:
+    """A ComfyUI IMAGE: [B,H,W,C] float32 in [0,1]."""
+    gen = torch.Generator().manual_seed(seed)
+    return torch.rand(batch, height, width, channels, generator=gen)
+
+
+def box_mask(height: int = 37, width: int = 45, value: float = 1.0) -> torch.Tensor:
+    """A ComfyUI MASK [1,H,W] with a rectangle set to `value`."""
+    mask = torch.zeros(1, height, width)
+    mask[:, 10:22, 12:30] = value
+    return mask
+
+
+def assert_kept_outside(out: torch.Tensor, image: torch.Tensor, hole: torch.Tensor) -> None:
+    """Every pixel where `hole` ([H,W] or [B,H,W] bool) is False is bit-identical."""
+    hole = hole.expand(out.shape[0], -1, -1) if hole.ndim == 2 else hole
+    assert torch.equal(out[~hole], image[~hole])
+
+
+# --------------------------------------------------------------------------- registration
+
+
+def test_nodes_register_with_prefixed_ids(pack):
+    assert {"IN2_LoadModel", "IN2_Inpaint"} <= set(pack.NODE_CLASS_MAPPINGS)
+    assert all(node_id.startswith("IN2_") for node_id in pack.NODE_CLASS_MAPPINGS)
+    assert set(pack.NODE_DISPLAY_NAME_MAPPINGS) == set(pack.NODE_CLASS_MAPPINGS)
+    for node_id, cls in pack.NODE_CLASS_MAPPINGS.items():
+        spec = cls.INPUT_TYPES()
+        assert callable(getattr(cls(), cls.FUNCTION)), node_id
+        for name, entry in spec["required"].items():
+            kind, options = entry
+            assert isinstance(kind, (str, list)) and isinstance(options, dict), (node_id, name)
+            assert options.get("tooltip"), f"{node_id}.{name} has no tooltip"
+    assert pack.NODE_CLASS_MAPPINGS["IN2_LoadModel"].RETURN_TYPES == ("IN2_MODEL",)
+    assert pack.NODE_CLASS_MAPPINGS["IN2_Inpaint"].RETURN_TYPES == ("IMAGE",)
+    inputs = pack.NODE_CLASS_MAPPINGS["IN2_Inpaint"].INPUT_TYPES()["required"]
+    assert inputs["mode"][0] == ["native", "resize"] and inputs["mode"][1]["default"] == "native"
+    assert inputs["resize_mask"][1]["default"] is False
+    assert "0.5" in inputs["mask"][1]["tooltip"]
+
+
+def test_image_tooltip_states_the_cpu_limit_from_the_core(pack):
+    from in2 import runtime
+
+    limit = runtime.max_pixels(torch.device("cpu"))
+    tooltip = pack.NODE_CLASS_MAPPINGS["IN2_Inpaint"].INPUT_TYPES()["required"]["image"][1]["tooltip"]
+    if limit:
+        assert f"{limit / 1e6:.1f} MP" in tooltip
+    else:
+        assert tooltip.startswith("One image or a batch")
+
+
+def test_import_without_comfyui_and_without_optional_packages(tmp_path, tiny_dir):
+    """No ComfyUI, no safetensors / huggingface_hub / natten: the nodes still register and
+    explain the missing package when used."""
+    script = textwrap.dedent(
+        f"""
+        import importlib.util, sys, types
+        BLOCKED = ("safetensors", "huggingface_hub", "natten", "folder_paths", "comfy")
+
+        class Block:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in BLOCKED:
+                    raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+                return None
+
+        sys.meta_path.insert(0, Block())
+        spec = importlib.util.spec_from_file_location(
+            "pack", {str(REPO / "__init__.py")!r}, submodule_search_locations=[{str(REPO)!r}])
+        pack = importlib.util.module_from_spec(spec)
+        sys.modules["pack"] = pack
+        spec.loader.exec_module(pack)
+        print("NODES", sorted(pack.NODE_CLASS_MAPPINGS))
+        loader = pack.NODE_CLASS_MAPPINGS["IN2_LoadModel"]
+        loader.INPUT_TYPES()
+        pack.NODE_CLASS_MAPPINGS["IN2_Inpaint"].INPUT_TYPES()
+        # the models folder, as ComfyUI would register it (ComfyUI itself is blocked here)
+        fp = types.ModuleType("folder_paths_stub")
+        fp.models_dir = {str(tmp_path)!r}
+        fp.folder_names_and_paths = {{"in2": ([{str(tiny_dir.parent)!r}], set())}}
+        fp.get_folder_paths = lambda name: list(fp.folder_names_and_paths[name][0])
+        pack.nodes.comfy_bridge.folder_paths = lambda: fp
+        print("CHOICES", loader.INPUT_TYPES()["required"]["model"][0])
+        try:
+            loader().load("tiny", "", "main", "cpu", "fp32")
+        except ImportError as exc:
+            print("ERROR", exc)
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path,
+                            env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "NODES ['IN2_Inpaint', 'IN2_LoadModel']" in result.stdout
+    assert "CHOICES [" in result.stdout and "tiny" in result.stdout
+    error = [line for line in result.stdout.splitlines() if line.startswith("ERROR")]
+    assert error, result.stdout
+    assert "IN2 needs the Python package" in error[0]
+    assert "huggingface_hub" in error[0] or "safetensors" in error[0]
+    assert "install.py" in error[0]
+
+
+def test_root_init_never_raises_when_the_node_package_fails(tmp_path):
+    """A broken install must not take ComfyUI down: the entry point logs and exports no nodes."""
+    copy = tmp_path / "pack"
+    (copy / "nodes").mkdir(parents=True)
+    (copy / "__init__.py").write_text((REPO / "__init__.py").read_text())
+    (copy / "nodes" / "__init__.py").write_text("raise RuntimeError('broken on purpose')\n")
+    spec = importlib.util.spec_from_file_location("broken_pack", copy / "__init__.py",
+                                                  submodule_search_locations=[str(copy)])
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.modules.pop("broken_pack.nodes", None)
+    assert module.NODE_CLASS_MAPPINGS == {} and module.NODE_DISPLAY_NAME_MAPPINGS == {}
+
+
+# --------------------------------------------------------------------------- model folder
+
+
+def test_model_folder_is_registered_under_comfyui_models(pack, tmp_path, monkeypatch):
+    fp = fake_folder_paths(tmp_path / "models")
+    monkeypatch.setitem(sys.modules, "folder_paths", fp)
+    pack.nodes.model_store.register_model_folder()
+    pack.nodes.model_store.register_model_folder()  # idempotent
+    paths, extensions = fp.folder_names_and_paths["in2"]
+    assert paths == [str(tmp_path / "models" / "in2")]
+    assert ".safetensors" in extensions
+
+
+def test_model_folder_extends_an_existing_entry(pack, tmp_path, monkeypatch):
+    """An `in2:` entry from extra_model_paths.yaml (or another pack) keeps its paths and priority."""
+    fp = fake_folder_paths(tmp_path / "models", {"in2": ["/mnt/shared/in2"]})
+    monkeypatch.setitem(sys.modules, "folder_paths", fp)
+    pack.nodes.model_store.register_model_folder()
+    assert fp.folder_names_and_paths["in2"][0] == ["/mnt/shared/in2", str(tmp_path / "models" / "in2")]
+
+
+def test_model_list(pack, models_dir, tiny_dir, monkeypatch):
+    import shutil
+
+    store = pack.nodes.model_store
+    store.register_model_folder()
+    shutil.copytree(tiny_dir, models_dir / "in2" / "people" / "v2")
+    (models_dir / "in2" / "weights-only").mkdir()
+    (models_dir / "in2" / "weights-only" / "model.safetensors").write_bytes(b"x")
+    shutil.copytree(tiny_dir, models_dir / "in2" / ".hidden")
+    monkeypatch.setattr("in2.weights.demo_weights_available", lambda: False)
+    assert store.model_choices() == ["people/v2", "tiny", store.HUB_CHOICE]
+    monkeypatch.setattr("in2.weights.demo_weights_available", lambda: True)
+    choices = pack.NODE_CLASS_MAPPINGS["IN2_LoadModel"].INPUT_TYPES()["required"]["model"][0]
+    assert choices[0] == store.DEMO_CHOICE  # the default when the demo weights ship
+    assert store.resolve("people/v2") == models_dir / "in2" / "people" / "v2"
+    assert store.resolve(store.DEMO_CHOICE) is None
+
+
+def test_model_list_honours_extra_folders(pack, tmp_path, tiny_dir, monkeypatch):
+    """Folders added through extra_model_paths.yaml are searched too, the first one winning a name clash."""
+    import shutil
+
+    extra = tmp_path / "extra"
+    shutil.copytree(tiny_dir, extra / "tiny")
+    shutil.copytree(tiny_dir, extra / "only-here")
+    monkeypatch.setitem(sys.modules, "folder_paths",
+                        fake_folder_paths(tmp_path / "models", {"in2": [str(extra)]}))
+    store = pack.nodes.model_store
+    store.register_model_folder()
+    shutil.copytree(tiny_dir, tmp_path / "models" / "in2" / "tiny")
+    models = store.local_models()
+    assert models == {"only-here": extra / "only-here", "tiny": extra / "tiny"}
+
+
+def test_unknown_model_names_the_folders(pack, models_dir):
+    pack.nodes.model_store.register_model_folder()
+    with pytest.raises(WeightsError) as info:
+        pack.NODE_CLASS_MAPPINGS["IN2_LoadModel"]().load("gone", "", "main", "cpu", "fp32")
+    message = str(info.value)
+    assert "'gone'" in message and str(models_dir / "in2") in message and "config.json" in message
+
+
+def test_hub_download_goes_into_the_models_folder_once(pack, models_dir, tiny_dir, monkeypatch):
+    import shutil
+
+    import huggingface_hub
+
+    calls = []
+
+    def fake_snapshot_download(repo_id, revision, local_dir, allow_patterns):
+        calls.append((repo_id, revision))
+        for name in ("config.json", "model.safetensors"):
+            Path(local_dir).mkdir(parents=True, exist_ok=True)
+            shutil.copy(tiny_dir / name, Path(local_dir) / name)
+        return local_dir
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
+    store = pack.nodes.model_store
+    store.register_model_folder()
+    loader = pack.NODE_CLASS_MAPPINGS["IN2_LoadModel"]()
+    (first,) = loader.load(store.HUB_CHOICE, "someone/faces", "v1.0", "cpu", "fp32")
+    target = models_dir / "in2" / "someone--faces@v1.0"
+    assert calls == [("someone/faces", "v1.0")] and store.is_model_dir(target)
+    assert "someone--faces@v1.0" in store.model_choices()  # listed like any local model
+    (second,) = loader.load(store.HUB_CHOICE, "someone/faces", "v1.0", "cpu", "fp32")
+    assert len(calls) == 1  # found on disk: works offline
+    assert second.pipeline.weights_info.source == str(target)
+    with pytest.raises(WeightsError, match="owner/name"):
+        loader.load(store.HUB_CHOICE, "not a repo", "main", "cpu", "fp32")
+
+
+def test_hub_download_failure_is_explained(pack, models_dir, monkeypatch):
+    import huggingface_hub
+
+    def offline(**kwargs):
+        raise OSError("offline mode is enabled")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", offline)
+    pack.nodes.model_store.register_model_folder()
+    with pytest.raises(WeightsError) as info:
+        pack.NODE_CLASS_MAPPINGS["IN2_LoadModel"]().load(
+            pack.nodes.model_store.HUB_CHOICE, "someone/faces", "main", "cpu", "fp32")
+    assert "someone/faces@main" in str(info.value) and "offline mode" in str(info.value)
+
+
+# --------------------------------------------------------------------------- inpainting
+
+
+def test_single_image_keeps_size_and_unmasked_pixels(model, inpaint):
+    image = comfy_image()
+    mask = box_mask()
+    (out,) = inpaint(model, image, mask)
+    assert out.shape == image.shape and out.dtype == image.dtype
+    hole = mask[0] >= 0.5
+    assert_kept_outside(out, image, hole)
+    assert not torch.equal(out[:, hole], image[:, hole])
+
+
+def test_mask_without_batch_dimension(model, inpaint):
+    image = comfy_image()
+    (out,) = inpaint(model, image, box_mask()[0])
+    assert out.shape == image.shape
+    assert_kept_outside(out, image, box_mask()[0] >= 0.5)
+
+
+def test_one_mask_applies_to_every_image(model, inpaint):
+    image = comfy_image(batch=3)
+    mask = box_mask()
+    (out,) = inpaint(model, image, mask)
+    assert out.shape == image.shape
+    assert_kept_outside(out, image, mask[0] >= 0.5)
+    for index in range(3):
+        assert not torch.equal(out[index], image[index])
+
+
+def test_mask_batch_pairs_one_to_one(model, inpaint):
+    image = comfy_image(batch=2)
+    mask = torch.zeros(2, 37, 45)
+    mask[1, 5:15, 5:15] = 1  # image 0: empty mask, image 1: a hole
+    (out,) = inpaint(model, image, mask)
+    assert torch.equal(out[0], image[0])
+    assert_kept_outside(out, image, mask >= 0.5)
+    assert not torch.equal(out[1], image[1])
+
+
+def test_mask_count_mismatch_is_a_clear_error(model, inpaint):
+    with pytest.raises(InputError, match=r"3 image\(s\) but 2 mask\(s\)"):
+        inpaint(model, comfy_image(batch=3), torch.ones(2, 37, 45))
+
+
+def test_mask_size_mismatch_names_both_sizes(model, inpaint):
+    with pytest.raises(InputError) as info:
+        inpaint(model, comfy_image(height=37, width=45), torch.ones(1, 20, 30))
+    message = str(info.value)
+    assert "30x20" in message and "45x37" in message and "resize_mask" in message
+
+
+def test_resize_mask_option(model, inpaint):
+    image = comfy_image(height=37, width=45)
+    small = torch.zeros(1, 20, 30)
+    small[:, 5:10, 5:15] = 1
+    (out,) = inpaint(model, image, small, resize_mask=True)
+    assert out.shape == image.shape
+    assert not torch.equal(out, image)
+    assert torch.equal(out[:, :3], image[:, :3]) and torch.equal(out[:, -3:], image[:, -3:])
+
+
+def test_empty_mask_passes_the_image_through(model, inpaint):
+    image = comfy_image(batch=2)
+    (out,) = inpaint(model, image, torch.zeros(1, 37, 45))
+    assert torch.equal(out, image)
+    # LoadImage's MASK for a picture without alpha is a 64x64 zero mask: nothing to fill, no error
+    (out,) = inpaint(model, image, torch.zeros(1, 64, 64))
+    assert torch.equal(out, image)
+
+
+def test_soft_mask_is_binarised_at_one_half(model, inpaint):
+    image = comfy_image()
+    mask = torch.zeros(1, 37, 45)
+    mask[:, 2:12, 2:40] = 0.49  # kept
+    mask[:, 20:32, 2:40] = 0.5  # filled
+    (out,) = inpaint(model, image, mask)
+    assert torch.equal(out[:, 2:12], image[:, 2:12])
+    assert_kept_outside(out, image, mask[0] >= 0.5)
+    assert not torch.equal(out[:, 20:32, 2:40], image[:, 20:32, 2:40])
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_images_keep_their_dtype(model, inpaint, dtype):
+    image = comfy_image().to(dtype)
+    mask = box_mask().to(dtype)
+    (out,) = inpaint(model, image, mask)
+    assert out.dtype == dtype and out.shape == image.shape
+    assert_kept_outside(out, image, mask[0] >= 0.5)
+
+
+@pytest.mark.parametrize("dtype, expected", [("bf16", torch.bfloat16), ("fp16", torch.float32), ("auto", torch.float32)])
+def test_model_dtype_choices_on_cpu(pack, tiny_dir, inpaint, dtype, expected, monkeypatch):
+    import warnings
+
+    monkeypatch.setitem(sys.modules, "folder_paths",
+                        fake_folder_paths(tiny_dir.parent.parent, {"in2": [str(tiny_dir.parent)]}))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        (loaded,) = pack.NODE_CLASS_MAPPINGS["IN2_LoadModel"]().load("tiny", "", "main", "cpu", dtype)
+    assert loaded.pipeline.dtype == expected
+    if dtype == "fp16":  # no CPU half kernels: the core runs fp32 and says so
+        assert any("fp16" in str(w.message) for w in caught)
+    image = comfy_image()
+    (out,) = inpaint(loaded, image, box_mask())
+    assert out.shape == image.shape
+    assert_kept_outside(out, image, box_mask()[0] >= 0.5)
+
+
+def test_rgba_image_keeps_alpha(model, inpaint):
+    image = comfy_image(channels=4)
+    (out,) = inpaint(model, image, box_mask())
+    assert out.shape == image.shape
+    assert torch.equal(out[..., 3], image[..., 3])
+    assert_kept_outside(out, image, box_mask()[0] >= 0.5)
+
+
+def test_bad_inputs_are_clear_errors(model, inpaint):
+    with pytest.raises(InputError, match="IMAGE"):
+        inpaint(model, torch.rand(1, 3, 37, 45, 2), box_mask())
+    with pytest.raises(InputError, match="IN2 Load Model"):
+        inpaint("not a model", comfy_image(), box_mask())
+    with pytest.raises(InputError, match="mode"):
+        inpaint(model, comfy_image(), box_mask(), mode="fast")
+
+
+def test_crop_to_mask_only_touches_the_box(model, inpaint):
+    image = comfy_image(batch=2, height=64, width=80)
+    mask = torch.zeros(2, 64, 80)
+    mask[0, 30:36, 40:50] = 1  # image 1 has an empty mask
+    (out,) = inpaint(model, image, mask, crop_to_mask=True, crop_padding=8)
+    assert out.shape == image.shape
+    assert_kept_outside(out, image, mask >= 0.5)
+    assert torch.equal(out[1], image[1])
+    changed = (out[0] != image[0]).any(-1)
+    rows, cols = torch.nonzero(changed, as_tuple=True)
+    assert rows.numel() > 0 and rows.min() >= 30 and rows.max() < 36 and cols.min() >= 40 and cols.max() < 50
+
+
+def test_crop_to_mask_with_one_mask_for_a_batch(model, inpaint):
+    image = comfy_image(batch=2, height=50, width=50)
+    mask = torch.zeros(50, 50)
+    mask[20:30, 20:30] = 1
+    (out,) = inpaint(model, image, mask, crop_to_mask=True, crop_padding=0)
+    assert out.shape == image.shape
+    assert_kept_outside(out, image, mask >= 0.5)
+    assert not torch.equal(out[0], image[0]) and not torch.equal(out[1], image[1])
+
+
+def test_too_large_suggests_crop_to_mask(model, inpaint, monkeypatch):
+    monkeypatch.setattr(model.pipeline, "max_pixels", 500)
+    image = comfy_image(height=37, width=45)
+    with pytest.raises(InputError, match="crop_to_mask"):
+        inpaint(model, image, box_mask())
+    (out,) = inpaint(model, image, box_mask(), crop_to_mask=True, crop_padding=0)  # a 12x18 box fits
+    assert out.shape == image.shape
+
+
+# --------------------------------------------------------------------------- ComfyUI services
+
+
+def test_comfyui_memory_management_progress_and_interrupt(pack, tiny_dir, monkeypatch):
+    fake = FakeComfy()
+    for name, module in fake.modules.items():
+        monkeypatch.setitem(sys.modules, name, module)
+    monkeypatch.setitem(sys.modules, "folder_paths",
+                        fake_folder_paths(tiny_dir.parent.parent, {"in2": [str(tiny_dir.parent)]}))
+    (loaded,) = pack.NODE_CLASS_MAPPINGS["IN2_LoadModel"]().load("tiny", "", "main", "auto", "fp32")
+    patcher = loaded.patcher
+    assert patcher is not None and patcher.load_device == torch.device("cpu")
+    # the patcher holds the pipeline's network, so ComfyUI moving it moves what the pipeline runs
+    assert any(m is loaded.pipeline.model for m in patcher.model.modules())
+
+    node = pack.NODE_CLASS_MAPPINGS["IN2_Inpaint"]()
+    (out,) = node.inpaint(loaded, comfy_image(), box_mask())
+    assert fake.loaded == [patcher]  # load_models_gpu before running
+    assert fake.bars and fake.bars[-1].updates and fake.bars[-1].updates[-1] == fake.bars[-1].total
+    assert fake.interrupt_checks > 0
+
+    fake.interrupt = True
+    with pytest.raises(sys.modules["comfy.model_management"].InterruptProcessingException):
+        node.inpaint(loaded, comfy_image(), box_mask())
+
+
+# --------------------------------------------------------------------------- install + workflows
+
+
+def test_install_pins_torch_and_skips_natten_without_cuda(monkeypatch, capsys):
+    spec = importlib.util.spec_from_file_location("in2_install", REPO / "install.py")
+    install = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(install)
+    calls = []
+
+    def fake_pip(args, constraint):
+        calls.append((args, constraint.read_text() if constraint else None))
+        return 0
+
+    monkeypatch.setattr(install, "pip", fake_pip)
+    monkeypatch.setattr(install, "torch_has_cuda", lambda: False)
+    monkeypatch.setattr(install.importlib.util, "find_spec", lambda name: None)
+    assert install.main() == 0
+    assert calls == [(["-r", str(REPO / "requirements.txt")], f"torch=={torch.__version__}\n")]
+    assert "NATTEN would not speed anything up" in capsys.readouterr().out
+
+    calls.clear()
+    monkeypatch.setattr(install, "torch_has_cuda", lambda: True)
+    monkeypatch.setattr(install, "pip", lambda args, c: calls.append(args) or (1 if "natten" in args else 0))
+    assert install.main() == 0  # a NATTEN that cannot be had never fails the install
+    assert calls[1] == ["--only-binary", "natten", "natten"]
+
+
+def test_requirements_leave_torch_alone():
+    lines = [line.split("#")[0].strip() for line in (REPO / "requirements.txt").read_text().splitlines()]
+    names = {line.split(">")[0].split("=")[0].split("<")[0].strip().lower() for line in lines if line}
+    assert "torch" not in names and {"safetensors", "huggingface-hub", "numpy", "pillow"} <= names
+
+
+def _widget_inputs(cls) -> list[str]:
+    """The inputs shown as widgets (not sockets), in order: what widgets_values holds."""
+    return [name for name, (kind, _) in cls.INPUT_TYPES()["required"].items()
+            if isinstance(kind, list) or kind in ("STRING", "INT", "FLOAT", "BOOLEAN")]
+
+
+def test_example_workflows_match_the_nodes(pack):
+    ui = json.loads((WORKFLOWS / "in2_face_inpaint.json").read_text())
+    api = json.loads((WORKFLOWS / "api" / "in2_face_inpaint_api.json").read_text())
+    nodes = {node["id"]: node for node in ui["nodes"]}
+    links = {link[0]: link for link in ui["links"]}
+    by_type = {node["type"]: node for node in ui["nodes"]}
+    assert {"LoadImage", "IN2_LoadModel", "IN2_Inpaint", "SaveImage"} <= set(by_type)
+    for link_id, source, slot, target, target_slot, kind in ui["links"]:
+        assert nodes[source]["outputs"][slot]["type"] == kind and link_id in nodes[source]["outputs"][slot]["links"]
+        assert nodes[target]["inputs"][target_slot]["link"] == link_id
+    inpaint_inputs = {i["name"]: links[i["link"]] for i in by_type["IN2_Inpaint"]["inputs"]}
+    assert nodes[inpaint_inputs["mask"][1]]["type"] == "LoadImage" and inpaint_inputs["mask"][2] == 1
+    for node_id in ("IN2_LoadModel", "IN2_Inpaint"):
+        cls = pack.NODE_CLASS_MAPPINGS[node_id]
+        names = _widget_inputs(cls)
+        values = by_type[node_id]["widgets_values"]
+        assert len(values) == len(names), node_id
+        twin = next(n for n in api.values() if n["class_type"] == node_id)
+        assert [twin["inputs"][name] for name in names] == values  # the API twin is the same graph
+    api_inpaint = next(n for n in api.values() if n["class_type"] == "IN2_Inpaint")["inputs"]
+    assert api[api_inpaint["mask"][0]]["class_type"] == "LoadImage" and api_inpaint["mask"][1] == 1
+    assert {n["class_type"] for n in api.values()} == {"LoadImage", "IN2_LoadModel", "IN2_Inpaint", "SaveImage"}
