@@ -38,7 +38,7 @@ def devices() -> tuple[torch.device, torch.device] | None:
     return mm.get_torch_device(), mm.unet_offload_device()
 
 
-class _PatcherHost(torch.nn.Module):
+class IN2InpaintModel(torch.nn.Module):
     """Holds the IN2 network for `ModelPatcher`, which sets bookkeeping attributes
     (`device`, `model_loaded_weight_memory`, ...) on the module it is given; this keeps them
     off the core model."""
@@ -57,7 +57,7 @@ def make_patcher(network: torch.nn.Module, load_device: torch.device, offload_de
     patcher_mod = optional_module("comfy.model_patcher")
     if patcher_mod is None:
         return None
-    host = _PatcherHost(network)
+    host = IN2InpaintModel(network)
     host.to(offload_device)
     return patcher_mod.ModelPatcher(host, load_device=load_device, offload_device=offload_device)
 
