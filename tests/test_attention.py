@@ -144,3 +144,12 @@ def test_portable_matches_natten(h, w, kernel):
     with attention_backend("portable"):
         ours = neighborhood_attention(q, k, v, kernel)
     torch.testing.assert_close(ours, reference, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_portable_on_cuda_matches_cpu():
+    q, k, v = _qkv(2, 21, 17, heads=2, d=16)
+    ref = portable_na2d(q, k, v, 7)
+    with attention_backend("auto"):
+        out = neighborhood_attention(q.cuda(), k.cuda(), v.cuda(), 7)
+    torch.testing.assert_close(out.cpu(), ref, atol=1e-4, rtol=1e-4)

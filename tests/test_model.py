@@ -148,3 +148,19 @@ def test_ablation_configs_run(overrides):
     image, mask = _inputs(1, 19, 30)
     with torch.no_grad():
         assert model(image, mask).shape == (1, 3, 19, 30)
+
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+
+
+@needs_cuda
+@pytest.mark.parametrize("dtype,atol", [(torch.float32, 5e-3), (torch.bfloat16, 0.05), (torch.float16, 0.05)])
+def test_cuda_forward_matches_cpu(dtype, atol):
+    torch.manual_seed(0)
+    model = IN2(IN2Config.tiny()).eval()
+    image, mask = _inputs(1, 45, 67)
+    with torch.no_grad():
+        ref = model(image, mask)
+        y = model.to("cuda", dtype)(image.cuda(), mask.cuda(), chunk_size=500)
+    assert y.dtype == dtype and y.is_cuda
+    torch.testing.assert_close(y.float().cpu(), ref, atol=atol, rtol=0)

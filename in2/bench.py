@@ -1,0 +1,275 @@
+"""Benchmark of the IN2 generator on this machine: `python -m in2.bench --help`.
+
+What is measured (and printed with the results):
+- latency: median wall time of timed forward passes after warm-up passes (torch.no_grad,
+  eval mode, a 25% rectangular hole; CUDA timings synchronise before reading the clock);
+- peak memory: CUDA = torch.cuda.max_memory_allocated during the passes minus what was
+  allocated before them (weights + inputs); CPU = growth of the process's peak resident set
+  (VmHWM) over its resident set before the passes, each (size, dtype) in a fresh
+  subprocess with the peak counter reset (/proc/self/clear_refs), so it includes allocator
+  slack and is an upper bound on tensor memory;
+- neighborhood attention alone (portable vs NATTEN) on the body's 1/8 map (dim 256, 8 heads);
+- the implicit decoder alone, factorised vs plain first layer, on a random body output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+from typing import Any, Callable
+
+import torch
+
+from .attention import attention_backend, natten_available, natten_fused_available, neighborhood_attention
+from .config import IN2Config
+from .model import IN2, level_sizes
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+CONFIGS = {"default": IN2Config, "small": IN2Config.small, "tiny": IN2Config.tiny}
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'WxH' (width first, like image tools) -> (height, width)."""
+    w, h = text.lower().split("x")
+    return int(h), int(w)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_runs(fn: Callable[[], Any], device: torch.device, warmup: int, repeats: int, long_s: float) -> list[float]:
+    """Wall times of `repeats` runs after `warmup` runs; a single timed run when a warm-up exceeds long_s."""
+    slowest = 0.0
+    for _ in range(warmup):
+        start = time.perf_counter()
+        fn()
+        _sync(device)
+        slowest = max(slowest, time.perf_counter() - start)
+    runs = 1 if slowest > long_s else repeats
+    times = []
+    for _ in range(runs):
+        _sync(device)
+        start = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def _inputs(height: int, width: int, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    image = torch.rand(1, 3, height, width, generator=g)
+    mask = torch.zeros(1, 1, height, width)
+    mask[..., height // 4 : height // 4 + height // 2, width // 4 : width // 4 + width // 2] = 1
+    return image.to(device, dtype), mask.to(device, dtype)
+
+
+def _proc_status_kib(field: str) -> int | None:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def _reset_peak_rss() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def measure_model(spec: dict[str, Any]) -> dict[str, Any]:
+    """One (size, dtype) forward measurement in this process."""
+    device = torch.device(spec["device"])
+    dtype = DTYPES[spec["dtype"]]
+    torch.manual_seed(0)
+    model = IN2(CONFIGS[spec["config"]]()).eval().to(device, dtype)
+    image, mask = _inputs(spec["height"], spec["width"], device, dtype)
+
+    def run() -> None:
+        with torch.no_grad():
+            model(image, mask, chunk_size=spec["chunk_size"])
+
+    result: dict[str, Any] = {}
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        base = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+    else:
+        base_kib = _proc_status_kib("VmRSS")
+        result["peak_counter_reset"] = _reset_peak_rss()
+    times = time_runs(run, device, spec["warmup"], spec["repeats"], spec["long_s"])
+    if device.type == "cuda":
+        result["peak_mib"] = (torch.cuda.max_memory_allocated(device) - base) / 2**20
+        result["peak_kind"] = "cuda max_memory_allocated over weights+inputs"
+    else:
+        hwm = _proc_status_kib("VmHWM")
+        result["peak_mib"] = None if hwm is None or base_kib is None else (hwm - base_kib) / 1024
+        result["peak_kind"] = "peak RSS growth (VmHWM - RSS before)"
+    result.update(times=times, median_s=statistics.median(times))
+    return result
+
+
+def model_in_subprocess(spec: dict[str, Any]) -> dict[str, Any]:
+    """CPU peak RSS needs a fresh process per measurement (the peak is per process)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "in2.bench", "--child", json.dumps(spec)], capture_output=True, text=True
+    )
+    if proc.returncode != 0:
+        return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}"}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def bench_attention(size: tuple[int, int], device: torch.device, args: argparse.Namespace) -> dict[str, Any]:
+    """Portable NA vs natten.na2d on the body map of an image of `size` (dim 256, 8 heads, k 7)."""
+    h, w = level_sizes(*size)[2]
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(1, h, w, 8, 32, generator=g).to(device) for _ in range(3))
+    row: dict[str, Any] = {"map": f"{w}x{h}"}
+
+    def run_portable() -> torch.Tensor:
+        with attention_backend("portable"):
+            return neighborhood_attention(q, k, v, 7)
+
+    row["portable_s"] = statistics.median(time_runs(run_portable, device, args.warmup, args.repeats, args.long_s))
+    if not natten_available():
+        row["natten"] = "skipped: natten does not import"
+    elif not (device.type == "cuda" and natten_fused_available()) and h * w > args.natten_max_tokens:
+        gib = (h * w) ** 2 * 8 * 4 / 2**30
+        row["natten"] = (f"skipped: without NATTEN's fused CUDA kernels only its Flex backend runs, which "
+                         f"materialises the full score matrix (~{gib:.1f} GiB for {h * w} tokens); "
+                         f"raise --natten-max-tokens to force")
+    else:
+        def run_natten() -> torch.Tensor:
+            with attention_backend("natten"), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return neighborhood_attention(q, k, v, 7)
+
+        try:
+            row["natten_s"] = statistics.median(time_runs(run_natten, device, 1, 1 if device.type == "cpu" else args.repeats, args.long_s))
+            row["max_abs_diff"] = (run_natten().float() - run_portable().float()).abs().max().item()
+            row["natten_fused"] = natten_fused_available()
+        except Exception as exc:  # report, do not abort the whole benchmark
+            row["natten"] = f"failed: {type(exc).__name__}: {str(exc)[:200]}"
+    return row
+
+
+def bench_decoder(size: tuple[int, int], model: IN2, device: torch.device, args: argparse.Namespace) -> dict[str, Any]:
+    """The implicit decoder alone on a random body output, factorised vs plain first layer."""
+    levels = level_sizes(*size)
+    feat = torch.randn(1, model.config.body_dim, *levels[2], device=device)
+    sizes = [levels[1], levels[0], size][-model.config.pyramid_levels :]
+    row: dict[str, Any] = {"size": f"{size[1]}x{size[0]}"}
+    for name, factorized in (("factorised_s", True), ("plain_s", False)):
+        def run() -> None:
+            with torch.no_grad():
+                model.decoder(feat, sizes, chunk_size=args.chunk_size, factorized=factorized)
+
+        row[name] = statistics.median(time_runs(run, device, args.warmup, args.repeats, args.long_s))
+    row["speedup"] = row["plain_s"] / row["factorised_s"]
+    return row
+
+
+def _fmt_mib(value: Any) -> str:
+    return "-" if value is None else f"{value:,.0f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m in2.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (auto = cuda when available)")
+    p.add_argument("--config", default="default", choices=sorted(CONFIGS))
+    p.add_argument("--sizes", default="512x512,1024x576,1024x1024,2048x2048", help="comma-separated WxH")
+    p.add_argument("--dtypes", default=None, help="comma-separated of fp32,bf16,fp16 (default: fp32 on CPU, fp32,bf16 on CUDA)")
+    p.add_argument("--chunk-size", type=int, default=65536, help="decoder queries per chunk")
+    p.add_argument("--repeats", type=int, default=3, help="timed runs per measurement (median reported)")
+    p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--long-s", type=float, default=60.0, help="a warm-up slower than this leaves a single timed run")
+    p.add_argument("--decoder-sizes", default=None, help="sizes for the decoder comparison (default: 512x512 on CPU, all sizes on CUDA)")
+    p.add_argument("--natten-max-tokens", type=int, default=None,
+                   help="largest map run through natten's Flex backend, O(N^2) memory (default 4096 on CPU, 16384 on CUDA)")
+    p.add_argument("--skip", default="", help="comma-separated parts to skip: model,attention,decoder")
+    p.add_argument("--json", dest="json_out", default=None, help="also write all results to this JSON file")
+    p.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+
+    if args.child is not None:  # one CPU measurement in a fresh process
+        print(json.dumps(measure_model(json.loads(args.child))))
+        return 0
+
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else ("cpu" if args.device == "auto" else args.device))
+    if args.natten_max_tokens is None:
+        args.natten_max_tokens = 16384 if device.type == "cuda" else 4096
+    dtypes = args.dtypes.split(",") if args.dtypes else (["fp32", "bf16"] if device.type == "cuda" else ["fp32"])
+    sizes = [parse_size(s) for s in args.sizes.split(",") if s]
+    dec_sizes = [parse_size(s) for s in args.decoder_sizes.split(",")] if args.decoder_sizes else (sizes if device.type == "cuda" else [(512, 512)])
+    skip = set(filter(None, args.skip.split(",")))
+    config = CONFIGS[args.config]()
+    model = IN2(config).eval().to(device)
+    params = sum(t.numel() for t in model.parameters())
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+    report: dict[str, Any] = {
+        "device": str(device), "device_name": where, "torch": torch.__version__, "config": args.config,
+        "params": params, "chunk_size": args.chunk_size, "natten_available": natten_available(),
+        "natten_fused": natten_fused_available(), "model": [], "attention": [], "decoder": [],
+    }
+    print(f"IN2 benchmark on {device} ({where}), torch {torch.__version__}")
+    print(f"config {args.config}: {params:,} parameters; decoder chunk {args.chunk_size}; "
+          f"median of {args.repeats} after {args.warmup} warm-up (1 timed run when a warm-up > {args.long_s:.0f} s)")
+
+    if "model" not in skip:
+        print("\nfull forward (image + mask -> prediction)")
+        print(f"{'size':>10} {'dtype':>5} {'median s':>9} {'runs':>4} {'peak MiB':>9}")
+        for h, w in sizes:
+            for dt in dtypes:
+                spec = dict(device=str(device), dtype=dt, config=args.config, height=h, width=w,
+                            chunk_size=args.chunk_size, warmup=args.warmup, repeats=args.repeats, long_s=args.long_s)
+                res = measure_model(spec) if device.type == "cuda" else model_in_subprocess(spec)
+                res.update(size=f"{w}x{h}", dtype=dt)
+                report["model"].append(res)
+                if "error" in res:
+                    print(f"{w}x{h:<5} {dt:>5} failed: {res['error']}")
+                else:
+                    print(f"{f'{w}x{h}':>10} {dt:>5} {res['median_s']:9.3f} {len(res['times']):4d} {_fmt_mib(res['peak_mib']):>9}", flush=True)
+        kind = report["model"][0].get("peak_kind", "") if report["model"] else ""
+        print(f"peak memory = {kind}")
+
+    if "attention" not in skip:
+        print("\nneighborhood attention on the 1/8 map (dim 256, 8 heads, kernel 7), fp32")
+        for size in sizes:
+            row = bench_attention(size, device, args)
+            report["attention"].append(row)
+            natten_txt = f"natten {row['natten_s']:.3f} s (max |diff| {row['max_abs_diff']:.1e})" if "natten_s" in row else row["natten"]
+            print(f"  map {row['map']:>8}: portable {row['portable_s']:.4f} s; {natten_txt}", flush=True)
+
+    if "decoder" not in skip:
+        print("\nimplicit decoder alone, fp32: factorised vs plain first layer")
+        for size in dec_sizes:
+            row = bench_decoder(size, model, device, args)
+            report["decoder"].append(row)
+            print(f"  {row['size']:>10}: factorised {row['factorised_s']:.3f} s, plain {row['plain_s']:.3f} s "
+                  f"({row['speedup']:.2f}x)", flush=True)
+
+    if args.json_out:
+        with open(args.json_out, "w") as f:
+            json.dump(report, f, indent=2)
+        print(f"\nwrote {args.json_out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
