@@ -1,0 +1,241 @@
+"""The demo served for real on 127.0.0.1 and called the way API users call it (gradio_client).
+
+A tiny untrained model stands in for trained weights: these tests check the plumbing
+(sizes, untouched pixels, errors a person can read), not the quality of the fill.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+
+gr = pytest.importorskip("gradio")
+gradio_client = pytest.importorskip("gradio_client")
+
+from gradio_client import Client, handle_file  # noqa: E402
+from gradio_client.exceptions import AppError  # noqa: E402
+from PIL import Image  # noqa: E402
+
+import gradio_app  # noqa: E402
+from in2 import IN2, IN2Config, InpaintPipeline  # noqa: E402
+
+W, H = 601, 517  # deliberately not square and not a multiple of anything
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve(demo: gr.Blocks) -> Client:
+    gradio_app.launch(demo, port=free_port(), prevent_thread_lock=True, quiet=True)
+    return Client(demo.local_url, verbose=False)
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("tiny_weights")
+    IN2(IN2Config.tiny()).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def pipeline(weights: Path) -> InpaintPipeline:
+    return InpaintPipeline.from_pretrained(str(weights), device="cpu")
+
+
+@pytest.fixture(scope="module")
+def client(pipeline: InpaintPipeline):
+    demo = gradio_app.build_demo(pipeline)
+    c = serve(demo)
+    yield c
+    demo.close()
+
+
+@pytest.fixture
+def photo(tmp_path: Path) -> tuple[Path, np.ndarray]:
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
+    path = tmp_path / "photo.png"
+    Image.fromarray(pixels).save(path)
+    return path, pixels
+
+
+def layer_file(tmp_path: Path, hole: np.ndarray, name: str = "layer.png") -> Path:
+    """A brush layer as the editor exports it: transparent, painted pixels opaque-ish."""
+    rgba = np.zeros((*hole.shape, 4), dtype=np.uint8)
+    rgba[hole] = (255, 0, 255, 153)
+    path = tmp_path / name
+    Image.fromarray(rgba, "RGBA").save(path)
+    return path
+
+
+def editor_value(background: Path | None, layers: list[Path] = ()) -> dict:
+    return {
+        "background": handle_file(str(background)) if background else None,
+        "layers": [handle_file(str(p)) for p in layers],
+        "composite": None,
+    }
+
+
+def inpaint(client: Client, editor: dict, mask: Path | None = None, mode: str = "native", blend: str = "none"):
+    return client.predict(
+        editor, handle_file(str(mask)) if mask else None, mode, blend, api_name="/inpaint"
+    )
+
+
+def rect_hole(top: int, left: int, bottom: int, right: int, shape=(H, W)) -> np.ndarray:
+    hole = np.zeros(shape, dtype=bool)
+    hole[top:bottom, left:right] = True
+    return hole
+
+
+def test_painted_region_is_filled_at_full_size_and_nothing_else_changes(client, photo, tmp_path):
+    path, pixels = photo
+    hole = rect_hole(100, 50, 220, 330)
+    result, compare, download, status = inpaint(client, editor_value(path, [layer_file(tmp_path, hole)]))
+
+    assert result.endswith(".png") and download.endswith(".png")
+    out = Image.open(result)
+    assert out.format == "PNG" and out.size == (W, H) and out.mode == "RGB"
+    out = np.asarray(out)
+    assert np.array_equal(out[~hole], pixels[~hole]), "pixels outside the painted region changed"
+    assert (out[hole] != pixels[hole]).any(), "the painted region was not filled"
+    assert np.array_equal(np.asarray(Image.open(download)), out)
+    before, after = compare
+    assert np.array_equal(np.asarray(Image.open(before).convert("RGB")), pixels)
+    assert np.array_equal(np.asarray(Image.open(after)), out)
+    assert "Done in" in status and f"{W}x{H}" in status
+
+
+def test_mask_file_and_options_with_a_jpeg_keep_its_decoded_pixels(client, tmp_path):
+    """A JPEG must not be re-encoded on the way in: known pixels equal the decoded file."""
+    rng = np.random.default_rng(1)
+    jpeg = tmp_path / "photo.jpg"
+    Image.fromarray(rng.integers(0, 256, (H, W, 3), dtype=np.uint8)).save(jpeg, quality=90)
+    decoded = np.asarray(Image.open(jpeg).convert("RGB"))
+    hole = rect_hole(300, 400, 420, 560)
+    mask = tmp_path / "mask.png"
+    Image.fromarray(hole.astype(np.uint8) * 255, "L").save(mask)
+
+    for mode, blend in [("native", "seamless"), ("resize", "none")]:
+        result, *_ = inpaint(client, editor_value(jpeg), mask=mask, mode=mode, blend=blend)
+        out = np.asarray(Image.open(result))
+        assert out.shape == (H, W, 3)
+        assert np.array_equal(out[~hole], decoded[~hole]), (mode, blend)
+        assert (out[hole] != decoded[hole]).any(), (mode, blend)
+
+
+def test_painted_layer_and_mask_file_add_up(client, photo, tmp_path):
+    path, pixels = photo
+    painted, uploaded = rect_hole(10, 10, 60, 60), rect_hole(400, 500, 500, 590)
+    mask = tmp_path / "mask.png"
+    Image.fromarray(uploaded.astype(np.uint8) * 255, "L").save(mask)
+    result, *_ = inpaint(client, editor_value(path, [layer_file(tmp_path, painted)]), mask=mask)
+    out = np.asarray(Image.open(result))
+    both = painted | uploaded
+    assert np.array_equal(out[~both], pixels[~both])
+    assert (out[painted] != pixels[painted]).any() and (out[uploaded] != pixels[uploaded]).any()
+
+
+def test_exif_rotated_phone_photo_is_filled_upright(client, tmp_path):
+    """gradio_client sends the file as stored; the page must use it as a viewer shows it."""
+    stored = np.random.default_rng(2).integers(0, 256, (40, 64, 3), dtype=np.uint8)  # 64 wide, 40 tall
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    path = tmp_path / "phone.jpg"
+    Image.fromarray(stored).save(path, exif=exif, quality=95)
+    upright = np.asarray(Image.open(path).convert("RGB").transpose(Image.Transpose.ROTATE_270))
+    assert upright.shape == (64, 40, 3)
+    hole = rect_hole(5, 5, 20, 30, shape=(64, 40))
+
+    result, *_ = inpaint(client, editor_value(path, [layer_file(tmp_path, hole)]))
+    out = np.asarray(Image.open(result))
+    assert out.shape == (64, 40, 3)
+    assert np.array_equal(out[~hole], upright[~hole])
+
+
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        ("no image", "Upload a photo first"),
+        ("nothing painted", "Nothing is painted"),
+        ("mask of another size", "exact size"),
+        ("unreadable mask", "not an image"),
+        ("beyond the canvas limit", "8192"),
+    ],
+)
+def test_errors_come_back_as_readable_messages(client, photo, tmp_path, case, expected):
+    path, _ = photo
+    mask = None
+    editor = editor_value(path)
+    if case == "no image":
+        editor = editor_value(None)
+    elif case == "mask of another size":
+        mask = tmp_path / "small.png"
+        Image.new("L", (W - 1, H), 255).save(mask)
+    elif case == "unreadable mask":
+        mask = tmp_path / "mask.png"
+        mask.write_bytes(b"this is not a picture")
+    elif case == "beyond the canvas limit":  # what the browser sends when the canvas gave up
+        black = tmp_path / "huge.png"
+        Image.new("RGBA", (8200, 2), (0, 0, 0, 0)).save(black)
+        editor = editor_value(black, [layer_file(tmp_path, np.ones((2, 8200), bool))])
+    with pytest.raises(AppError, match=expected):
+        inpaint(client, editor, mask=mask)
+
+
+def test_too_large_for_the_machine_names_the_limit(weights, photo, tmp_path):
+    path, _ = photo
+    small = InpaintPipeline.from_pretrained(str(weights), device="cpu")
+    small.max_pixels = 200_000  # 601x517 is 0.31 MP
+    demo = gradio_app.build_demo(small)
+    try:
+        c = serve(demo)
+        with pytest.raises(AppError, match=r"too large for this device.*0\.2 MP"):
+            inpaint(c, editor_value(path, [layer_file(tmp_path, rect_hole(0, 0, 10, 10))]))
+    finally:
+        demo.close()
+
+
+def test_without_weights_the_page_opens_and_says_why(photo, tmp_path):
+    path, _ = photo
+    demo = gradio_app.build_demo(None, "no trained IN2 weights are bundled; pass --weights DIR")
+    try:
+        c = serve(demo)
+        with pytest.raises(AppError, match="no trained IN2 weights are bundled"):
+            inpaint(c, editor_value(path, [layer_file(tmp_path, rect_hole(0, 0, 10, 10))]))
+    finally:
+        demo.close()
+
+
+def test_queue_and_upload_limits(pipeline):
+    demo = gradio_app.build_demo(pipeline)
+    assert demo._queue.max_size == gradio_app.QUEUE_SIZE
+    (inpaint_fn,) = [fn for fn in demo.fns.values() if fn.api_name == "inpaint"]
+    assert inpaint_fn.concurrency_limit == 1
+
+
+def test_painted_mask_counts_every_touched_pixel():
+    layer = np.zeros((4, 5, 4), dtype=np.uint8)
+    layer[1, 2, 3] = 1  # the faintest antialiased edge of a stroke is still paint
+    layer[3, 4] = (0, 0, 0, 255)
+    mask = gradio_app.painted_mask([Image.fromarray(layer, "RGBA"), None], (5, 4))
+    assert mask.sum() == 2 and mask[1, 2] and mask[3, 4]
+
+
+def test_main_rejects_weights_that_do_not_load(tmp_path, capsys):
+    assert gradio_app.main(["--weights", str(tmp_path / "nowhere"), "--device", "cpu"]) == 2
+    assert "error:" in capsys.readouterr().err
+
+
+def test_default_host_is_local_only():
+    args = gradio_app.parse_args([])
+    assert args.host == "127.0.0.1" and args.weights is None and args.device == "auto"
