@@ -494,6 +494,16 @@ def test_rgba_image_keeps_alpha(model, inpaint):
     assert_kept_outside(out, image, box_mask()[0] >= 0.5)
 
 
+def test_seamless_blend_option(model, inpaint):
+    image = comfy_image()
+    mask = box_mask()
+    hole = mask[0] >= 0.5
+    (plain,) = inpaint(model, image, mask, blend="none")
+    (seamless,) = inpaint(model, image, mask, blend="seamless")
+    assert_kept_outside(seamless, image, hole)
+    assert not torch.equal(seamless[:, hole], plain[:, hole])
+
+
 def test_bad_inputs_are_clear_errors(model, inpaint):
     with pytest.raises(InputError, match="IMAGE"):
         inpaint(model, torch.rand(1, 3, 37, 45, 2), box_mask())
