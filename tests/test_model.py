@@ -164,3 +164,21 @@ def test_cuda_forward_matches_cpu(dtype, atol):
         y = model.to("cuda", dtype)(image.cuda(), mask.cuda(), chunk_size=500)
     assert y.dtype == dtype and y.is_cuda
     torch.testing.assert_close(y.float().cpu(), ref, atol=atol, rtol=0)
+
+
+def test_inference_stem_fast_path_matches_module_path():
+    """Under no_grad the stem folds BN+ReLU in place; it must equal the ordinary modules."""
+    torch.manual_seed(0)
+    model = IN2(IN2Config.tiny()).eval()
+    bn = model.encoder.stem.body[2]
+    with torch.no_grad():
+        bn.running_mean.uniform_(-0.5, 0.5)
+        bn.running_var.uniform_(0.5, 2.0)
+        bn.weight.uniform_(0.5, 1.5)
+        bn.bias.uniform_(-0.2, 0.2)
+    image, mask = _inputs(1, 21, 34)
+    with torch.no_grad():
+        fast = model(image, mask)
+    with torch.enable_grad():
+        slow = model(image, mask)
+    torch.testing.assert_close(fast, slow.detach(), atol=1e-5, rtol=1e-5)

@@ -62,11 +62,18 @@ class INRB(nn.Module):
     def _feature_weight(self) -> torch.Tensor:
         return self.first.weight[:, : 9 * self.c_in]
 
-    def _factorised_table(self, feat: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
-        """W_f * unfold(F) + b + W_cell * c for every latent pixel, channels-last [B, h*w, hidden]."""
+    def _factorised_table(self, feat: torch.Tensor, cell: torch.Tensor, row0: int, row1: int) -> torch.Tensor:
+        """W_f * unfold(F) + b + W_cell * c for latent rows row0..row1 (inclusive), as [B, rows*w, hidden].
+
+        Only the rows a chunk needs are computed, so the hidden-wide table never exists at the
+        full latent size when decoding in chunks (it is as large as a 64-channel full-size map).
+        """
+        h = feat.shape[-2]
         w_f = self._feature_weight().reshape(-1, self.c_in, 3, 3)
         bias = self.first.bias + self.first.weight[:, 9 * self.c_in + 2 :] @ cell
-        table = F.conv2d(feat, w_f, bias, padding=1)
+        band = feat[:, :, max(row0 - 1, 0) : min(row1 + 1, h - 1) + 1]
+        band = F.pad(band, (1, 1, int(row0 == 0), int(row1 == h - 1)))  # zero padding at true borders only
+        table = F.conv2d(band, w_f, bias)
         return table.flatten(2).transpose(1, 2).contiguous()
 
     def _first_factorised(self, table: torch.Tensor, src: torch.Tensor, rel: torch.Tensor) -> torch.Tensor:
@@ -106,7 +113,7 @@ class INRB(nn.Module):
         ay, ax = _axis(h, out_h, dev), _axis(w, out_w, dev)
         cell = torch.tensor([h / out_h, w / out_w], device=dev, dtype=dtype)
         if factorized:
-            table = self._factorised_table(feat, cell)
+            band_rows = (-1, -1)  # latent rows held in `table`
         else:
             padded = F.pad(feat, (1, 1, 1, 1))
 
@@ -123,7 +130,11 @@ class INRB(nn.Module):
             rx = torch.stack([ax.rel_lo[j], ax.rel_hi[j], ax.rel_lo[j], ax.rel_hi[j]])
             rel = torch.stack([ry, rx], dim=-1).to(dtype)  # [4, n, 2]
             if factorized:
-                z = self._first_factorised(table, ys * w + xs, rel)
+                row0, row1 = int(ay.lo[i[0]]), int(ay.hi[i[-1]])  # rows are non-decreasing in q
+                if not (band_rows[0] <= row0 and row1 <= band_rows[1]):
+                    table = self._factorised_table(feat, cell, row0, row1)
+                    band_rows = (row0, row1)
+                z = self._first_factorised(table, (ys - band_rows[0]) * w + xs, rel)
             else:
                 z = self._first_plain(padded, w, ys, xs, rel, cell)
             z = F.relu(z)

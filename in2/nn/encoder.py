@@ -19,7 +19,15 @@ class Stem(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
+        if self.training or torch.is_grad_enabled():
+            return self.body(x)
+        # Inference: apply the frozen BN and ReLU in place, so only one full-resolution
+        # 64-channel map exists at a time (the largest tensor of the whole forward pass).
+        pad, conv, bn, _ = self.body
+        y = conv(pad(x))
+        scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
+        shift = bn.bias - bn.running_mean * scale
+        return y.mul_(scale[:, None, None]).add_(shift[:, None, None]).relu_()
 
 
 class DPB(nn.Module):
