@@ -166,16 +166,16 @@ def test_cuda_forward_matches_cpu(dtype, atol):
     torch.testing.assert_close(y.float().cpu(), ref, atol=atol, rtol=0)
 
 
-def test_inference_stem_fast_path_matches_module_path():
-    """Under no_grad the stem folds BN+ReLU in place; it must equal the ordinary modules."""
+def test_inference_bn_fast_path_matches_module_path():
+    """Under no_grad the stem and down convs apply BN+ReLU in place; that must equal the modules."""
     torch.manual_seed(0)
     model = IN2(IN2Config.tiny()).eval()
-    bn = model.encoder.stem.body[2]
     with torch.no_grad():
-        bn.running_mean.uniform_(-0.5, 0.5)
-        bn.running_var.uniform_(0.5, 2.0)
-        bn.weight.uniform_(0.5, 1.5)
-        bn.bias.uniform_(-0.2, 0.2)
+        for bn in (model.encoder.stem.body[2], *(block.down[1] for block in model.encoder.blocks)):
+            bn.running_mean.uniform_(-0.5, 0.5)
+            bn.running_var.uniform_(0.5, 2.0)
+            bn.weight.uniform_(0.5, 1.5)
+            bn.bias.uniform_(-0.2, 0.2)
     image, mask = _inputs(1, 21, 34)
     with torch.no_grad():
         fast = model(image, mask)

@@ -137,9 +137,9 @@ class INRB(nn.Module):
                 z = self._first_factorised(table, (ys - band_rows[0]) * w + xs, rel)
             else:
                 z = self._first_plain(padded, w, ys, xs, rel, cell)
-            z = F.relu(z)
+            z = z.relu_()  # in place: every pre-activation is a fresh tensor no one else needs
             for layer in self.hidden:
-                z = F.relu(layer(z))
+                z = layer(z).relu_()
             z = self.out(z)  # [B, 4, n, C_out]
             area = (ry * rx).abs() + 1e-9  # [4, n]
             weight = (area.flip(0) / area.sum(0, keepdim=True)).to(dtype)  # opposite neighbour's area

@@ -9,6 +9,17 @@ from .channel_attention import CAB
 from .ffc import FFCResBlock
 
 
+def _bn_relu_(y: torch.Tensor, bn: nn.BatchNorm2d) -> torch.Tensor:
+    """Frozen BN + ReLU applied in place (inference only): saves one copy of a large map."""
+    scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
+    shift = bn.bias - bn.running_mean * scale
+    return y.mul_(scale[:, None, None]).add_(shift[:, None, None]).relu_()
+
+
+def _inference(module: nn.Module) -> bool:
+    return not module.training and not torch.is_grad_enabled()
+
+
 class Stem(nn.Module):
     """LaMa's input conv: reflect pad 3, Conv7x7 (no bias), BN, ReLU; keeps the size."""
 
@@ -19,15 +30,12 @@ class Stem(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.training or torch.is_grad_enabled():
+        if not _inference(self):
             return self.body(x)
-        # Inference: apply the frozen BN and ReLU in place, so only one full-resolution
-        # 64-channel map exists at a time (the largest tensor of the whole forward pass).
+        # The full-resolution 64-channel output is the largest map of the forward pass: at
+        # inference one copy of it is enough.
         pad, conv, bn, _ = self.body
-        y = conv(pad(x))
-        scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
-        shift = bn.bias - bn.running_mean * scale
-        return y.mul_(scale[:, None, None]).add_(shift[:, None, None]).relu_()
+        return _bn_relu_(conv(pad(x)), bn)
 
 
 class DPB(nn.Module):
@@ -43,9 +51,19 @@ class DPB(nn.Module):
         self.ffc = FFCResBlock(c_out, ffc_ratio)
         self.cab = CAB(c_out, cab_compress, cab_squeeze)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.ffc(self.down(x))
+    def downsample(self, x: torch.Tensor) -> torch.Tensor:
+        if not _inference(self):
+            return self.down(x)
+        conv, bn, _ = self.down
+        return _bn_relu_(conv(x), bn)
+
+    def process(self, y: torch.Tensor) -> torch.Tensor:
+        """Everything after the stride-2 conv (FFC block, CAB residual)."""
+        y = self.ffc(y)
         return y + self.cab(y)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.process(self.downsample(x))
 
 
 class Encoder(nn.Module):
@@ -62,5 +80,7 @@ class Encoder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)
         for block in self.blocks:
-            x = block(x)
+            # Two steps so the larger input map is released as soon as it is downsampled.
+            x = block.downsample(x)
+            x = block.process(x)
         return x
