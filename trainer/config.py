@@ -44,6 +44,7 @@ DEFAULTS: dict[str, Any] = {
     "train": {
         "epochs": 100,
         "max_steps": None,  # overrides epochs when set
+        "max_minutes": None,  # stop (checkpoint + export) after this much wall time in this run
         "grad_accum": 1,
         "mixed_precision": None,  # no | fp16 | bf16; None = what `accelerate launch` says
         "lr": 4.0e-4,  # peak

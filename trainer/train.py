@@ -296,6 +296,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                          persistent_workers=False, prefetch_factor=4 if workers else None)
 
     # -- models and optimisers
+    if cfg["model"]["type"] == "in2" and "train_resolution" not in cfg["model"]["overrides"]:
+        # The pipeline's "resize" mode scales inputs to this pixel side: the size trained on.
+        cfg["model"]["overrides"]["train_resolution"] = int(ats["base_size"])
     G = build_generator(cfg["model"])
     D = PatchDiscriminator(**lcfg.get("discriminator", {}))
     perceptual = build_perceptual(lcfg)
@@ -368,6 +371,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     every_ckpt, keep = int(cfg["checkpoint"]["every"]), int(cfg["checkpoint"]["keep"])
     accum: dict[str, list[float]] = {}
     t_last, imgs_last = time.time(), 0
+    deadline = time.time() + 60 * float(tcfg["max_minutes"]) if tcfg.get("max_minutes") else None
     G.train()
     D.train()
     done = state.step >= total_steps
@@ -409,7 +413,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 log.info("step %d validation: %s", state.step, {k: round(v, 3) for k, v in metrics.items()})
             if every_ckpt > 0 and state.step % every_ckpt == 0:
                 save_checkpoint(accelerator, ckpt_root, state.step, keep)
-            if state.step >= total_steps:
+            out_of_time = deadline is not None and time.time() > deadline
+            if accelerator.num_processes > 1 and deadline is not None:  # all ranks must stop together
+                flag = torch.tensor([float(out_of_time)], device=accelerator.device)
+                out_of_time = bool(accelerator.reduce(flag, reduction="max").item())
+            if state.step >= total_steps or out_of_time:
                 done = True
                 break
         if not done:
