@@ -98,7 +98,8 @@ class Server:
         request = urllib.request.Request(self.url + path, data=json.dumps(payload).encode(),
                                          headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=30) as response:
-            return json.loads(response.read())
+            body = response.read()
+        return json.loads(body) if body.strip() else None
 
     def upload(self, path: Path) -> str:
         """POST /upload/image (multipart); returns the name LoadImage takes."""
@@ -209,3 +210,30 @@ def test_mismatched_mask_is_an_execution_error_naming_both_sizes(server, tmp_pat
     kind, details = result["status"]["messages"][-1]
     assert kind == "execution_error" and details["node_type"] == "IN2_Inpaint"
     assert "300x200" in details["exception_message"] and "601x517" in details["exception_message"]
+
+
+def test_cancel_stops_a_long_inpaint(server, tmp_path):
+    """POST /interrupt (the Cancel button) while IN2 Inpaint runs ends it with execution_interrupted."""
+    _photo_with_hole(1600, 1600, (400, 1200, 400, 1200))[0].save(tmp_path / "large.png")
+    name = server.upload(tmp_path / "large.png")
+    warm = _prompt(name)
+    inpaint = next(n for n in warm.values() if n["class_type"] == "IN2_Inpaint")
+    inpaint["inputs"].update(crop_to_mask=True, crop_padding=0, mode="resize")
+    assert server.run(warm)["status"]["status_str"] == "success"  # Load Image / Load Model are now cached
+
+    long_run = _prompt(name)  # native mode on 2.56 MP: only IN2 Inpaint (and Save Image) left to execute
+    prompt_id = server.post_json("/prompt", {"prompt": long_run, "client_id": uuid.uuid4().hex})["prompt_id"]
+    deadline = time.monotonic() + 60
+    while not server.get("/queue")["queue_running"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)
+    server.post_json("/interrupt", {})
+    started = time.monotonic()
+    while time.monotonic() - started < RUN_TIMEOUT:
+        history = server.get(f"/history/{prompt_id}")
+        if prompt_id in history:
+            break
+        time.sleep(0.5)
+    messages = dict(history[prompt_id]["status"]["messages"])
+    assert "execution_interrupted" in messages, history[prompt_id]["status"]
+    assert messages["execution_interrupted"]["node_type"] == "IN2_Inpaint"
