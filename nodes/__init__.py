@@ -14,7 +14,12 @@ from . import model_store  # noqa: E402  (needs the core importable)
 from .inpaint import IN2Inpaint  # noqa: E402
 from .loader import IN2LoadModel, IN2Model  # noqa: E402
 
-model_store.register_model_folder()
+try:
+    model_store.register_model_folder()
+except Exception as _exc:  # noqa: BLE001 - an odd folder setup must not hide the nodes
+    import logging
+
+    logging.getLogger("in2.comfyui").warning("IN2: could not register the 'in2' model folder: %s", _exc)
 
 NODE_CLASS_MAPPINGS = {
     "IN2_LoadModel": IN2LoadModel,

@@ -82,6 +82,12 @@ class IN2LoadModel:
             }
         }
 
+    @classmethod
+    def IS_CHANGED(cls, model: str, repo_id: str = "", revision: str = "main", device: str = "auto",
+                   dtype: str = "auto") -> str:
+        """Reload when the model's files were re-saved, not only when an input changed."""
+        return model_store.fingerprint(model, repo_id, revision)
+
     def load(self, model: str, repo_id: str = "", revision: str = "main", device: str = "auto",
              dtype: str = "auto") -> tuple[IN2Model]:
         try:

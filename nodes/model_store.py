@@ -159,6 +159,23 @@ def fetch_from_hub(repo_id: str, revision: str) -> Path:
     return target
 
 
+def fingerprint(choice: str, repo_id: str = "", revision: str = "") -> str:
+    """Changes when the chosen model's files change (re-saved weights), without downloading."""
+    try:
+        if choice == DEMO_CHOICE:
+            from in2.weights import DEMO_WEIGHTS_DIR
+
+            folder = Path(DEMO_WEIGHTS_DIR)
+        elif choice == HUB_CHOICE:
+            folder = download_folder() / hub_folder_name(repo_id.strip(), revision.strip() or "main")
+        else:
+            folder = local_models()[choice]
+        stats = [(folder / name).stat() for name in (CONFIG_FILE, WEIGHTS_FILE)]
+    except (KeyError, OSError, WeightsError):
+        return ""  # the loader itself reports what is wrong
+    return ";".join(f"{st.st_mtime_ns}:{st.st_size}" for st in stats)
+
+
 def resolve(choice: str, repo_id: str = "", revision: str = "") -> Path | None:
     """The weights location for `in2.weights.load_model` (None = the bundled demo)."""
     if choice == DEMO_CHOICE:

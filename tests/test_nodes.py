@@ -310,6 +310,20 @@ def test_model_list(pack, models_dir, tiny_dir, monkeypatch):
     assert store.resolve(store.DEMO_CHOICE) is None
 
 
+def test_loader_reruns_when_the_weights_are_resaved(pack, models_dir, tiny_dir):
+    import shutil
+
+    pack.nodes.model_store.register_model_folder()
+    loader = pack.NODE_CLASS_MAPPINGS["IN2_LoadModel"]
+    before = loader.IS_CHANGED("tiny", "", "main", "cpu", "fp32")
+    assert before and before == loader.IS_CHANGED("tiny", "", "main", "cpu", "fp32")
+    weights = models_dir / "in2" / "tiny" / "model.safetensors"
+    shutil.copy(tiny_dir / "model.safetensors", weights)
+    os.utime(weights, ns=(1, 1))
+    assert loader.IS_CHANGED("tiny", "", "main", "cpu", "fp32") != before
+    assert loader.IS_CHANGED("missing", "", "main", "cpu", "fp32") == ""
+
+
 def test_model_list_honours_extra_folders(pack, tmp_path, tiny_dir, monkeypatch):
     """Folders added through extra_model_paths.yaml are searched too, the first one winning a name clash."""
     import shutil
