@@ -39,8 +39,8 @@ BLENDS = ("none", "seamless")
 _PROGRESS_SCALE = 1000  # per-image progress units when images of different sizes run one by one
 
 
-def _megapixels(pixels: int) -> str:
-    return f"{pixels / 1e6:.1f} MP"
+def _pixels(pixels: int) -> str:
+    return f"{pixels / 1e6:.1f} MP" if pixels >= 100_000 else f"{pixels:,} pixels"
 
 
 @dataclass
@@ -104,19 +104,23 @@ class InpaintPipeline:
         if limit is None or height * width <= limit:
             return
         if mode == "resize":
-            reason = f"even resize mode ({height}x{width} model input) does not fit"
+            what = f"even resize mode ({width}x{height} model input, {_pixels(height * width)})"
         else:
-            reason = f"the image is {width}x{height} ({_megapixels(height * width)})"
+            what = f"the image is {width}x{height} ({_pixels(height * width)})"
         per_pixel = BYTES_PER_PIXEL.get(self.dtype, BYTES_PER_PIXEL[torch.float32])
-        free = available_memory(self.device)
-        free_text = f"{free / 2**30:.1f} GiB available" if free is not None else "memory limit set"
+        if self._max_pixels is not None:
+            why = "the max_pixels limit set on this pipeline"
+        else:
+            free = available_memory(self.device)
+            why = (
+                f"not enough memory: about {per_pixel} bytes per output pixel, "
+                f"{(free or 0) / 2**30:.1f} GiB available"
+            )
         raise InputError(
-            f"too large for this device: {reason}, the limit on {self.device} with "
-            f"{dtype_name(self.dtype)} is {_megapixels(limit)} ({free_text}, about "
-            f"{per_pixel} bytes per output pixel at native resolution). Ways out: mode='resize' "
-            "(--mode resize) inpaints at the training size and composites at full size; crop the "
-            "region around the hole and paste it back; use a smaller image; or run on a GPU "
-            "(--device cuda)."
+            f"too large to inpaint on {self.device} ({dtype_name(self.dtype)}): {what}, but the limit is "
+            f"{_pixels(limit)} ({why}). Ways out: mode='resize' (--mode resize) inpaints at the "
+            "training size and composites at full size; crop the region around the hole and paste "
+            "it back; use a smaller image; or run on a GPU (--device cuda)."
         )
 
     # ------------------------------------------------------------------ running
@@ -236,7 +240,7 @@ class InpaintPipeline:
         """Which weights run where, in one line (CLI, demo header, logs)."""
         params = sum(p.numel() for p in self.model.parameters())
         limit = self.max_pixels
-        limit_text = f", up to {_megapixels(limit)} per forward" if limit is not None else ""
+        limit_text = f", up to {_pixels(limit)} per forward" if limit is not None else ""
         return (
             f"IN2 ({params / 1e6:.2f}M parameters) with {self.weights_info.summary()}; "
             f"{self.device}, {dtype_name(self.dtype)}{limit_text}"

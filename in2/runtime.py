@@ -41,7 +41,7 @@ _DTYPES = {
 
 # Output queries the implicit decoder evaluates at once at inference (exact: queries are
 # independent). Bounds the decoder's working memory to a constant.
-DEFAULT_CHUNK_SIZE = 65536
+DEFAULT_CHUNK_SIZE = 16384
 
 # Peak memory per output pixel of the default IN2Config at inference, with
 # chunk_size=DEFAULT_CHUNK_SIZE, fp32 on CPU: the slope of peak RSS between two sizes.
@@ -222,3 +222,62 @@ def max_pixels(device: torch.device | str, dtype: torch.dtype = torch.float32, a
         return None
     per_pixel = BYTES_PER_PIXEL.get(dtype, BYTES_PER_PIXEL[torch.float32])
     return max(0, int((available * SAFETY_MARGIN - FIXED_BYTES) // per_pixel))
+
+
+# ---------------------------------------------------------------------------------------
+# Calibration: how BYTES_PER_PIXEL was measured (python -m in2.runtime [--device cuda])
+# ---------------------------------------------------------------------------------------
+
+_CHILD = """
+import sys, torch
+from in2 import IN2, IN2Config
+from in2.runtime import autocast, DEFAULT_CHUNK_SIZE
+side, device, dtype = int(sys.argv[1]), torch.device(sys.argv[2]), getattr(torch, sys.argv[3])
+torch.manual_seed(0)
+model = IN2(IN2Config()).to(device).eval()
+image = torch.rand(1, 3, side, side, device=device)
+mask = (torch.rand(1, 1, side, side, device=device) > 0.75).float()
+def peak():
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device)
+    with open("/proc/self/status") as f:
+        return next(int(l.split()[1]) * 1024 for l in f if l.startswith("VmHWM:"))
+if device.type == "cuda":
+    torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats(device)
+base = peak() if device.type == "cuda" else peak()
+with torch.inference_mode(), autocast(device, dtype):
+    model(image, mask, chunk_size=DEFAULT_CHUNK_SIZE)
+if device.type == "cuda":
+    torch.cuda.synchronize()
+print(base, peak())
+"""
+
+
+def _measure(device: str, dtype: str, sides: tuple[int, ...]) -> None:
+    """Peak memory of one default-config forward at several square sizes, each in a fresh
+    process (so the CPU high-water mark is that run's own), and the per-pixel slope."""
+    import subprocess
+    import sys
+
+    rows = []
+    for side in sides:
+        done = subprocess.run(
+            [sys.executable, "-c", _CHILD, str(side), device, dtype], capture_output=True, text=True, check=True
+        )
+        base, peak = map(int, done.stdout.split())
+        rows.append((side * side, peak - base))
+        print(f"{side}x{side}: peak {peak / 2**20:.0f} MiB, forward adds {(peak - base) / 2**20:.0f} MiB, "
+              f"{(peak - base) / (side * side):.0f} B/px")
+    (p0, m0), (p1, m1) = rows[0], rows[-1]
+    print(f"slope {(m1 - m0) / (p1 - p0):.0f} B/px, offset {(m0 - (m1 - m0) / (p1 - p0) * p0) / 2**20:.0f} MiB")
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="measure IN2's peak memory per output pixel")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", default="float32", choices=("float32", "float16", "bfloat16"))
+    parser.add_argument("--sides", type=int, nargs="+", default=[256, 512, 768])
+    cli = parser.parse_args()
+    _measure(cli.device, cli.dtype, tuple(cli.sides))

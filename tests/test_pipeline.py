@@ -1,0 +1,230 @@
+"""InpaintPipeline end to end with a tiny model, plus device/dtype/budget resolution."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from in2 import IN2, IN2Config, InpaintPipeline
+from in2.errors import InputError
+from in2.runtime import max_pixels, resolve_device, resolve_dtype
+
+H, W = 40, 52
+
+
+@pytest.fixture(scope="module")
+def pipe() -> InpaintPipeline:
+    torch.manual_seed(0)
+    # a small training size keeps resize mode fast on CPU
+    return InpaintPipeline(IN2(IN2Config.tiny(train_resolution=64)), device="cpu")
+
+
+@pytest.fixture
+def hole() -> np.ndarray:
+    mask = np.zeros((H, W), np.uint8)
+    mask[8:30, 10:40] = 255
+    return mask
+
+
+def _rgb() -> np.ndarray:
+    return np.random.default_rng(1).integers(0, 256, (H, W, 3), dtype=np.uint8)
+
+
+class _Spy:
+    def __init__(self, model):
+        self.model, self.calls, self.config = model, [], model.config
+
+    def parameters(self):
+        return self.model.parameters()
+
+    def __call__(self, image, mask, **kw):
+        self.calls.append(tuple(image.shape))
+        return self.model(image, mask, **kw)
+
+
+def _spy(pipe, monkeypatch) -> _Spy:
+    spy = _Spy(pipe.model)
+    monkeypatch.setattr(pipe, "model", spy)
+    return spy
+
+
+@pytest.mark.parametrize("mode", ["native", "resize"])
+@pytest.mark.parametrize("blend", ["none", "seamless"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: Image.fromarray(_rgb()),
+        lambda: Image.fromarray(np.dstack([_rgb(), np.arange(H * W).reshape(H, W) % 256]).astype(np.uint8)),
+        lambda: Image.fromarray(_rgb()).convert("L"),
+        lambda: (_rgb().astype(np.uint16) * 257),
+        lambda: _rgb().astype(np.float32) / 255,
+        lambda: torch.from_numpy(_rgb()).permute(2, 0, 1).float() / 255,
+    ],
+    ids=["RGB", "RGBA", "L", "uint16", "float32", "tensor"],
+)
+def test_same_kind_same_size_known_pixels_exact(pipe, hole, make, mode, blend):
+    image = make()
+    out = pipe(image, hole, mode=mode, blend=blend)
+    assert type(out) is type(image)
+    if isinstance(image, Image.Image):
+        assert out.mode == image.mode and out.size == image.size
+        before, after = np.asarray(image), np.asarray(out)
+        if image.mode == "RGBA":
+            assert np.array_equal(before[..., 3], after[..., 3])  # alpha untouched everywhere
+    elif isinstance(image, np.ndarray):
+        assert out.dtype == image.dtype and out.shape == image.shape
+        before, after = image, out
+    else:
+        assert out.dtype == image.dtype and out.shape == image.shape
+        before, after = image.permute(1, 2, 0).numpy(), out.permute(1, 2, 0).numpy()
+    keep = hole < 128
+    assert np.array_equal(before[keep], after[keep])
+    assert not np.array_equal(before[~keep], after[~keep])
+
+
+def test_empty_mask_returns_a_copy_without_running_the_model(pipe, monkeypatch):
+    spy = _spy(pipe, monkeypatch)
+    image = Image.fromarray(_rgb())
+    out = pipe(image, np.zeros((H, W), bool))
+    assert spy.calls == []
+    assert out is not image and out.mode == image.mode
+    assert np.array_equal(np.asarray(out), np.asarray(image))
+
+
+def test_full_mask_runs_the_model(pipe, monkeypatch):
+    spy = _spy(pipe, monkeypatch)
+    out = pipe(_rgb(), np.ones((H, W), bool))
+    assert spy.calls == [(1, 3, H, W)] and out.shape == (H, W, 3)
+
+
+def test_batches_run_together_and_lists_of_sizes_one_by_one(pipe, hole, monkeypatch):
+    spy = _spy(pipe, monkeypatch)
+    batch = torch.rand(3, 3, H, W)
+    out = pipe(batch, torch.from_numpy(hole >= 128))  # one mask for the whole batch
+    assert out.shape == batch.shape and spy.calls == [(3, 3, H, W)]
+    keep = torch.from_numpy(hole < 128)
+    assert torch.equal(out[..., keep], batch[..., keep])
+
+    spy.calls.clear()
+    small = _rgb()[:20, :30]
+    images = [_rgb(), small, _rgb()]
+    masks = [hole, np.ones((20, 30), bool), np.zeros((H, W), bool)]  # third: nothing to fill
+    outs = pipe(images, masks)
+    assert [o.shape for o in outs] == [(H, W, 3), (20, 30, 3), (H, W, 3)]
+    assert spy.calls == [(1, 3, H, W), (1, 3, 20, 30)]
+    assert np.array_equal(outs[2], images[2])
+
+
+def test_batch_is_split_to_fit_the_budget(pipe, hole, monkeypatch):
+    spy = _spy(pipe, monkeypatch)
+    pipe.max_pixels = 2 * H * W
+    try:
+        out = pipe(torch.rand(5, 3, H, W), torch.from_numpy(hole >= 128))
+    finally:
+        pipe.max_pixels = None
+    assert out.shape[0] == 5 and spy.calls == [(2, 3, H, W), (2, 3, H, W), (1, 3, H, W)]
+
+
+def test_too_large_names_size_limit_and_ways_out(pipe, hole):
+    pipe.max_pixels = 1000
+    try:
+        with pytest.raises(InputError) as info:
+            pipe(_rgb(), hole)
+        # resize mode runs at train_resolution^2 = 64^2, also over this tiny limit
+        with pytest.raises(InputError, match="even resize mode"):
+            pipe(_rgb(), hole, mode="resize")
+    finally:
+        pipe.max_pixels = None
+    message = str(info.value)
+    for part in ("52x40", "2,080 pixels", "limit is 1,000 pixels", "max_pixels", "mode='resize'", "crop", "smaller image", "GPU"):
+        assert part in message, part
+
+
+def test_resize_mode_runs_the_model_at_train_resolution(pipe, hole, monkeypatch):
+    spy = _spy(pipe, monkeypatch)
+    out = pipe(Image.fromarray(_rgb()), hole, mode="resize")
+    side = pipe.model.config.train_resolution
+    assert side == 64
+    assert spy.calls == [(1, 3, side, side)] and out.size == (W, H)
+
+
+def test_progress_is_forwarded_and_can_interrupt(pipe, hole):
+    seen = []
+    pipe(_rgb(), hole, chunk_size=256, progress=lambda done, total: seen.append((done, total)))
+    assert seen and seen[-1][0] == seen[-1][1] and len(seen) > 3
+
+    class Stop(Exception):
+        pass
+
+    def stop(done, total):
+        raise Stop
+
+    with pytest.raises(Stop):
+        pipe(_rgb(), hole, progress=stop)
+
+
+def test_chunking_does_not_change_the_result(pipe, hole):
+    image = _rgb()
+    assert np.array_equal(pipe(image, hole, chunk_size=97), pipe(image, hole))
+
+
+def test_bad_arguments(pipe, hole):
+    with pytest.raises(InputError, match="unknown mode 'origin'"):
+        pipe(_rgb(), hole, mode="origin")
+    with pytest.raises(InputError, match="unknown blend"):
+        pipe(_rgb(), hole, blend="poisson")
+    with pytest.raises(InputError, match="mask is 52x41 but the image is 52x40"):
+        pipe(_rgb(), np.zeros((41, W), bool))
+
+
+def test_describe_and_repr_name_the_weights(pipe):
+    text = pipe.describe()
+    assert "in-memory IN2" in text and "cpu" in text and "fp32" in text and "parameters" in text
+    assert repr(pipe).startswith("InpaintPipeline(")
+    assert pipe.model.training is False
+
+
+# --------------------------------------------------------------------------- runtime
+
+
+def test_memory_message_names_bytes_per_pixel_and_available_memory(pipe, hole, monkeypatch):
+    monkeypatch.setattr("in2.pipeline.budget_pixels", lambda device, dtype: 1000)
+    with pytest.raises(InputError, match=r"not enough memory: about \d+ bytes per output pixel, [\d.]+ GiB available"):
+        pipe(_rgb(), hole)
+
+
+def test_resolve_device():
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type in ("cpu", "cuda", "mps")
+    with pytest.raises(InputError, match="unknown device 'tpu'"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(InputError, match="'cuda' is not available.*--device cpu"):
+            resolve_device("cuda")
+
+
+def test_resolve_dtype():
+    assert resolve_dtype("fp32", "cpu") == torch.float32
+    assert resolve_dtype("bf16", "cpu") == torch.bfloat16
+    assert resolve_dtype("auto", "cpu") == torch.float32
+    with pytest.warns(UserWarning, match="fp16 is not supported on CPU"):
+        assert resolve_dtype("fp16", "cpu") == torch.float32
+    with pytest.raises(InputError, match="unknown dtype"):
+        resolve_dtype("int8", "cpu")
+
+
+def test_max_pixels_scales_with_available_memory():
+    small, large = max_pixels("cpu", torch.float32, available=4 << 30), max_pixels("cpu", torch.float32, available=16 << 30)
+    assert 0 < small < large
+    assert max_pixels("cpu", torch.float32, available=1 << 20) == 0
+    assert max_pixels("cpu") is not None  # /proc/meminfo is readable here
+
+
+def test_bf16_on_cpu_runs(hole):
+    torch.manual_seed(0)
+    pipe = InpaintPipeline(IN2(IN2Config.tiny()), device="cpu", dtype="bf16")
+    image = _rgb()
+    out = pipe(image, hole)
+    assert out.dtype == np.uint8 and np.array_equal(out[hole < 128], image[hole < 128])
