@@ -1,0 +1,196 @@
+"""The demo in a real browser: upload, paint a stroke, press Fill, read the result back.
+
+Drives Debian's Chromium (/usr/bin/chromium) through Playwright's Python API; Playwright's
+own browser downloads are never used. Skips only when one of the two is missing.
+
+Run by hand to refresh the screenshot in the docs (bundled demo weights, first example):
+
+    python tests/test_browser.py docs/demo_screenshot.png [--weights DIR_OR_REPO]
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+
+CHROMIUM = Path("/usr/bin/chromium")
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+W, H = 601, 517
+RESULT_READY = "() => { const i = document.querySelector('#result img'); return !!i && i.src.includes('/gradio_api/file='); }"
+
+try:
+    from playwright.sync_api import Page, sync_playwright
+except ImportError:  # pragma: no cover - depends on the machine
+    sync_playwright = None
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing: apt-get install -y chromium"),
+    pytest.mark.skipif(sync_playwright is None, reason="playwright is missing: pip install playwright"),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def image_to_screen(page: "Page", width: int, height: int) -> Callable[[float, float], tuple[float, float]]:
+    """Map image pixels to page coordinates: the editor centres the image in its canvas and
+    shows its zoom as a percentage in the toolbar. The editor fits a new image in a few
+    steps, so wait until zoom and canvas stay put for a second."""
+    page.wait_for_function("() => /\\d+%/.test(document.querySelector('#editor').innerText)")
+
+    def view() -> tuple[int, dict]:
+        zoom = int(re.search(r"(\d+)%", page.inner_text("#editor")).group(1))
+        return zoom, page.locator("#editor canvas").first.bounding_box()
+
+    last, stable_since = view(), time.monotonic()
+    deadline = stable_since + 30
+    while time.monotonic() - stable_since < 1.0 and time.monotonic() < deadline:
+        time.sleep(0.2)
+        now = view()
+        if now != last:
+            last, stable_since = now, time.monotonic()
+    zoom, box = last[0] / 100, last[1]
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    return lambda u, v: (cx + (u - width / 2) * zoom, cy + (v - height / 2) * zoom)
+
+
+def distance_to_polyline(points: list[tuple[float, float]], height: int, width: int) -> np.ndarray:
+    """Distance of every pixel centre to a polyline, in pixels."""
+    ys, xs = np.mgrid[0:height, 0:width] + 0.5
+    best = np.full((height, width), np.inf)
+    for (x0, y0), (x1, y1) in zip(points, points[1:]):
+        dx, dy = x1 - x0, y1 - y0
+        t = np.clip(((xs - x0) * dx + (ys - y0) * dy) / (dx * dx + dy * dy), 0, 1)
+        best = np.minimum(best, np.hypot(xs - (x0 + t * dx), ys - (y0 + t * dy)))
+    return best
+
+
+def fetch_result(page: "Page") -> Any:
+    from PIL import Image
+
+    src = page.get_attribute("#result img", "src")
+    assert src and src.split("?")[0].endswith(".png"), f"result is not served as PNG: {src}"
+    return Image.open(io.BytesIO(page.request.get(src).body()))
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory: pytest.TempPathFactory):
+    import gradio_app
+    from in2 import IN2, IN2Config, InpaintPipeline
+
+    weights = tmp_path_factory.mktemp("tiny_weights")
+    IN2(IN2Config.tiny()).save_pretrained(weights)
+    demo = gradio_app.build_demo(InpaintPipeline.from_pretrained(str(weights), device="cpu"))
+    gradio_app.launch(demo, port=free_port(), prevent_thread_lock=True, quiet=True)
+    yield demo.local_url
+    demo.close()
+
+
+@pytest.fixture
+def page(app_url: str):
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(60_000)
+        page.goto(app_url)
+        page.wait_for_selector("#editor")
+        yield page
+        browser.close()
+
+
+def test_paint_fill_and_read_back(page: "Page", tmp_path: Path):
+    from PIL import Image
+
+    pixels = np.random.default_rng(0).integers(0, 256, (H, W, 3), dtype=np.uint8)
+    upload = tmp_path / "photo.png"
+    Image.fromarray(pixels).save(upload)
+    page.set_input_files("#editor input[type=file]", str(upload))
+    to_screen = image_to_screen(page, W, H)
+
+    stroke = [(150.0 + 30 * i, 200.0 + 6 * i) for i in range(11)]  # image pixels
+    page.get_by_role("button", name="Brush", exact=True).click()
+    page.mouse.move(*to_screen(*stroke[0]))
+    page.mouse.down()
+    for point in stroke[1:]:
+        page.mouse.move(*to_screen(*point), steps=2)
+    page.mouse.up()
+
+    page.click("#run-btn")
+    page.wait_for_function(RESULT_READY, timeout=120_000)
+    page.screenshot(path=str(tmp_path / "demo.png"), full_page=True)
+
+    result = fetch_result(page)
+    assert result.size == (W, H), "the result must have the upload's exact size"
+    out = np.asarray(result.convert("RGB"))
+    changed = (out != pixels).any(axis=-1)
+    distance = distance_to_polyline(stroke, H, W)
+    # The brush is round with an antialiased rim, and page-to-image mapping is good to a few
+    # pixels; 60 px is far beyond both, so nothing there may change.
+    assert not changed[distance > 60].any(), "pixels far from the stroke changed"
+    assert changed[distance < 4].mean() > 0.99, "the stroke was not filled along its whole length"
+    assert "Done in" in page.inner_text("#status")
+
+
+def test_fill_without_a_photo_explains_what_to_do(page: "Page"):
+    page.click("#run-btn")
+    toast = page.locator(".toast-body").first
+    toast.wait_for()
+    assert "Upload a photo first" in toast.inner_text()
+
+
+def take_screenshot(path: str, weights: str | None = None) -> None:
+    """Serve the demo, run the first example and save a full-page screenshot."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    import gradio_app
+    from in2 import InpaintPipeline
+
+    demo = gradio_app.build_demo(InpaintPipeline.from_pretrained(weights))
+    gradio_app.launch(demo, port=free_port(), prevent_thread_lock=True, quiet=True)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(demo.local_url)
+            page.wait_for_selector("#editor")
+            page.locator(".gallery-item").first.click()
+            page.wait_for_function(RESULT_READY, timeout=600_000)
+            time.sleep(1)  # let the slider finish loading its two images
+            page.screenshot(path=path, full_page=True)
+            browser.close()
+    finally:
+        demo.close()
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Save a screenshot of the demo with a finished example.")
+    parser.add_argument("path")
+    parser.add_argument("--weights", default=None)
+    args = parser.parse_args()
+    take_screenshot(args.path, args.weights)
+    print(f"saved {args.path}")
