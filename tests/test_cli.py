@@ -1,0 +1,141 @@
+"""The ``in2`` command line: single files, folders, weights and errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageDraw
+
+import in2.weights as weights
+from in2 import IN2, IN2Config
+from in2.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+PHOTO = ROOT / "examples" / "grace_hopper.jpg"
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("weights")
+    torch.manual_seed(0)
+    IN2(IN2Config.tiny(train_resolution=64)).save_pretrained(folder)
+    return folder
+
+
+def _command() -> list[str]:
+    """The installed console script when present, else the module (same entry point)."""
+    script = Path(sys.executable).with_name("in2")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "in2"]
+
+
+def _brush_mask(width: int, height: int, seed: int = 0) -> Image.Image:
+    """Thick free-form strokes covering 20-30% of the image."""
+    rng = np.random.default_rng(seed)
+    mask = Image.new("L", (width, height), 0)
+    draw = ImageDraw.Draw(mask)
+    while np.asarray(mask).mean() / 255 < 0.2:
+        points = [tuple(int(v) for v in rng.uniform((0, 0), (width, height))) for _ in range(4)]
+        draw.line(points, fill=255, width=int(rng.integers(25, 45)), joint="curve")
+    area = np.asarray(mask).mean() / 255
+    assert 0.2 <= area <= 0.3, area
+    return mask
+
+
+def _photo(tmp_path: Path, size: tuple[int, int] = (601, 517)) -> tuple[Path, Path, np.ndarray]:
+    image = Image.open(PHOTO).convert("RGB").resize(size, Image.Resampling.LANCZOS)
+    image_path, mask_path = tmp_path / "photo.png", tmp_path / "photo_mask.png"
+    image.save(image_path)
+    mask = _brush_mask(*size)
+    mask.save(mask_path)
+    return image_path, mask_path, np.asarray(mask) >= 128
+
+
+def test_photo_601x517_comes_back_same_size_with_known_pixels_identical(tmp_path, tiny_weights):
+    image_path, mask_path, hole = _photo(tmp_path)
+    out = tmp_path / "out.png"
+    done = subprocess.run(
+        [*_command(), "inpaint", str(image_path), str(mask_path), "-o", str(out), "--weights", str(tiny_weights), "--device", "cpu"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "wrote" in done.stderr and str(tiny_weights) in done.stderr
+    before, after = np.asarray(Image.open(image_path)), np.asarray(Image.open(out))
+    assert Image.open(out).size == (601, 517) and after.shape == before.shape
+    assert np.array_equal(before[~hole], after[~hole])
+    assert not np.array_equal(before[hole], after[hole])
+
+
+def test_folders_with_a_bad_file_and_unmatched_names(tmp_path, tiny_weights, capsys):
+    images, masks, out = tmp_path / "images", tmp_path / "masks", tmp_path / "out"
+    images.mkdir()
+    masks.mkdir()
+    rng = np.random.default_rng(0)
+    hole = np.zeros((24, 32), np.uint8)
+    hole[5:15, 8:20] = 255
+    for name in ("a", "b"):
+        Image.fromarray(rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)).save(images / f"{name}.jpg")
+        Image.fromarray(hole).save(masks / f"{name}.png")
+    (images / "broken.png").write_bytes(b"not a png")
+    Image.fromarray(hole).save(masks / "broken.png")
+    Image.fromarray(rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)).save(images / "lonely.png")
+    Image.fromarray(hole).save(masks / "orphan.png")
+
+    code = main(["inpaint", str(images), str(masks), "-o", str(out), "--weights", str(tiny_weights), "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png"]
+    assert "error: broken.png" in err and "not an image" in err
+    assert "no mask for lonely.png" in err and "mask orphan.png has no image" in err
+    assert "1 of 3 image(s) failed" in err
+    result = np.asarray(Image.open(out / "a.png"))
+    source = np.asarray(Image.open(images / "a.jpg"))
+    assert np.array_equal(result[hole < 128], source[hole < 128])
+
+
+def test_folder_with_one_mask_for_all(tmp_path, tiny_weights, capsys):
+    images = tmp_path / "images"
+    images.mkdir()
+    for name in ("x", "y"):
+        Image.new("RGB", (20, 18), (200, 10, 10)).save(images / f"{name}.png")
+    mask = tmp_path / "mask.png"
+    Image.new("L", (20, 18), 255).save(mask)
+    assert main(["inpaint", str(images), str(mask), "-o", str(tmp_path / "out"), "--weights", str(tiny_weights), "-q"]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["x.png", "y.png"]
+
+
+def test_no_weights_is_one_clear_line_with_exit_code_2(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(weights, "DEMO_WEIGHTS_DIR", tmp_path / "demo_weights")
+    image_path = tmp_path / "i.png"
+    Image.new("RGB", (8, 8)).save(image_path)
+    code = main(["inpaint", str(image_path), str(image_path), "-o", str(tmp_path / "o.png")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("in2: error: no trained IN2 weights are bundled")
+    assert "Traceback" not in err
+
+
+def test_input_errors_exit_2_without_traceback(tmp_path, tiny_weights, capsys):
+    image_path, mask_path = tmp_path / "i.png", tmp_path / "m.png"
+    Image.new("RGB", (8, 8)).save(image_path)
+    Image.new("L", (9, 8)).save(mask_path)
+    common = ["--weights", str(tiny_weights), "-q"]
+    assert main(["inpaint", str(image_path), str(mask_path), "-o", str(tmp_path / "o.png"), *common]) == 2
+    assert "mask is 9x8 but the image is 8x8" in capsys.readouterr().err
+    assert main(["inpaint", str(tmp_path / "nope.png"), str(mask_path), "-o", str(tmp_path / "o.png"), *common]) == 2
+    assert "image not found" in capsys.readouterr().err
+    assert main(["inpaint", str(image_path), str(image_path), "-o", str(tmp_path / "o.xyz"), *common]) == 2
+    assert "unknown output extension" in capsys.readouterr().err
+
+
+def test_module_help_runs():
+    done = subprocess.run([sys.executable, "-m", "in2", "--help"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "inpaint" in done.stdout
+    done = subprocess.run([sys.executable, "-m", "in2", "inpaint", "--help"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0
+    for option in ("--weights", "--revision", "--mode", "--blend", "--device", "--dtype"):
+        assert option in done.stdout
