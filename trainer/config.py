@@ -45,6 +45,7 @@ DEFAULTS: dict[str, Any] = {
         "epochs": 100,
         "max_steps": None,  # overrides epochs when set
         "max_minutes": None,  # stop (checkpoint + export) after this much wall time in this run
+        "stop_at_step": None,  # stop this run at this step, schedule unchanged (time-limited job slots)
         "grad_accum": 1,
         "mixed_precision": None,  # no | fp16 | bf16; None = what `accelerate launch` says
         "lr": 4.0e-4,  # peak

@@ -417,7 +417,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             if accelerator.num_processes > 1 and deadline is not None:  # all ranks must stop together
                 flag = torch.tensor([float(out_of_time)], device=accelerator.device)
                 out_of_time = bool(accelerator.reduce(flag, reduction="max").item())
-            if state.step >= total_steps or out_of_time:
+            stop_here = tcfg.get("stop_at_step") is not None and state.step >= int(tcfg["stop_at_step"])
+            if state.step >= total_steps or out_of_time or stop_here:
                 done = True
                 break
         if not done:
