@@ -237,3 +237,42 @@ def test_cancel_stops_a_long_inpaint(server, tmp_path):
     messages = dict(history[prompt_id]["status"]["messages"])
     assert "execution_interrupted" in messages, history[prompt_id]["status"]
     assert messages["execution_interrupted"]["node_type"] == "IN2_Inpaint"
+
+
+def _chromium() -> str | None:
+    for path in ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"):
+        if Path(path).exists():
+            return path
+    return None
+
+
+def test_ui_workflow_template_converts_to_the_api_twin(server):
+    """ComfyUI's own frontend loads the template and turns it into exactly the API-format twin."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    chromium = _chromium()
+    if chromium is None:
+        pytest.skip("no Chromium at /usr/bin (install Debian's chromium)")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            page.goto(server.url)
+            page.wait_for_function("window.app && window.app.graph", timeout=120_000)
+            page.wait_for_timeout(2000)
+            errors: list[str] = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            result = page.evaluate(
+                """async () => {
+                    const workflow = await (await fetch('/api/workflow_templates/in2/in2_face_inpaint.json')).json();
+                    await window.app.loadGraphData(workflow);
+                    const missing = window.app.graph._nodes
+                        .filter(node => !LiteGraph.registered_node_types[node.type]).map(node => node.type);
+                    return {prompt: (await window.app.graphToPrompt()).output, missing};
+                }"""
+            )
+        finally:
+            browser.close()
+    assert result["missing"] == [] and errors == []
+    twin = json.loads(API_WORKFLOW.read_text())
+    strip = lambda graph: {k: {"class_type": v["class_type"], "inputs": v["inputs"]} for k, v in graph.items()}
+    assert strip(result["prompt"]) == strip(twin)
