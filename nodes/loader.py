@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -96,6 +97,9 @@ class IN2LoadModel:
 
             weights = model_store.resolve(model, repo_id, revision)
             network, info = load_model(weights)
+            if model == model_store.HUB_CHOICE:  # say where it came from, not only the local copy
+                info = dataclasses.replace(info, source=f"{repo_id.strip()} ({weights})",
+                                           revision=revision.strip() or "main")
             load_device, offload_device = pick_devices(device)
             pipeline = InpaintPipeline(network, device=load_device, dtype=dtype, weights_info=info)
         except ModuleNotFoundError as exc:

@@ -372,7 +372,8 @@ def test_hub_download_goes_into_the_models_folder_once(pack, models_dir, tiny_di
     assert "someone--faces@v1.0" in store.model_choices()  # listed like any local model
     (second,) = loader.load(store.HUB_CHOICE, "someone/faces", "v1.0", "cpu", "fp32")
     assert len(calls) == 1  # found on disk: works offline
-    assert second.pipeline.weights_info.source == str(target)
+    assert second.pipeline.weights_info.source == f"someone/faces ({target})"
+    assert second.pipeline.weights_info.revision == "v1.0"
     with pytest.raises(WeightsError, match="owner/name"):
         loader.load(store.HUB_CHOICE, "not a repo", "main", "cpu", "fp32")
 
