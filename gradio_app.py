@@ -24,6 +24,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # nothing leaves the
 
 import gradio as gr
 import numpy as np
+import torch
 from PIL import Image, ImageOps
 
 from in2 import IN2Error, InputError, WeightsError
@@ -147,6 +148,13 @@ def build_demo(pipeline: Any | None, weights_error: str | None = None) -> gr.Blo
                 seconds = time.perf_counter() - start
         except IN2Error as exc:
             raise gr.Error(str(exc), title="Cannot fill this photo") from exc
+        except (torch.OutOfMemoryError, MemoryError) as exc:
+            log.exception("out of memory")
+            raise gr.Error(
+                f"{pipeline.device} ran out of memory on this {photo.width}x{photo.height} photo. "
+                "Try the 'resize' inference mode, crop the photo around the part to fill, or a smaller photo.",
+                title="Out of memory",
+            ) from exc
         path = _save_png(result, out_dir)
         status = (
             f"Done in **{seconds:.1f} s**: {result.width}x{result.height} px, "
@@ -254,10 +262,13 @@ def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = None, sh
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="IN2 face inpainting demo in the browser.")
-    p.add_argument("--weights", help="weights folder or Hugging Face repo id (default: the bundled demo weights)")
-    p.add_argument("--revision", help="branch, tag or commit of a Hugging Face repo")
+    p.add_argument("--weights", metavar="DIR_OR_REPO", help="weights folder or Hugging Face repo id (default: the bundled demo weights)")
+    p.add_argument("--revision", metavar="REV", help="branch, tag or commit of a Hugging Face repo")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
-    p.add_argument("--dtype", default="fp32", choices=["fp32", "fp16", "bf16", "auto"])
+    p.add_argument(
+        "--dtype", default="fp32", choices=["fp32", "fp16", "bf16", "auto"],
+        help="compute precision (auto: bf16 on GPUs that support it, else fp32)",
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 exposes it to the network)")
     p.add_argument("--port", type=int, default=None, help="port (default: 7860 or the next free one)")
     p.add_argument("--share", action="store_true", help="also publish a temporary public gradio.live link")
@@ -267,7 +278,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     """Load the weights, then serve the page until interrupted."""
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
     from in2 import InpaintPipeline  # noqa: PLC0415
 
     pipeline, error = None, None

@@ -155,11 +155,30 @@ def test_paint_fill_and_read_back(page: "Page", tmp_path: Path):
     assert "Done in" in page.inner_text("#status")
 
 
-def test_fill_without_a_photo_explains_what_to_do(page: "Page"):
+@pytest.mark.parametrize(
+    "upload, expected",
+    [
+        (None, "Upload a photo first"),
+        ("broken", "your browser could not read that file"),
+        ("beyond the canvas", "larger than 8192 px"),
+    ],
+)
+def test_bad_uploads_explain_what_to_do(page: "Page", tmp_path: Path, upload: str | None, expected: str):
+    from PIL import Image
+
+    if upload == "broken":
+        path = tmp_path / "broken.png"
+        path.write_bytes(b"\x89PNG\r\n\x1a\n not really a picture")
+    elif upload == "beyond the canvas":  # the browser's canvas cannot hold it and sends zeros
+        path = tmp_path / "wide.png"
+        Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 8300, 3), dtype=np.uint8)).save(path)
+    if upload:
+        page.set_input_files("#editor input[type=file]", str(path))
+        time.sleep(2)  # give the editor time to (fail to) load it
     page.click("#run-btn")
     toast = page.locator(".toast-body").first
     toast.wait_for()
-    assert "Upload a photo first" in toast.inner_text()
+    assert expected in toast.inner_text()
 
 
 def take_screenshot(path: str, weights: str | None = None) -> None:
