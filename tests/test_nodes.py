@@ -589,10 +589,15 @@ def test_comfyui_memory_management_progress_and_interrupt(pack, tiny_dir, monkey
 # --------------------------------------------------------------------------- install + workflows
 
 
-def test_install_pins_torch_and_skips_natten_without_cuda(monkeypatch, capsys):
+def _install_module():
     spec = importlib.util.spec_from_file_location("in2_install", REPO / "install.py")
     install = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(install)
+    return install
+
+
+def test_install_pins_torch_and_skips_natten_without_cuda(monkeypatch, capsys):
+    install = _install_module()
     calls = []
 
     def fake_pip(args, constraint):
@@ -601,16 +606,29 @@ def test_install_pins_torch_and_skips_natten_without_cuda(monkeypatch, capsys):
 
     monkeypatch.setattr(install, "pip", fake_pip)
     monkeypatch.setattr(install, "torch_has_cuda", lambda: False)
-    monkeypatch.setattr(install.importlib.util, "find_spec", lambda name: None)
     assert install.main() == 0
     assert calls == [(["-r", str(REPO / "requirements.txt")], f"torch=={torch.__version__}\n")]
     assert "NATTEN would not speed anything up" in capsys.readouterr().out
 
-    calls.clear()
+
+def test_install_never_fails_over_natten(monkeypatch, capsys):
+    install = _install_module()
+    calls = []
     monkeypatch.setattr(install, "torch_has_cuda", lambda: True)
-    monkeypatch.setattr(install, "pip", lambda args, c: calls.append(args) or (1 if "natten" in args else 0))
-    assert install.main() == 0  # a NATTEN that cannot be had never fails the install
-    assert calls[1] == ["--only-binary", "natten", "natten"]
+    monkeypatch.setattr(install, "natten_fused_installed", lambda: False)
+    monkeypatch.setattr(torch.version, "cuda", "13.0")
+    monkeypatch.setattr(install, "pip", lambda args, c: calls.append(args) or (1 if "-f" in args else 0))
+    assert install.main() == 0
+    tag = install.natten_wheel_tag(torch.__version__, "13.0")
+    assert f"natten=={install.NATTEN_VERSIONS[0]}+{tag}" in calls[1] and "--only-binary" in calls[1]
+    assert len(calls) == 1 + len(install.NATTEN_VERSIONS)
+    assert "no prebuilt NATTEN wheel" in capsys.readouterr().out
+
+
+def test_natten_wheel_tag():
+    install = _install_module()
+    assert install.natten_wheel_tag("2.13.1+cu130", "13.0") == "torch2130cu130"
+    assert install.natten_wheel_tag("2.12.0", "12.6") == "torch2120cu126"
 
 
 def test_requirements_leave_torch_alone():
