@@ -103,18 +103,18 @@ def evaluate(fills: dict[str, Fill], items: Sequence, settings: Sequence[tuple[i
         if accelerator is not None:
             accelerator.wait_for_everyone()
         masks = masks_for(setting, n, mask_dir, mask_seed)
-        mine = [int(i) for b in loader for i in b] if loader is not None else indices
-        per_fill: dict[str, list[list[float]]] = {name: [] for name in fills}
-        for i in mine:
+        distributed = loader is not None
+        batches = loader if distributed else ([i] for i in indices)
+        per_fill: dict[str, list[torch.Tensor]] = {name: [] for name in fills}
+        for batch in batches:  # gather inside the loop: that is where gather_for_metrics drops padding
+            i = int(batch[0])
             img = to_tensor(crop_resize(load_test_image(items[i]), *setting, offset=0.5))[None].to(device)
             mask = torch.from_numpy(masks[i][None, None].astype(np.float32)).to(device)
             for name, fill in fills.items():
-                per_fill[name].append(score(fill(img, mask), img, mask, lpips))
+                t = torch.tensor([score(fill(img, mask), img, mask, lpips)], dtype=torch.float64, device=device)
+                per_fill[name].append((accelerator.gather_for_metrics(t) if distributed else t).cpu())
         for name in fills:
-            t = torch.tensor(per_fill[name], dtype=torch.float64, device=device).reshape(-1, 4)
-            if accelerator is not None and accelerator.num_processes > 1:
-                t = accelerator.gather_for_metrics(t)
-            t = t.cpu()
+            t = torch.cat(per_fill[name]) if per_fill[name] else torch.zeros(0, 4, dtype=torch.float64)
             row = {"model": name, "setting": setting_name(*setting), "n": int(t.shape[0]),
                    "psnr": t[:, 0].mean().item(), "ssim": t[:, 1].mean().item(),
                    "lpips": t[:, 2].mean().item(), "masked_psnr": t[:, 3].mean().item()}
@@ -197,8 +197,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
             raise SystemExit(f"unknown mode {m!r}; use origin and/or resize")
     out_dir = Path(args.out)
     mask_dir = Path(args.masks) if args.masks else out_dir / "masks"
-    pipe = InpaintPipeline.from_pretrained(args.weights, revision=args.revision, device=accelerator.device,
-                                           dtype=args.dtype)
+    dev = accelerator.device
+    device = "cpu" if dev.type == "cpu" else str(dev)  # multi-process CPU runs report "cpu:0"
+    pipe = InpaintPipeline.from_pretrained(args.weights, revision=args.revision, device=device, dtype=args.dtype)
     lpips, why = try_lpips(accelerator.device)
     say = print if accelerator.is_main_process else (lambda *_: None)
     if lpips is None:
