@@ -43,14 +43,20 @@ _DTYPES = {
 # independent). Bounds the decoder's working memory to a constant.
 DEFAULT_CHUNK_SIZE = 16384
 
-# Peak memory per output pixel of the default IN2Config at inference, with
-# chunk_size=DEFAULT_CHUNK_SIZE, fp32 on CPU: the slope of peak RSS between two sizes.
-# Measured with:  python -m in2.runtime --measure   (see _measure below)
-# Half precision (autocast) keeps the fp32 figure: BatchNorm, the FFT and the decoder's
-# ensemble stay in fp32, so the fp32 number is a safe bound for every dtype.
-BYTES_PER_PIXEL = {torch.float32: 2000, torch.float16: 2000, torch.bfloat16: 2000}
+# Peak memory per output pixel of the default IN2Config (15.26M parameters) at inference with
+# chunk_size=DEFAULT_CHUNK_SIZE. It grows linearly with the pixel count: the peak is in the
+# full-resolution stem (its 4->64 channel tensors hold about 530 B/px in fp32). Measured with
+#   python -m in2.runtime --sides 384 768                    (CPU, peak RSS of a fresh process)
+#   python -m in2.runtime --sides 640 1280
+#   python -m in2.runtime --dtype bfloat16 --sides 384 768
+#   python -m in2.runtime --device cuda --dtype float32 --sides 512 1024 2048   (max_memory_allocated)
+#   python -m in2.runtime --device cuda --dtype bfloat16 --sides 512 1024 2048
+# Results: CPU fp32 slopes of 1109 B/px (384->768) and 696 B/px (640->1280), offset 235-360 MiB;
+# CPU bf16 429 B/px (384->768); H100 fp32 913 B/px at 2048^2, bf16 and fp16 465 B/px, offset about 105 MiB.
+# The table keeps the largest fp32 slope, and the half-precision figure with a 20% margin.
+BYTES_PER_PIXEL = {torch.float32: 1100, torch.float16: 560, torch.bfloat16: 560}
 # Memory that does not grow with the image: weights, decoder chunk buffers, allocator slack.
-FIXED_BYTES = 1 << 30
+FIXED_BYTES = 512 << 20
 # Fraction of the available memory the budget may use.
 SAFETY_MARGIN = 0.7
 
@@ -244,7 +250,7 @@ def peak():
         return next(int(l.split()[1]) * 1024 for l in f if l.startswith("VmHWM:"))
 if device.type == "cuda":
     torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats(device)
-base = peak() if device.type == "cuda" else peak()
+base = peak()
 with torch.inference_mode(), autocast(device, dtype):
     model(image, mask, chunk_size=DEFAULT_CHUNK_SIZE)
 if device.type == "cuda":
