@@ -290,3 +290,29 @@ def test_model_card_states_data_steps_metrics(tmp_path):
                    "library_name: in2", "17.0 min"):
         assert needle in text
     assert write_model_card(tmp_path, info).read_text() == text
+
+
+def test_ffc_baseline_any_size_one_step_and_export(fresh_accelerate, tmp_path):
+    from accelerate import Accelerator
+
+    from in2 import InpaintPipeline
+    from trainer.baseline import FFCBaseline, is_baseline_export, load_baseline
+    from trainer.train import GANStep
+
+    torch.manual_seed(0)
+    G = FFCBaseline({"base_channels": 8, "num_blocks": 1, "train_resolution": 32})
+    assert G(torch.rand(1, 3, 27, 45), torch.ones(1, 1, 27, 45)).shape == (1, 3, 27, 45)
+    acc = Accelerator(cpu=True)
+    D = PatchDiscriminator(base=8)
+    og, od = torch.optim.Adam(G.parameters(), 1e-3), torch.optim.Adam(D.parameters(), 1e-3)
+    G, D, og, od = acc.prepare(G, D, og, od)
+    w = {"adversarial": 1.0, "feature_matching": 0.1, "r1": 10.0, "l1": 1.0, "perceptual": 0.0}
+    before = [p.detach().clone() for p in G.parameters()]
+    GANStep(acc, G, D, og, od, None, w)(*_batch())
+    assert any(not torch.equal(a, b) for a, b in zip(before, G.parameters()))
+    out = export_generator(G, tmp_path / "ffc")
+    assert is_baseline_export(out) and not is_baseline_export(tmp_path)
+    loaded = load_baseline(out)
+    img, mask = _batch(n=1, h=40, w=24)
+    result = InpaintPipeline(loaded, device="cpu")(img, mask, mode="resize")
+    assert result.shape == img.shape and torch.equal(result[mask.expand_as(img) == 0], img[mask.expand_as(img) == 0])

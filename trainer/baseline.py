@@ -10,6 +10,7 @@ reflect-padded and cropped back, which is how conv inpainters are run on arbitra
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -25,6 +26,7 @@ class FFCBaselineConfig:
     num_down: int = 3
     num_blocks: int = 9  # LaMa big uses 18; 9 matches LaMa "Fourier"
     ffc_ratio: float = 0.75
+    train_resolution: int = 512  # what "resize" inference scales to, as for IN2
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "FFCBaselineConfig":
@@ -79,3 +81,28 @@ class FFCBaseline(nn.Module):
             x = F.pad(x, (0, pw, 0, ph), mode="reflect" if min(h, w) > max(ph, pw) else "replicate")
         y = torch.sigmoid(self.decoder(self.blocks(self.encoder(x))))
         return y[..., :h, :w]
+
+
+def load_baseline(folder: str | Path) -> FFCBaseline:
+    """Load an exported baseline (``config.json`` with ``model_type: ffc_baseline`` + safetensors), strictly."""
+    import json
+
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    cfg = json.loads((folder / "config.json").read_text())
+    if cfg.pop("model_type", None) != "ffc_baseline":
+        raise ValueError(f"{folder} is not an ffc_baseline export")
+    model = FFCBaseline(cfg)
+    model.load_state_dict(load_file(str(folder / "model.safetensors")), strict=True)
+    return model.eval()
+
+
+def is_baseline_export(folder: str | Path) -> bool:
+    import json
+
+    p = Path(folder) / "config.json"
+    try:
+        return p.is_file() and json.loads(p.read_text()).get("model_type") == "ffc_baseline"
+    except (OSError, ValueError):
+        return False

@@ -199,7 +199,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
     mask_dir = Path(args.masks) if args.masks else out_dir / "masks"
     dev = accelerator.device
     device = "cpu" if dev.type == "cpu" else str(dev)  # multi-process CPU runs report "cpu:0"
-    pipe = InpaintPipeline.from_pretrained(args.weights, revision=args.revision, device=device, dtype=args.dtype)
+    from trainer.baseline import is_baseline_export, load_baseline
+
+    if args.weights and is_baseline_export(args.weights):  # Table 4: the conv baseline, same pipeline
+        pipe = InpaintPipeline(load_baseline(args.weights), device=device, dtype=args.dtype)
+    else:
+        pipe = InpaintPipeline.from_pretrained(args.weights, revision=args.revision, device=device, dtype=args.dtype)
     lpips, why = try_lpips(accelerator.device)
     say = print if accelerator.is_main_process else (lambda *_: None)
     if lpips is None:

@@ -296,7 +296,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                          persistent_workers=False, prefetch_factor=4 if workers else None)
 
     # -- models and optimisers
-    if cfg["model"]["type"] == "in2" and "train_resolution" not in cfg["model"]["overrides"]:
+    if "train_resolution" not in cfg["model"]["overrides"]:
         # The pipeline's "resize" mode scales inputs to this pixel side: the size trained on.
         cfg["model"]["overrides"]["train_resolution"] = int(ats["base_size"])
     G = build_generator(cfg["model"])
