@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -62,6 +63,23 @@ def build_parser() -> argparse.ArgumentParser:
     inpaint.add_argument("--ext", default=".png", help="output extension for folder runs (default .png)")
     inpaint.add_argument("-q", "--quiet", action="store_true", help="print errors only")
     return parser
+
+
+_OUT_OF_MEMORY = (
+    "out of memory while inpainting{where}: use --mode resize, crop the image around the hole, "
+    "use a smaller image, lower --chunk-size, or run on a GPU"
+)
+
+
+def _out_of_memory_errors() -> tuple[type[BaseException], ...]:
+    import torch
+
+    return (MemoryError, getattr(torch, "OutOfMemoryError", MemoryError))
+
+
+def _format_warning(message, category, filename, lineno, line=None) -> str:  # noqa: ANN001
+    """Warnings as one plain line, like the errors."""
+    return f"in2: warning: {message}\n"
 
 
 @dataclass
@@ -160,6 +178,9 @@ def _inpaint(args: argparse.Namespace) -> int:
         except IN2Error as exc:
             failed += 1
             tqdm.write(f"error: {pair.image.name}: {exc}", file=sys.stderr)
+        except _out_of_memory_errors():
+            failed += 1
+            tqdm.write(f"error: {pair.image.name}: {_OUT_OF_MEMORY.format(where='')}", file=sys.stderr)
     done = len(pairs) - failed
     say(f"wrote {done} of {len(pairs)} image(s) to {args.output}")
     if failed:
@@ -171,11 +192,15 @@ def _inpaint(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``in2`` console script and ``python -m in2``."""
     args = build_parser().parse_args(argv)
+    warnings.formatwarning = _format_warning
     try:
         if args.command == "inpaint":
             return _inpaint(args)
     except IN2Error as exc:
         print(f"in2: error: {exc}", file=sys.stderr)
+        return 2
+    except _out_of_memory_errors():
+        print(f"in2: error: {_OUT_OF_MEMORY.format(where=f' {args.image}')}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("in2: interrupted", file=sys.stderr)
