@@ -55,7 +55,11 @@ def model_card(info: dict[str, Any]) -> str:
         "",
         f"# {info.get('title', 'IN2 face inpainting model')}",
         "",
-        "IN2 (position-aware implicit neural network) generator for face inpainting at native resolution.",
+        # The first paragraph is what front ends show as the weights' one-line description.
+        info.get("summary") or f"IN2 face-inpainting generator trained for {info.get('steps', '?')} steps on "
+                               f"{info.get('data', 'unknown data')}.",
+        "",
+        "IN2 (position-aware implicit neural network) fills holes in face photos at their native resolution.",
         "Load with `IN2.from_pretrained(path_or_repo)` or `InpaintPipeline.from_pretrained(path_or_repo)`.",
         "",
         "## Training",
