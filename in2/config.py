@@ -96,8 +96,8 @@ class IN2Config:
         unknown = sorted(set(data) - known)
         if unknown:
             raise WeightsError(
-                f"unknown IN2 config key(s) {unknown}; this config.json was written for a different "
-                f"model or version. Known keys: {sorted(known)}"
+                f"unknown IN2 config key(s) {unknown}: not fields of IN2Config, so this config was written "
+                f"for a different model or version. Known keys: {sorted(known)}"
             )
         try:
             return cls(**data)

@@ -114,6 +114,7 @@ class INRB(nn.Module):
         cell = torch.tensor([h / out_h, w / out_w], device=dev, dtype=dtype)
         if factorized:
             band_rows = (-1, -1)  # latent rows held in `table`
+            lo_rows, hi_rows = ay.lo.tolist(), ay.hi.tolist()  # host copies: no device sync per chunk
         else:
             padded = F.pad(feat, (1, 1, 1, 1))
 
@@ -130,7 +131,8 @@ class INRB(nn.Module):
             rx = torch.stack([ax.rel_lo[j], ax.rel_hi[j], ax.rel_lo[j], ax.rel_hi[j]])
             rel = torch.stack([ry, rx], dim=-1).to(dtype)  # [4, n, 2]
             if factorized:
-                row0, row1 = int(ay.lo[i[0]]), int(ay.hi[i[-1]])  # rows are non-decreasing in q
+                # output rows are non-decreasing in q, so a chunk needs one contiguous band of latent rows
+                row0, row1 = lo_rows[start // out_w], hi_rows[(start + len(q) - 1) // out_w]
                 if not (band_rows[0] <= row0 and row1 <= band_rows[1]):
                     table = self._factorised_table(feat, cell, row0, row1)
                     band_rows = (row0, row1)
