@@ -13,8 +13,8 @@ known pixels around it:
    per-channel mean and standard deviation are matched to the image's (the raw model
    output covers the whole image, so both are measured on the same pixels).
 2. Edge correction: the remaining difference ``image - prediction`` on the ring is
-   spread a few pixels into the hole (normalised box filter) and faded out linearly with
-   the distance from the hole's border, so the fill meets its surroundings exactly at the
+   spread a few pixels into the hole (normalised box filter) and faded out over ``feather``
+   pixels (linearly from a straight border), so the fill meets its surroundings at the
    border and is the colour-matched prediction deeper inside.
 """
 
@@ -62,32 +62,31 @@ def default_feather(height: int, width: int) -> int:
     return int(min(32, max(2, round(min(height, width) / 64))))
 
 
+def _box_sum_axis(x: torch.Tensor, radius: int, dim: int) -> torch.Tensor:
+    """Sum over a window of ``2 * radius + 1`` along ``dim`` (zeros outside), from a cumulative
+    sum: the cost does not grow with the radius."""
+    k = 2 * radius + 1
+    pad = [0, 0, 0, 0]
+    pad[(-1 - dim) * 2 : (-1 - dim) * 2 + 2] = [radius + 1, radius]
+    total = F.pad(x, pad).cumsum(dim)
+    n = x.shape[dim]
+    return total.narrow(dim, k, n) - total.narrow(dim, 0, n)
+
+
+def _box_mean(x: torch.Tensor, radius: int) -> torch.Tensor:
+    """Mean over a ``(2r+1)^2`` square (zeros outside the image), in float64 so the running
+    sums stay exact on large images."""
+    k = 2 * radius + 1
+    out = _box_sum_axis(_box_sum_axis(x.double(), radius, -2), radius, -1)
+    return (out / (k * k)).to(x.dtype)
+
+
 def _dilate(hole: torch.Tensor, radius: int) -> torch.Tensor:
-    """Square dilation of a float {0,1} map by ``radius`` pixels (separable max filter)."""
+    """Square dilation of a float {0,1} map by ``radius`` pixels."""
     if radius <= 0:
         return hole
     k = 2 * radius + 1
-    out = F.max_pool2d(hole, (k, 1), stride=1, padding=(radius, 0))
-    return F.max_pool2d(out, (1, k), stride=1, padding=(0, radius))
-
-
-def _box_blur(x: torch.Tensor, radius: int) -> torch.Tensor:
-    """Separable box sum (as a mean) of radius ``radius``; zero outside the image."""
-    k = 2 * radius + 1
-    out = F.avg_pool2d(x, (k, 1), stride=1, padding=(radius, 0), count_include_pad=True)
-    return F.avg_pool2d(out, (1, k), stride=1, padding=(0, radius), count_include_pad=True)
-
-
-def _border_distance(hole: torch.Tensor, limit: int) -> torch.Tensor:
-    """Chessboard distance (1 = touching known pixels) of each hole pixel to the known region,
-    capped at ``limit + 1``; 0 outside the hole."""
-    known = 1.0 - hole
-    dist = torch.zeros_like(hole)
-    reach = known
-    for step in range(1, limit + 1):
-        reach = _dilate(reach, 1)
-        dist = torch.where((dist == 0) & (reach > 0) & (hole > 0), torch.full_like(dist, float(step)), dist)
-    return torch.where((hole > 0) & (dist == 0), torch.full_like(dist, float(limit + 1)), dist)
+    return (_box_mean(hole, radius) * (k * k) > 0.5).to(hole.dtype)
 
 
 def seamless_blend(
@@ -117,6 +116,24 @@ def seamless_blend(
     ring = 2 * feather if ring is None else int(ring)
 
     hole_bool = _hole(mask).expand(image.shape[0], 1, height, width)
+    if not bool(hole_bool.any()):
+        return image[0].clone() if squeeze else image.clone()
+    # work on the hole's bounding box plus the ring: large photos usually have small holes
+    rows = torch.nonzero(hole_bool.any(dim=(0, 1, 3))).flatten()
+    cols = torch.nonzero(hole_bool.any(dim=(0, 1, 2))).flatten()
+    margin = ring + feather + 1
+    top, bottom = max(0, int(rows[0]) - margin), min(height, int(rows[-1]) + margin + 1)
+    left, right = max(0, int(cols[0]) - margin), min(width, int(cols[-1]) + margin + 1)
+    box = (..., slice(top, bottom), slice(left, right))
+    out = torch.where(hole_bool, prediction, image)  # outside the box: nothing to blend
+    out[box] = _blend_box(image[box], prediction[box], hole_bool[box], feather, ring, max_gain)
+    return out[0] if squeeze else out
+
+
+def _blend_box(
+    image: torch.Tensor, prediction: torch.Tensor, hole_bool: torch.Tensor, feather: int, ring: int, max_gain: float
+) -> torch.Tensor:
+    """``seamless_blend`` on a crop that holds the whole hole and its ring."""
     work = torch.float32
     img = image.to(work)
     pred = prediction.to(work)
@@ -141,12 +158,11 @@ def seamless_blend(
     near = _dilate(hole, 1) * known  # known pixels touching the hole
     residual = (img - matched) * near
     radius = feather
-    num = _box_blur(residual, radius)
-    den = _box_blur(near, radius)
+    num = _box_mean(residual, radius)
+    den = _box_mean(near, radius)
     correction = torch.where(den > 1e-6, num / den.clamp_min(1e-6), torch.zeros_like(num))
-    dist = _border_distance(hole, feather)
-    fade = (1.0 - (dist - 1.0) / feather).clamp(0.0, 1.0) * hole
+    # twice the share of known pixels within `feather`: ~1 at a straight border, falling
+    # linearly to 0 at `feather` pixels inside; 1 across strokes thinner than 2 * feather
+    fade = (2.0 * _box_mean(known, radius)).clamp(0.0, 1.0) * hole
     filled = (matched + correction * fade).clamp(0.0, 1.0).to(image.dtype)
-
-    out = torch.where(hole_bool, filled, image)
-    return out[0] if squeeze else out
+    return torch.where(hole_bool, filled, image)
