@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from in2 import IN2Error, InputError, WeightsError
+from in2 import IN2Error, InpaintPipeline, InputError, WeightsError
 from in2.imaging import load_mask, read_masks, save_image
 
 log = logging.getLogger("in2.demo")
@@ -107,7 +107,7 @@ def drop_stale_mask(editor: dict[str, Any] | None, mask_file: str | None) -> Any
     return None
 
 
-def build_demo(pipeline: Any | None, weights_error: str | None = None) -> gr.Blocks:
+def build_demo(pipeline: InpaintPipeline | None, weights_error: str | None = None) -> gr.Blocks:
     """The page for one loaded pipeline (None: no weights, the page says why and refuses to run).
 
     Built from a pipeline instead of reading flags so tests can hand in a tiny model.
@@ -170,7 +170,7 @@ def build_demo(pipeline: Any | None, weights_error: str | None = None) -> gr.Blo
         )
         gr.Markdown(_weights_banner(pipeline, weights_error), elem_id="weights-info")
         with gr.Row():
-            with gr.Column():
+            with gr.Column() as left:
                 editor = gr.ImageEditor(
                     label="Photo: paint over what should be filled",
                     type="pil",
@@ -184,7 +184,7 @@ def build_demo(pipeline: Any | None, weights_error: str | None = None) -> gr.Blo
                     elem_id="editor",
                 )
                 mask_file = gr.File(
-                    label="Mask file (optional, instead of or besides painting): white = fill, same size",
+                    label="Mask file (optional, adds to the paint): white = fill, same size as the photo",
                     file_types=["image"],
                     type="filepath",
                     height=60,
@@ -200,10 +200,10 @@ def build_demo(pipeline: Any | None, weights_error: str | None = None) -> gr.Blo
                 )
                 status = gr.Markdown(elem_id="status")
                 download = gr.DownloadButton("Download PNG", elem_id="download")
-        result = gr.Image(
-            label="Result", type="filepath", format="png", interactive=False,
-            buttons=["download", "fullscreen"], elem_id="result", render=False,
-        )
+                result = gr.Image(
+                    label="Result at full size (PNG)", type="filepath", format="png", interactive=False,
+                    buttons=["download", "fullscreen"], height=360, elem_id="result",
+                )
         outputs = [result, compare, download, status]
         # Registered before the examples, whose run event would otherwise take the name.
         run.click(
@@ -214,18 +214,19 @@ def build_demo(pipeline: Any | None, weights_error: str | None = None) -> gr.Blo
             concurrency_limit=1,
             concurrency_id="model",
         )
-        gr.Examples(
-            examples=[[str(EXAMPLES_DIR / p), str(EXAMPLES_DIR / m), "native", "none"] for p, m in EXAMPLES],
-            inputs=[editor, mask_file, mode, blend],
-            outputs=outputs,
-            fn=inpaint,
-            run_on_click=True,
-            cache_examples=False,
-            label="Examples: click one to fill its prepared mask",
-            visible_columns=[0, 1],
-            api_visibility="private",
-        )
-        result.render()
+        with left:  # under the options, once the outputs they fill exist
+            gr.Examples(
+                examples=[[str(EXAMPLES_DIR / p), str(EXAMPLES_DIR / m), "native", "none"] for p, m in EXAMPLES],
+                inputs=[editor, mask_file, mode, blend],
+                outputs=outputs,
+                fn=inpaint,
+                run_on_click=True,
+                cache_examples=False,
+                label="Examples: click one to fill its prepared mask",
+                visible_columns=[0],
+                api_visibility="private",
+                elem_id="examples",
+            )
         editor.upload(drop_stale_mask, inputs=[editor, mask_file], outputs=mask_file, api_visibility="private")
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)
     return demo
@@ -241,7 +242,7 @@ def _save_png(image: Image.Image, out_dir: Path) -> str:
     return str(path)
 
 
-def _weights_banner(pipeline: Any | None, weights_error: str | None) -> str:
+def _weights_banner(pipeline: InpaintPipeline | None, weights_error: str | None) -> str:
     """Which weights answer and where they run, so nobody mistakes the demo model for a product."""
     if pipeline is None:
         return f"**No model is loaded:** {weights_error or 'no weights were given.'}"
@@ -278,8 +279,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     """Load the weights, then serve the page until interrupted."""
     args = parse_args(argv)
-    from in2 import InpaintPipeline  # noqa: PLC0415
-
     pipeline, error = None, None
     try:
         pipeline = InpaintPipeline.from_pretrained(
@@ -291,6 +290,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         error = str(exc)
         print(f"warning: {error}\nThe page will open but cannot fill photos until weights are given.", file=sys.stderr)
+    except IN2Error as exc:  # e.g. --device cuda without a GPU
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if pipeline is not None:
         print(f"Loaded {pipeline.describe()}")
     launch(build_demo(pipeline, error), host=args.host, port=args.port, share=args.share)

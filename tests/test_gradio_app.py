@@ -59,13 +59,16 @@ def client(pipeline: InpaintPipeline):
     demo.close()
 
 
-@pytest.fixture
-def photo(tmp_path: Path) -> tuple[Path, np.ndarray]:
-    rng = np.random.default_rng(0)
-    pixels = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
-    path = tmp_path / "photo.png"
+def make_photo(tmp_path: Path, width: int, height: int, name: str = "photo.png") -> tuple[Path, np.ndarray]:
+    pixels = np.random.default_rng(width * height).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    path = tmp_path / name
     Image.fromarray(pixels).save(path)
     return path, pixels
+
+
+@pytest.fixture
+def photo(tmp_path: Path) -> tuple[Path, np.ndarray]:
+    return make_photo(tmp_path, W, H)
 
 
 def layer_file(tmp_path: Path, hole: np.ndarray, name: str = "layer.png") -> Path:
@@ -117,25 +120,25 @@ def test_painted_region_is_filled_at_full_size_and_nothing_else_changes(client, 
 
 def test_mask_file_and_options_with_a_jpeg_keep_its_decoded_pixels(client, tmp_path):
     """A JPEG must not be re-encoded on the way in: known pixels equal the decoded file."""
-    rng = np.random.default_rng(1)
+    w, h = 243, 187
     jpeg = tmp_path / "photo.jpg"
-    Image.fromarray(rng.integers(0, 256, (H, W, 3), dtype=np.uint8)).save(jpeg, quality=90)
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (h, w, 3), dtype=np.uint8)).save(jpeg, quality=90)
     decoded = np.asarray(Image.open(jpeg).convert("RGB"))
-    hole = rect_hole(300, 400, 420, 560)
+    hole = rect_hole(100, 120, 160, 220, shape=(h, w))
     mask = tmp_path / "mask.png"
     Image.fromarray(hole.astype(np.uint8) * 255, "L").save(mask)
 
     for mode, blend in [("native", "seamless"), ("resize", "none")]:
         result, *_ = inpaint(client, editor_value(jpeg), mask=mask, mode=mode, blend=blend)
         out = np.asarray(Image.open(result))
-        assert out.shape == (H, W, 3)
+        assert out.shape == (h, w, 3)
         assert np.array_equal(out[~hole], decoded[~hole]), (mode, blend)
         assert (out[hole] != decoded[hole]).any(), (mode, blend)
 
 
-def test_painted_layer_and_mask_file_add_up(client, photo, tmp_path):
-    path, pixels = photo
-    painted, uploaded = rect_hole(10, 10, 60, 60), rect_hole(400, 500, 500, 590)
+def test_painted_layer_and_mask_file_add_up(client, tmp_path):
+    path, pixels = make_photo(tmp_path, 203, 151)
+    painted, uploaded = rect_hole(10, 10, 60, 60, (151, 203)), rect_hole(100, 150, 140, 195, (151, 203))
     mask = tmp_path / "mask.png"
     Image.fromarray(uploaded.astype(np.uint8) * 255, "L").save(mask)
     result, *_ = inpaint(client, editor_value(path, [layer_file(tmp_path, painted)]), mask=mask)
@@ -234,6 +237,12 @@ def test_painted_mask_counts_every_touched_pixel():
 def test_main_rejects_weights_that_do_not_load(tmp_path, capsys):
     assert gradio_app.main(["--weights", str(tmp_path / "nowhere"), "--device", "cpu"]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_main_rejects_a_device_that_is_not_there(weights, monkeypatch, capsys):
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    assert gradio_app.main(["--weights", str(weights), "--device", "cuda"]) == 2
+    assert "not available" in capsys.readouterr().err
 
 
 def test_default_host_is_local_only():
