@@ -107,8 +107,8 @@ def _plan(image: Path, mask: Path, output: Path, ext: str, warn) -> list[_Pair]:
         check_output_path(output)
         return [_Pair(image, mask, output)]
 
-    if output.exists() and not output.is_dir():
-        raise InputError(f"IMAGE is a folder, so OUT must be a folder, but {output} is a file")
+    if (output.exists() and not output.is_dir()) or (not output.exists() and output.suffix.lower() in IMAGE_EXTENSIONS):
+        raise InputError(f"IMAGE is a folder, so OUT must be a folder, but {output} is a file name: pass a folder")
     ext = ext if ext.startswith(".") else f".{ext}"
     check_output_path(output / f"x{ext}")
     images = _list_images(image)

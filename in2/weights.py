@@ -18,7 +18,7 @@ from .errors import WeightsError
 if TYPE_CHECKING:
     from .model import IN2
 
-__all__ = ["WeightsInfo", "load_model", "DEMO_WEIGHTS_DIR", "model_card_summary"]
+__all__ = ["WeightsInfo", "load_model", "demo_weights_available", "DEMO_WEIGHTS_DIR", "NO_WEIGHTS_MESSAGE", "model_card_summary"]
 
 DEMO_WEIGHTS_DIR = Path(__file__).resolve().parent / "demo_weights"
 _DEMO_FILES = ("config.json", "model.safetensors")

@@ -130,6 +130,8 @@ def test_input_errors_exit_2_without_traceback(tmp_path, tiny_weights, capsys):
     assert "image not found" in capsys.readouterr().err
     assert main(["inpaint", str(image_path), str(image_path), "-o", str(tmp_path / "o.xyz"), *common]) == 2
     assert "unknown output extension" in capsys.readouterr().err
+    assert main(["inpaint", str(tmp_path), str(mask_path), "-o", str(tmp_path / "all.png"), *common]) == 2
+    assert "OUT must be a folder" in capsys.readouterr().err
 
 
 def test_module_help_runs():
