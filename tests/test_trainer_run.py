@@ -136,7 +136,7 @@ def test_sigkill_leaves_only_complete_checkpoints_and_resumes(tmp_path):
     last = int(ckpts[-1].name.split("-")[1])
     resumed = _train(cfg, out, "--resume", "latest", f"train.max_steps={last + 1}")
     assert f"step {last}" in resumed.stderr
-    assert not list((out / "checkpoints").glob(".tmp-*"))
+    assert not list((out / "checkpoints").glob(".tmp-*")) and not list((out / "checkpoints").glob(".trash-*"))
     IN2.from_pretrained(out / "export")
 
 

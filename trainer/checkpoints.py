@@ -1,8 +1,9 @@
 """Crash-safe checkpoints: ``accelerator.save_state`` into a temp dir, then one atomic rename.
 
 A run killed at any moment (SIGKILL, pre-emption, power loss) leaves either a complete
-``step-XXXXXXXX`` folder or none; half-written state only ever sits in ``.tmp-*`` folders,
-which ``--resume latest`` ignores and the next save removes.
+``step-XXXXXXXX`` folder or none; half-written state only ever sits in ``.tmp-*`` folders (and
+half-deleted old checkpoints in ``.trash-*``), which ``--resume latest`` ignores and the next
+save removes.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def save_checkpoint(accelerator: Accelerator, root: Path, step: int, keep: int =
     tmp = root / f".tmp-{checkpoint_name(step)}"
     if accelerator.is_main_process:
         root.mkdir(parents=True, exist_ok=True)
-        for stale in root.glob(".tmp-*"):
+        for stale in [*root.glob(".tmp-*"), *root.glob(".trash-*")]:
             shutil.rmtree(stale, ignore_errors=True)
     accelerator.wait_for_everyone()
     if final.exists():  # e.g. the end-of-run save landing on a periodic one
@@ -73,7 +74,10 @@ def save_checkpoint(accelerator: Accelerator, root: Path, step: int, keep: int =
         _fsync_dir(root)
         if keep > 0:
             for _, old in list_checkpoints(root)[:-keep]:
-                shutil.rmtree(old, ignore_errors=True)
+                # Rename first: a kill during the delete must not leave a half-deleted step-* folder.
+                trash = root / f".trash-{old.name}"
+                os.replace(old, trash)
+                shutil.rmtree(trash, ignore_errors=True)
     accelerator.wait_for_everyone()
     return final
 
