@@ -111,7 +111,7 @@ def find_weights(spec: BackboneSpec, explicit: str | Path | None = None, allow_d
         f"{spec.name} ImageNet weights not found (looked at: {'; '.join(tried)}). "
         f"Put the file {spec.hub_file} (from {spec.url_hint}) at {hub}, or set {spec.env_var}=/path/to/file"
         + (f", or run once with network and download: true to fetch {spec.hf_repo}" if spec.hf_repo else "")
-        + ". For tests only: perceptual_backbone: random."
+        + (". For tests only: perceptual_backbone: random." if spec is VGG19 else ".")
     )
 
 
