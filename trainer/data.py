@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from in2.imaging import load_image
+
 from .buckets import Sample
 from .masks import MaskParams, training_mask
 from .synthetic_faces import render_face
@@ -27,17 +29,8 @@ IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
 
 
 def read_rgb(path: Path) -> Image.Image:
-    """Open an image file as 8-bit RGB (the core's loader when present, for identical decoding)."""
-    try:
-        from in2.imaging import load_image  # type: ignore[attr-defined]
-    except ImportError:
-        load_image = None
-    if load_image is not None:
-        img = load_image(path)
-        if isinstance(img, Image.Image):
-            return img.convert("RGB")
-    with Image.open(path) as im:
-        return im.convert("RGB")
+    """Open an image file as 8-bit RGB with the core's loader (EXIF orientation applied)."""
+    return load_image(path).convert("RGB")
 
 
 class ImageSource:

@@ -19,10 +19,8 @@ import argparse
 import json
 import logging
 import math
-import os
 import sys
 import time
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
