@@ -203,6 +203,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
     if args.weights and is_baseline_export(args.weights):  # Table 4: the conv baseline, same pipeline
         pipe = InpaintPipeline(load_baseline(args.weights), device=device, dtype=args.dtype)
+        if args.label == "IN2":
+            args.label = "FFC baseline"
     else:
         pipe = InpaintPipeline.from_pretrained(args.weights, revision=args.revision, device=device, dtype=args.dtype)
     lpips, why = try_lpips(accelerator.device)

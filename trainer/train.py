@@ -436,7 +436,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         data_desc = (f"{len(train_src)} procedural synthetic faces ({dcfg['synthetic']['size']}px, trainer.synthetic_faces)"
                      if dcfg["source"] == "synthetic" else f"{len(train_src)} images from {dcfg['root']}")
         write_model_card(export_dir, {
-            "title": f"IN2 ({cfg['model']['type']}, preset {cfg['model'].get('preset')})",
+            "title": (f"IN2 (preset {cfg['model'].get('preset')})" if cfg["model"]["type"] == "in2"
+                      else "LaMa-style FFC baseline (trainer/baseline.py)"),
             "data": data_desc + f"; ATS {'on' if ats['enabled'] else 'off'}, buckets {buckets}; "
                     f"brush masks {mask_params.min_area:.0%}-{mask_params.max_area:.0%}",
             "steps": state.step, "epochs": state.images_seen / max(1, len(train_src)),
