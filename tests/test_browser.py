@@ -40,6 +40,7 @@ RESULT_READY = "() => { const i = document.querySelector('#result img'); return 
 
 try:
     from playwright.sync_api import Page, sync_playwright
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
 except ImportError:  # pragma: no cover - depends on the machine
     sync_playwright = None
 
@@ -56,10 +57,27 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+EDITOR_HAS_IMAGE = "() => !document.querySelector('#editor').innerText.includes('Upload an image')"
+
+
+def upload_photo(page: "Page", path: Path) -> None:
+    """Put a photo in the editor; a page still wiring up its components can miss the first
+    try, so try again rather than wait forever."""
+    for _ in range(3):
+        page.set_input_files("#editor input[type=file]", str(path))
+        try:
+            page.wait_for_function(EDITOR_HAS_IMAGE, timeout=20_000)
+            return
+        except PlaywrightTimeout:
+            continue
+    raise AssertionError(f"the editor did not take {path.name}")
+
+
 def image_to_screen(page: "Page", width: int, height: int) -> Callable[[float, float], tuple[float, float]]:
     """Map image pixels to page coordinates: the editor centres the image in its canvas and
     shows its zoom as a percentage in the toolbar. The editor fits a new image in a few
     steps, so wait until zoom and canvas stay put for a second."""
+    page.wait_for_function(EDITOR_HAS_IMAGE)  # the empty editor shows a zoom of its own
     page.wait_for_function("() => /\\d+%/.test(document.querySelector('#editor').innerText)")
 
     def view() -> tuple[int, dict]:
@@ -128,7 +146,7 @@ def test_paint_fill_and_read_back(page: "Page", tmp_path: Path):
     pixels = np.random.default_rng(0).integers(0, 256, (H, W, 3), dtype=np.uint8)
     upload = tmp_path / "photo.png"
     Image.fromarray(pixels).save(upload)
-    page.set_input_files("#editor input[type=file]", str(upload))
+    upload_photo(page, upload)
     to_screen = image_to_screen(page, W, H)
 
     stroke = [(150.0 + 30 * i, 200.0 + 6 * i) for i in range(11)]  # image pixels
@@ -172,9 +190,11 @@ def test_bad_uploads_explain_what_to_do(page: "Page", tmp_path: Path, upload: st
     elif upload == "beyond the canvas":  # the browser's canvas cannot hold it and sends zeros
         path = tmp_path / "wide.png"
         Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 8300, 3), dtype=np.uint8)).save(path)
-    if upload:
+    if upload == "broken":
         page.set_input_files("#editor input[type=file]", str(path))
-        time.sleep(2)  # give the editor time to (fail to) load it
+        time.sleep(2)  # give the editor time to fail; the page must still say what to do
+    elif upload:
+        upload_photo(page, path)
     page.click("#run-btn")
     toast = page.locator(".toast-body").first
     toast.wait_for()
@@ -195,7 +215,7 @@ def take_screenshot(path: str, weights: str | None = None) -> None:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(demo.local_url)
             page.wait_for_selector("#editor")
-            page.locator(".gallery-item").first.click()
+            page.locator("#examples tr.tr-body, #examples .gallery-item").first.click()
             page.wait_for_function(RESULT_READY, timeout=600_000)
             time.sleep(1)  # let the slider finish loading its two images
             page.screenshot(path=path, full_page=True)
