@@ -216,7 +216,7 @@ def build_demo(pipeline: InpaintPipeline | None, weights_error: str | None = Non
         )
         with left:  # under the options, once the outputs they fill exist
             gr.Examples(
-                examples=[[str(EXAMPLES_DIR / p), str(EXAMPLES_DIR / m), "native", "none"] for p, m in EXAMPLES],
+                examples=[[str(EXAMPLES_DIR / p), str(EXAMPLES_DIR / m), "native", "seamless"] for p, m in EXAMPLES],
                 inputs=[editor, mask_file, mode, blend],
                 outputs=outputs,
                 fn=inpaint,
