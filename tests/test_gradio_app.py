@@ -10,6 +10,7 @@ import os
 import socket
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 
@@ -215,6 +216,21 @@ def test_without_weights_the_page_opens_and_says_why(photo, tmp_path):
         c = serve(demo)
         with pytest.raises(AppError, match="no trained IN2 weights are bundled"):
             inpaint(c, editor_value(path, [layer_file(tmp_path, rect_hole(0, 0, 10, 10))]))
+    finally:
+        demo.close()
+
+
+def test_uploads_beyond_the_size_limit_are_refused(pipeline, photo, monkeypatch):
+    path, _ = photo  # about 0.9 MB of noise
+    monkeypatch.setattr(gradio_app, "MAX_FILE_SIZE", "100kb")
+    demo = gradio_app.build_demo(pipeline)
+    try:
+        c = serve(demo)
+        with pytest.raises(ValueError, match="exceeds the maximum file size"):  # gradio_client checks first
+            inpaint(c, editor_value(path))
+        with path.open("rb") as f:  # and the server refuses it from anyone else (a browser)
+            answer = httpx.post(demo.local_url + "gradio_api/upload", files={"files": ("photo.png", f, "image/png")})
+        assert answer.status_code == 413
     finally:
         demo.close()
 
