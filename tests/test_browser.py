@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # gradio_app.py is a script at the root
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = [
@@ -203,7 +204,6 @@ def test_bad_uploads_explain_what_to_do(page: "Page", tmp_path: Path, upload: st
 
 def take_screenshot(path: str, weights: str | None = None) -> None:
     """Serve the demo, run the first example and save a full-page screenshot."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import gradio_app
     from in2 import InpaintPipeline
 

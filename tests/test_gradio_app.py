@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 from pathlib import Path
 
 import httpx
@@ -15,6 +16,7 @@ import numpy as np
 import pytest
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # gradio_app.py is a script at the root
 
 gr = pytest.importorskip("gradio")
 gradio_client = pytest.importorskip("gradio_client")
