@@ -93,7 +93,8 @@ class IN2(
     ) -> torch.Tensor:
         """image [B,3,H,W] in [0,1], mask [B,1,H,W] (1 = hole) -> prediction [B,3,H,W] in [0,1].
 
-        chunk_size: output pixels decoded at once per pyramid level (None = all, for training).
+        chunk_size: output pixels decoded at once per pyramid level (None = all at once). With
+            gradients enabled, chunks are recomputed in backward, which bounds training memory too.
         progress(done, total): called after every decoded chunk; an exception raised there aborts.
         """
         self._check_inputs(image, mask)

@@ -122,3 +122,18 @@ def test_progress_exception_interrupts():
 
     with pytest.raises(Stop), torch.no_grad():
         decoder(torch.randn(1, 6, 3, 4), [(5, 7), (11, 13)], chunk_size=10, progress=stop)
+
+
+def test_chunked_training_gradients_match_unchunked():
+    """With gradients, chunks are recomputed in backward; the gradients must not change."""
+    block = _block(c_in=4, c_out=3, hidden=16, layers=3).train()
+    feat = torch.randn(2, 4, 5, 6, requires_grad=True)
+    target = torch.randn(2, 3, 11, 13)
+    grads = []
+    for chunk in (None, 29):
+        feat.grad = None
+        block.zero_grad()
+        ((block(feat, (11, 13), chunk_size=chunk) - target) ** 2).mean().backward()
+        grads.append([feat.grad.clone(), *(p.grad.clone() for p in block.parameters())])
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)

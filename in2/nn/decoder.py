@@ -21,6 +21,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 
 @dataclass
@@ -93,6 +94,22 @@ class INRB(nn.Module):
         extra = torch.cat([rel, cell.expand(*rel.shape[:2], 2)], dim=-1).expand(b, -1, -1, -1)
         return self.first(torch.cat([unfolded, extra], dim=-1))
 
+    def _mlp(self, z: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """First-layer pre-activation [B, 4, n, hidden] -> blended output [B, n, C_out]."""
+        z = z.relu_()  # in place: every pre-activation is a fresh tensor no one else needs
+        for layer in self.hidden:
+            z = layer(z).relu_()
+        return (self.out(z) * weight[None, :, :, None]).sum(1)
+
+    def _chunk_factorised(self, table: torch.Tensor, src: torch.Tensor, rel: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        return self._mlp(self._first_factorised(table, src, rel), weight)
+
+    def _chunk_plain(
+        self, padded: torch.Tensor, width: int, ys: torch.Tensor, xs: torch.Tensor, rel: torch.Tensor,
+        cell: torch.Tensor, weight: torch.Tensor,
+    ) -> torch.Tensor:
+        return self._mlp(self._first_plain(padded, width, ys, xs, rel, cell), weight)
+
     # -- forward --------------------------------------------------------------------------
     def forward(
         self,
@@ -120,6 +137,9 @@ class INRB(nn.Module):
 
         total = out_h * out_w
         step = total if chunk_size is None else max(1, int(chunk_size))
+        # With gradients and chunks, each chunk's MLP is recomputed in backward, so training
+        # memory is bounded by the chunk as well (activation checkpointing; same gradients).
+        recompute = chunk_size is not None and torch.is_grad_enabled() and step < total
         result: torch.Tensor | None = None
         pieces: list[torch.Tensor] = []
         for start in range(0, total, step):
@@ -130,22 +150,21 @@ class INRB(nn.Module):
             ry = torch.stack([ay.rel_lo[i], ay.rel_lo[i], ay.rel_hi[i], ay.rel_hi[i]])
             rx = torch.stack([ax.rel_lo[j], ax.rel_hi[j], ax.rel_lo[j], ax.rel_hi[j]])
             rel = torch.stack([ry, rx], dim=-1).to(dtype)  # [4, n, 2]
+            area = (ry * rx).abs() + 1e-9  # [4, n]
+            weight = (area.flip(0) / area.sum(0, keepdim=True)).to(dtype)  # opposite neighbour's area
             if factorized:
                 # output rows are non-decreasing in q, so a chunk needs one contiguous band of latent rows
                 row0, row1 = lo_rows[start // out_w], hi_rows[(start + len(q) - 1) // out_w]
                 if not (band_rows[0] <= row0 and row1 <= band_rows[1]):
                     table = self._factorised_table(feat, cell, row0, row1)
                     band_rows = (row0, row1)
-                z = self._first_factorised(table, (ys - band_rows[0]) * w + xs, rel)
+                fn, args = self._chunk_factorised, (table, (ys - band_rows[0]) * w + xs, rel, weight)
             else:
-                z = self._first_plain(padded, w, ys, xs, rel, cell)
-            z = z.relu_()  # in place: every pre-activation is a fresh tensor no one else needs
-            for layer in self.hidden:
-                z = layer(z).relu_()
-            z = self.out(z)  # [B, 4, n, C_out]
-            area = (ry * rx).abs() + 1e-9  # [4, n]
-            weight = (area.flip(0) / area.sum(0, keepdim=True)).to(dtype)  # opposite neighbour's area
-            chunk = (z * weight[None, :, :, None]).sum(1)  # [B, n, C_out]
+                fn, args = self._chunk_plain, (padded, w, ys, xs, rel, cell, weight)
+            if recompute:
+                chunk = checkpoint(fn, *args, use_reentrant=False)
+            else:
+                chunk = fn(*args)  # [B, n, C_out]
             if head is not None:
                 chunk = head(chunk)
             if chunk_size is None:
