@@ -242,6 +242,44 @@ def validate(model: torch.nn.Module, vset: ValidationSet, device: torch.device, 
 
 # ----------------------------------------------------------------------------- main loop
 
+def card_info(cfg: dict, state: TrainState, accelerator: Accelerator, data_desc: str, buckets, mask_params: MaskParams,
+              perceptual: VGGPerceptualLoss | None, metrics: dict, n_val: int, n_train: int) -> dict[str, Any]:
+    """Everything the model card states: data, length, hardware, losses, validation metrics."""
+    ats, lcfg = cfg["ats"], cfg["loss"]
+    device = accelerator.device
+    hw = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{device.type} ({torch.get_num_threads()} threads)"
+    if perceptual is None:
+        per = "none (weight 0)"
+    elif perceptual.source == "random":
+        per = (f"weight {lcfg['perceptual']}, VGG-19 with RANDOM weights "
+               f"(perceptual_backbone {lcfg['perceptual_backbone']!r}; no ImageNet file used)")
+    else:
+        per = f"weight {lcfg['perceptual']}, ImageNet VGG-19 from {perceptual.source}"
+    notes = [f"Losses: adversarial {lcfg['adversarial']}, feature matching {lcfg['feature_matching']}, "
+             f"R1 {lcfg['r1']} (every {lcfg['r1_every']} steps), L1 {lcfg.get('l1', 0)}, perceptual: {per}."]
+    if cfg["data"]["source"] == "synthetic":
+        notes.append("Trained on procedural synthetic face drawings, not photographs: fills on real photos "
+                     "look like smooth drawings.")
+    return {
+        "title": (f"IN2 (preset {cfg['model'].get('preset')})" if cfg["model"]["type"] == "in2"
+                  else "LaMa-style FFC baseline (trainer/baseline.py)"),
+        "data": data_desc + f"; ATS {'on' if ats['enabled'] else 'off'}, buckets (HxW) "
+                + ", ".join(f"{h}x{w}" for h, w in buckets)
+                + f"; brush masks {mask_params.min_area:.0%}-{mask_params.max_area:.0%} of the image",
+        "steps": state.step, "epochs": state.images_seen / max(1, n_train),
+        "images_seen": state.images_seen,
+        "hardware": f"{accelerator.num_processes} process(es) on {hw}, {cfg['train']['mixed_precision'] or 'no'} "
+                    "mixed precision",
+        "train_time": f"{state.train_seconds / 60:.1f} min of training steps",
+        "perceptual": per,
+        "config": cfg,
+        "metrics": {**{f"{k} (validation)": v for k, v in metrics.items()},
+                    "validation images": f"{n_val} (held-out images, each centre-cropped to a training bucket, "
+                                         "fixed 20-30% masks, composited output rounded to uint8)"},
+        "notes": notes,
+    }
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Train IN2 (or the FFC baseline) with Accelerate.")
     p.add_argument("--config", required=True, help="YAML file, e.g. trainer/configs/smoke.yaml")
@@ -435,18 +473,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         export_generator(ema.model, export_dir, cfg["export"]["dtype"])
         data_desc = (f"{len(train_src)} procedural synthetic faces ({dcfg['synthetic']['size']}px, trainer.synthetic_faces)"
                      if dcfg["source"] == "synthetic" else f"{len(train_src)} images from {dcfg['root']}")
-        write_model_card(export_dir, {
-            "title": (f"IN2 (preset {cfg['model'].get('preset')})" if cfg["model"]["type"] == "in2"
-                      else "LaMa-style FFC baseline (trainer/baseline.py)"),
-            "data": data_desc + f"; ATS {'on' if ats['enabled'] else 'off'}, buckets {buckets}; "
-                    f"brush masks {mask_params.min_area:.0%}-{mask_params.max_area:.0%}",
-            "steps": state.step, "epochs": state.images_seen / max(1, len(train_src)),
-            "images_seen": state.images_seen,
-            "hardware": f"{accelerator.num_processes} x {accelerator.device.type}",
-            "train_time": f"{state.train_seconds / 60:.1f} min of training steps",
-            "perceptual": "none" if perceptual is None else perceptual.source,
-            "config": cfg, "metrics": {**metrics, "validation images": len(vset)},
-        })
+        write_model_card(export_dir, card_info(cfg, state, accelerator, data_desc, buckets, mask_params, perceptual,
+                                               metrics, len(vset), len(train_src)))
         log.info("exported EMA generator to %s (%s); validation %s", export_dir, cfg["export"]["dtype"], metrics)
         result.update(metrics, export_dir=str(export_dir))
         if args.push_to_hub:
