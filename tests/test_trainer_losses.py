@@ -187,6 +187,36 @@ def test_r1_penalty_matches_analytic_gradient():
     assert r1.item() == pytest.approx(w.pow(2).sum().item(), rel=1e-5)
     r1.backward()  # differentiable w.r.t. D's weights (create_graph)
     assert torch.allclose(w.grad, 2 * w.detach())
+    # Patch logits: the image score is their mean, so the penalty does not grow with patch count.
+    x2 = torch.rand(2, 3, 4, 4, requires_grad=True)
+    patches = (w * x2).flatten(1).sum(1)[:, None, None, None].expand(2, 1, 6, 6)
+    assert r1_penalty(patches, x2).item() == pytest.approx(w.pow(2).sum().item(), rel=1e-5)
+
+
+def test_discriminator_learns_under_r1_gamma_10():
+    # Real faces vs. grey-filled holes: D must separate them despite R1 (gamma 10).
+    from trainer.losses import d_adversarial
+    from trainer.masks import training_mask
+    from trainer.synthetic_faces import render_face
+
+    imgs = torch.stack([torch.from_numpy(render_face(i, 48, 48)).permute(2, 0, 1).float() / 255 for i in range(8)])
+    holes = torch.stack([torch.from_numpy(training_mask(0, 0, i, 48, 48)[None]).float() for i in range(8)])
+    fake = imgs * (1 - holes) + 0.5 * holes
+    torch.manual_seed(0)
+    D = PatchDiscriminator(base=16)
+    opt = torch.optim.Adam(D.parameters(), 1e-3)
+    for _ in range(40):
+        real = imgs.clone().requires_grad_(True)
+        logits, _ = D(torch.cat([real, fake]))
+        r, f = logits.chunk(2)
+        real_logits, _ = D(real)
+        loss = d_adversarial(r, f) + 10 / 2 * r1_penalty(real_logits, real)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    logits, _ = D(torch.cat([imgs, fake]))
+    r, f = logits.chunk(2)
+    assert d_adversarial(r, f).item() < 1.3 and r.mean() > f.mean()
 
 
 def test_feature_matching_detaches_real():

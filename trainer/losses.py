@@ -32,7 +32,12 @@ def feature_matching(fake_feats: Sequence[torch.Tensor], real_feats: Sequence[to
 def r1_penalty(real_logits: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     """``E_b ||grad_x D(x_b)||^2`` for ``real`` that required grad before D's forward.
 
-    ``create_graph=True`` makes the penalty itself differentiable w.r.t. D's weights.
+    ``D(x_b)`` is the image's score: the mean of its patch logits, as in the adversarial loss.
+    Summing the patch logits instead (LaMa's code) makes the penalty grow with the number of
+    patches, i.e. with image area; at gamma 10 and 512^2 that pins every logit of the
+    spectral-norm D at 0 and D never learns. ``create_graph=True`` keeps the penalty
+    differentiable w.r.t. D's weights.
     """
-    (grad,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
+    score = real_logits.reshape(real_logits.shape[0], -1).mean(1)
+    (grad,) = torch.autograd.grad(score.sum(), real, create_graph=True)
     return grad.pow(2).flatten(1).sum(1).mean()
