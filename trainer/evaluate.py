@@ -197,8 +197,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             raise SystemExit(f"unknown mode {m!r}; use origin and/or resize")
     out_dir = Path(args.out)
     mask_dir = Path(args.masks) if args.masks else out_dir / "masks"
-    dev = accelerator.device
-    device = "cpu" if dev.type == "cpu" else str(dev)  # multi-process CPU runs report "cpu:0"
+    device = str(accelerator.device)
     from trainer.baseline import is_baseline_export, load_baseline
 
     if args.weights and is_baseline_export(args.weights):  # Table 4: the conv baseline, same pipeline
@@ -221,6 +220,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
                   f"masks: {mask_dir} (seed {args.mask_seed}, 20-30% free-form)\n\n")
         print(write_results(rows, settings, out_dir, header))
         print(f"wrote {out_dir / 'results.md'} and {out_dir / 'results.csv'}")
+    # every rank leaves the process group together: a rank exiting while gloo still runs aborts
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
     return rows
 
 

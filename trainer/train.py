@@ -480,8 +480,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if args.push_to_hub:
             log.info("pushed to %s", push_to_hub(export_dir, args.push_to_hub))
     accelerator.wait_for_everyone()
-    if use_tb:
-        accelerator.end_training()
+    accelerator.end_training()  # closes trackers and the process group on every rank
     return result
 
 
