@@ -76,7 +76,7 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         if _mps_available():
             return torch.device("mps")
         return torch.device("cpu")
-    if name == "cpu":
+    if name == "cpu" or name.startswith("cpu:"):  # Accelerate's CPU ranks report "cpu:0"
         return torch.device("cpu")
     if name == "mps":
         if not _mps_available():

@@ -197,6 +197,7 @@ def test_memory_message_names_bytes_per_pixel_and_available_memory(pipe, hole, m
 
 def test_resolve_device():
     assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("cpu:0") == torch.device("cpu")
     assert resolve_device("auto").type in ("cpu", "cuda", "mps")
     with pytest.raises(InputError, match="unknown device 'tpu'"):
         resolve_device("tpu")
