@@ -92,6 +92,18 @@ def _full_scale(dtype: np.dtype, pil_mode: str | None = None) -> float | None:
     )
 
 
+def _check_float_range(
+    values: np.ndarray | torch.Tensor, what: str, hint: str = "divide 8-bit values by 255 first"
+) -> None:
+    """Float image or mask values must be finite and in [0, 1] (a small rounding slack allowed)."""
+    finite = torch.isfinite(values).all() if isinstance(values, torch.Tensor) else np.isfinite(values).all()
+    if not bool(finite):
+        raise InputError(f"{what} contains NaN or infinite values: pass finite values in [0, 1]")
+    low, high = float(values.min()), float(values.max())
+    if low < -1e-3 or high > 1 + 1e-3:
+        raise InputError(f"float {what} values must be in [0, 1], got [{low:g}, {high:g}]: {hint}")
+
+
 def _to_unit_float(values: np.ndarray, pil_mode: str | None, what: str) -> np.ndarray:
     """Values of any supported dtype as float32 in [0, 1]."""
     scale = _full_scale(values.dtype, pil_mode)
@@ -100,14 +112,7 @@ def _to_unit_float(values: np.ndarray, pil_mode: str | None, what: str) -> np.nd
     if scale is not None:
         return np.clip(values.astype(np.float32) / np.float32(scale), 0.0, 1.0)
     out = values.astype(np.float32)
-    if not np.isfinite(out).all():
-        raise InputError(f"{what} contains NaN or infinite values: pass finite values in [0, 1]")
-    low, high = float(out.min()), float(out.max())
-    if low < -1e-3 or high > 1 + 1e-3:
-        raise InputError(
-            f"float {what} values must be in [0, 1], got [{low:g}, {high:g}]: "
-            "divide 8-bit values by 255 (or 16-bit values by 65535) first"
-        )
+    _check_float_range(out, what, "divide 8-bit values by 255 (or 16-bit values by 65535) first")
     return np.clip(out, 0.0, 1.0)
 
 
@@ -301,17 +306,6 @@ def _palette_item(image: Image.Image, with_info: Callable[[Image.Image], Image.I
 
 def _numpy_item(arr: np.ndarray) -> _Item:
     return _array_item(arr, None, lambda a: a)
-
-
-def _check_float_range(values: torch.Tensor, what: str) -> None:
-    if not bool(torch.isfinite(values).all()):
-        raise InputError(f"{what} contains NaN or infinite values: pass finite values in [0, 1]")
-    low, high = float(values.min()), float(values.max())
-    if low < -1e-3 or high > 1 + 1e-3:
-        raise InputError(
-            f"float {what} values must be in [0, 1], got [{low:g}, {high:g}]: "
-            "divide 8-bit values by 255 first"
-        )
 
 
 def _tensor_item(t: torch.Tensor) -> _Item:
