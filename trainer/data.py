@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from in2.imaging import load_image
+from in2.imaging import image_to_tensor, load_image
 
 from .buckets import Sample
 from .masks import MaskParams, training_mask
@@ -148,11 +148,6 @@ def crop_resize(img: Image.Image, height: int, width: int, offset: float = 0.5) 
     return img
 
 
-def to_tensor(img: Image.Image) -> torch.Tensor:
-    """PIL RGB -> float ``[3, H, W]`` in [0, 1]."""
-    return torch.from_numpy(np.asarray(img, dtype=np.uint8).copy()).permute(2, 0, 1).float().div_(255.0)
-
-
 class InpaintDataset(torch.utils.data.Dataset):
     """Maps ``(index, H, W, epoch)`` to ``{"image": [3,H,W], "mask": [1,H,W], "index": int}``."""
 
@@ -181,7 +176,7 @@ class InpaintDataset(torch.utils.data.Dataset):
         if self.hflip and rng.random() < 0.5:
             img = img.transpose(Image.FLIP_LEFT_RIGHT)
         mask = training_mask(self.seed, epoch, idx, h, w, self.mask_params)
-        return {"image": to_tensor(img), "mask": torch.from_numpy(mask[None].astype(np.float32)), "index": idx}
+        return {"image": image_to_tensor(img), "mask": torch.from_numpy(mask[None].astype(np.float32)), "index": idx}
 
 
 def build_source(cfg: dict, split: str = "train") -> ImageSource:
@@ -230,7 +225,7 @@ class ValidationSet:
             h, w = buckets[i % len(buckets)]
             img = crop_resize(img, h, w, 0.5)
             mask = training_mask(seed, 2**31 - 1, i, h, w, mask_params)
-            self.items.append((to_tensor(img), torch.from_numpy(mask[None].astype(np.float32))))
+            self.items.append((image_to_tensor(img), torch.from_numpy(mask[None].astype(np.float32))))
 
     def __len__(self) -> int:
         return len(self.items)

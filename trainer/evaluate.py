@@ -32,7 +32,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from trainer.data import crop_resize, list_images, read_rgb, to_tensor
+from in2.imaging import image_to_tensor
+from trainer.data import crop_resize, list_images, read_rgb
 from trainer.masks import EVAL_SETTINGS, MaskParams, load_eval_set, make_eval_set, parse_settings, setting_name
 from trainer.metrics import masked_psnr, psnr, quantize, ssim, try_lpips
 from trainer.synthetic_faces import render_face
@@ -108,7 +109,7 @@ def evaluate(fills: dict[str, Fill], items: Sequence, settings: Sequence[tuple[i
         per_fill: dict[str, list[torch.Tensor]] = {name: [] for name in fills}
         for batch in batches:  # gather inside the loop: that is where gather_for_metrics drops padding
             i = int(batch[0])
-            img = to_tensor(crop_resize(load_test_image(items[i]), *setting, offset=0.5))[None].to(device)
+            img = image_to_tensor(crop_resize(load_test_image(items[i]), *setting, offset=0.5))[None].to(device)
             mask = torch.from_numpy(masks[i][None, None].astype(np.float32)).to(device)
             for name, fill in fills.items():
                 t = torch.tensor([score(fill(img, mask), img, mask, lpips)], dtype=torch.float64, device=device)
