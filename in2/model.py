@@ -21,6 +21,7 @@ from torch import nn
 from .config import IN2Config
 from .errors import InputError, WeightsError
 from .nn import AttentionBody, Encoder, FFCBody, PyramidDecoder
+from .runtime import resolve_device
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -162,13 +163,14 @@ class IN2(
         model_kwargs.pop("strict", None)
         if model_kwargs:
             raise TypeError(f"unexpected arguments for IN2.from_pretrained: {sorted(model_kwargs)}")
+        device = resolve_device(map_location)  # an unusable device fails before any download
         config_path, weights_path = _resolve_files(
             model_id, revision, cache_dir=cache_dir, force_download=force_download,
             local_files_only=local_files_only, token=token,
         )
         model = cls(_read_config(config_path))
-        _load_weights(model, weights_path, map_location)
-        model.to(map_location)
+        _load_weights(model, weights_path)
+        model.to(device)
         model.eval()
         return model
 
@@ -287,12 +289,16 @@ def _few(names: list[str], limit: int = 5) -> str:
     return shown + (f" (+{len(names) - limit} more)" if len(names) > limit else "")
 
 
-def _load_weights(model: IN2, path: Path, map_location: str | torch.device) -> None:
-    """Strict load: every tensor present, no extras, same shapes; corrupt files named as such."""
+def _load_weights(model: IN2, path: Path) -> None:
+    """Strict load: every tensor present, no extras, same shapes; corrupt files named as such.
+
+    The file is read on the CPU, where the model is built; the caller moves the model after,
+    so a device problem is never reported as a damaged file.
+    """
     from safetensors.torch import load_file
 
     try:
-        state = load_file(str(path), device=str(map_location))
+        state = load_file(str(path))
     except Exception as exc:  # safetensors raises SafetensorError / OSError for damaged files
         raise WeightsError(
             f"{path} is not a readable safetensors file (truncated or corrupt: {exc}); download or export it again"

@@ -114,6 +114,14 @@ def test_garbage_file(saved: Path):
         IN2.from_pretrained(saved)
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_unavailable_device_is_not_reported_as_a_corrupt_file(saved: Path):
+    from in2 import InputError
+
+    with pytest.raises(InputError, match="not available"):
+        IN2.from_pretrained(saved, map_location="cuda")
+
+
 def test_missing_config(saved: Path):
     (saved / "config.json").unlink()
     with pytest.raises(WeightsError, match="no config.json"):
