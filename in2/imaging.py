@@ -572,6 +572,11 @@ def _open(path: PathLikeStr, what: str) -> Image.Image:
                 image = opened.copy()
     except UnidentifiedImageError:
         raise InputError(f"{what} file is not an image PIL can read: {p} (use PNG, JPEG, WebP, TIFF or BMP)") from None
+    except Image.DecompressionBombError as exc:
+        raise InputError(
+            f"{what} file is too large to open: {p} ({exc}); downscale or crop it first, or raise "
+            "PIL.Image.MAX_IMAGE_PIXELS when calling from Python"
+        ) from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise InputError(f"{what} file is corrupt or truncated: {p} ({exc}); re-export or re-download it") from None
     _check_size(image.height, image.width, f"{what} {p}")

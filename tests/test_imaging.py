@@ -274,6 +274,14 @@ def test_load_errors_are_clear(tmp_path):
         load_mask(cut)
 
 
+def test_oversized_file_is_an_input_error(tmp_path, monkeypatch):
+    path = tmp_path / "big.png"
+    Image.fromarray(_rgb8()).save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10)  # PIL refuses more than twice this
+    with pytest.raises(InputError, match="too large to open"):
+        load_image(path)
+
+
 def test_save_image_formats(tmp_path):
     rgba = _pil_inputs()["RGBA"]
     save_image(rgba, tmp_path / "a.png")
