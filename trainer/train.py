@@ -171,8 +171,9 @@ class GANStep:
             d = acc.unwrap_model(self.D)
             d.requires_grad_(False)
             fake_logits, fake_feats = d(comp)
-            loss_g = float(w["adversarial"]) * L.g_adversarial(fake_logits.float())
-            out["g_adv"] = L.g_adversarial(fake_logits.float()).item()
+            g_adv = L.g_adversarial(fake_logits.float())
+            loss_g = float(w["adversarial"]) * g_adv
+            out["g_adv"] = g_adv.item()
             if float(w["feature_matching"]) > 0:
                 with torch.no_grad():
                     _, real_feats = d(image)
