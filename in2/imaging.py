@@ -481,6 +481,9 @@ def _masks_from_tensor(t: torch.Tensor) -> list[np.ndarray]:
         raise InputError(
             f"mask tensor has shape {tuple(t.shape)}: pass [H,W], [1,H,W], [B,H,W] or [B,1,H,W]"
         )
+    if t.shape[0] == 0:
+        raise InputError("the mask batch is empty (batch size 0): pass at least one mask")
+    _check_size(t.shape[1], t.shape[2], "mask")  # before any value check: min/max of nothing fails
     if t.dtype == torch.bool:
         bools = t
     elif t.dtype == torch.uint8:

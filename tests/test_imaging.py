@@ -282,6 +282,12 @@ def test_oversized_file_is_an_input_error(tmp_path, monkeypatch):
         load_image(path)
 
 
+@pytest.mark.parametrize("shape", [(0, 5), (5, 0), (0, 5, 5), (2, 0, 5), (1, 1, 5, 0)])
+def test_empty_float_mask_tensor_is_an_input_error(shape):
+    with pytest.raises(InputError, match="empty"):
+        mask_to_tensor(torch.zeros(shape))
+
+
 def test_save_image_formats(tmp_path):
     rgba = _pil_inputs()["RGBA"]
     save_image(rgba, tmp_path / "a.png")
