@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import json
 import math
 from dataclasses import asdict, dataclass
@@ -23,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
+
+from in2.imaging import mask_to_tensor
 
 # The paper's evaluation settings, height x width.
 EVAL_SETTINGS: list[tuple[int, int]] = [
@@ -149,7 +152,8 @@ def load_eval_set(root: Path, height: int, width: int, verify: bool = True) -> l
         data = path.read_bytes()
         if verify and hashlib.sha256(data).hexdigest() != entry["sha256"]:
             raise ValueError(f"{path} does not match the sha256 in {root / 'manifest.json'}; regenerate the mask set")
-        m = np.asarray(Image.open(path).convert("L")) > 127
+        with Image.open(io.BytesIO(data)) as im:  # the bytes just verified, by the core's mask rule
+            m = mask_to_tensor(im).numpy()
         if m.shape != (height, width):
             raise ValueError(f"{path} is {m.shape[0]}x{m.shape[1]}, expected {name}")
         masks.append(m)
