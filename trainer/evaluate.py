@@ -99,11 +99,13 @@ def evaluate(fills: dict[str, Fill], items: Sequence, settings: Sequence[tuple[i
     if accelerator is not None and accelerator.num_processes > 1:
         loader = accelerator.prepare_data_loader(torch.utils.data.DataLoader(list(range(n)), batch_size=1))
     for setting in settings:
-        if accelerator is None or accelerator.is_main_process:
-            masks_for(setting, n, mask_dir, mask_seed)
+        masks = None
+        if accelerator is None or accelerator.is_main_process:  # writes the set if absent
+            masks = masks_for(setting, n, mask_dir, mask_seed)
         if accelerator is not None:
             accelerator.wait_for_everyone()
-        masks = masks_for(setting, n, mask_dir, mask_seed)
+        if masks is None:  # the other ranks read it once it exists
+            masks = masks_for(setting, n, mask_dir, mask_seed)
         distributed = loader is not None
         batches = loader if distributed else ([i] for i in indices)
         per_fill: dict[str, list[torch.Tensor]] = {name: [] for name in fills}
