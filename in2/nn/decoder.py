@@ -141,7 +141,6 @@ class INRB(nn.Module):
         # memory is bounded by the chunk as well (activation checkpointing; same gradients).
         recompute = chunk_size is not None and torch.is_grad_enabled() and step < total
         result: torch.Tensor | None = None
-        pieces: list[torch.Tensor] = []
         for start in range(0, total, step):
             q = torch.arange(start, min(start + step, total), device=dev)
             i, j = q // out_w, q % out_w
@@ -167,16 +166,16 @@ class INRB(nn.Module):
                 chunk = fn(*args)  # [B, n, C_out]
             if head is not None:
                 chunk = head(chunk)
-            if chunk_size is None:
-                pieces.append(chunk)
+            if step >= total:
+                result = chunk  # a single chunk is the whole output: no copy
             else:
                 if result is None:
                     result = chunk.new_empty(b, total, chunk.shape[-1])
                 result[:, start : start + chunk.shape[1]] = chunk
             if on_chunk is not None:
                 on_chunk()
-        flat = pieces[0] if result is None else result
-        return flat.reshape(b, out_h, out_w, -1).permute(0, 3, 1, 2)
+        assert result is not None
+        return result.reshape(b, out_h, out_w, -1).permute(0, 3, 1, 2)
 
 
 class PyramidDecoder(nn.Module):
