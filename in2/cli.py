@@ -1,7 +1,9 @@
-"""Command line: ``in2 inpaint IMAGE MASK -o OUT`` for one file or whole folders.
+"""Command line: ``in2 inpaint IMAGE MASK -o OUT`` for one file or whole folders, and
+``in2 batch IMAGES MASKS -o OUT`` for folder trees (``in2.batch``; folders of ``inpaint`` use it).
 
 Exit codes: 0 success; 1 some files of a folder run failed (each is reported, the others
 are still written); 2 a usage, input or weights error (one line, no traceback).
+No command writes over one of its inputs.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from typing import Sequence
 
 from . import __version__
 from .errors import IN2Error, InputError
-from .imaging import IMAGE_EXTENSIONS, check_output_path, load_image, load_mask, save_image
+from .imaging import check_output_path, load_image, load_mask, save_image
+from .batch import add_arguments as add_batch_arguments, job_from_args, run_batch
+from .runtime import OUT_OF_MEMORY as _OUT_OF_MEMORY, out_of_memory_errors as _out_of_memory_errors
 
 __all__ = ["main", "build_parser"]
 
@@ -44,37 +48,44 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--output", required=True, metavar="OUT",
         help="output file (format from its extension) or, for folders, output folder",
     )
-    inpaint.add_argument(
-        "--weights", default=None, metavar="DIR_OR_REPO",
-        help="folder or Hugging Face repo id with config.json + model.safetensors (default: bundled demo weights)",
-    )
-    inpaint.add_argument("--revision", default=None, metavar="REV", help="Hub revision (branch, tag or commit)")
-    inpaint.add_argument(
-        "--mode", choices=("native", "resize"), default="native",
-        help="native: run at the image's own resolution (default); resize: run at the training size and composite at full size",
-    )
-    inpaint.add_argument(
-        "--blend", choices=("none", "seamless"), default="none",
-        help="none: paste the fill (default); seamless: colour-match it and hide the seam inside the hole",
-    )
-    inpaint.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
-    inpaint.add_argument("--dtype", choices=("fp32", "fp16", "bf16", "auto"), default="fp32", help="compute precision (default fp32)")
-    inpaint.add_argument("--chunk-size", type=int, default=None, metavar="N", help="decoder pixels per step (lower = less memory)")
+    _add_model_options(inpaint)
     inpaint.add_argument("--ext", default=".png", help="output extension for folder runs (default .png)")
     inpaint.add_argument("-q", "--quiet", action="store_true", help="print errors only")
+
+    batch = commands.add_parser(
+        "batch",
+        help="inpaint a folder tree of images: resumable, on one process or many (accelerate launch -m in2.batch)",
+        description=(
+            "Inpaint every image under IMAGES (recursively) with its mask, mirroring relative paths under OUT. "
+            "Finished outputs are skipped, so a rerun resumes; outputs are written atomically. "
+            "Under `accelerate launch ... -m in2.batch` or `torchrun ... -m in2.batch` the work is shared "
+            "by every process. Exit code 1 when any image failed (see the logs)."
+        ),
+    )
+    add_batch_arguments(batch)
+    _add_model_options(batch)
+    batch.add_argument("-q", "--quiet", action="store_true", help="print errors only")
     return parser
 
 
-_OUT_OF_MEMORY = (
-    "out of memory while inpainting{where}: use --mode resize, crop the image around the hole, "
-    "use a smaller image, lower --chunk-size, or run on a GPU"
-)
-
-
-def _out_of_memory_errors() -> tuple[type[BaseException], ...]:
-    import torch
-
-    return (MemoryError, getattr(torch, "OutOfMemoryError", MemoryError))
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    """Weights, device and inference options shared by ``inpaint`` and ``batch``."""
+    parser.add_argument(
+        "--weights", default=None, metavar="DIR_OR_REPO",
+        help="folder or Hugging Face repo id with config.json + model.safetensors (default: bundled demo weights)",
+    )
+    parser.add_argument("--revision", default=None, metavar="REV", help="Hub revision (branch, tag or commit)")
+    parser.add_argument(
+        "--mode", choices=("native", "resize"), default="native",
+        help="native: run at the image's own resolution (default); resize: run at the training size and composite at full size",
+    )
+    parser.add_argument(
+        "--blend", choices=("none", "seamless"), default="none",
+        help="none: paste the fill (default); seamless: colour-match it and hide the seam inside the hole",
+    )
+    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
+    parser.add_argument("--dtype", choices=("fp32", "fp16", "bf16", "auto"), default="fp32", help="compute precision (default fp32)")
+    parser.add_argument("--chunk-size", type=int, default=None, metavar="N", help="decoder pixels per step (lower = less memory)")
 
 
 def _format_warning(message, category, filename, lineno, line=None) -> str:  # noqa: ANN001
@@ -89,56 +100,34 @@ class _Pair:
     output: Path
 
 
-def _list_images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+def _check_not_an_input(output: Path, inputs: dict[str, Path]) -> None:
+    """No command writes over one of its inputs: a photo passed as OUT would be lost."""
+    for what, path in inputs.items():
+        if output.exists() and output.resolve() == path.resolve():
+            raise InputError(
+                f"the output {output} is the {what} {path}: writing it would destroy the input; pass another -o"
+            )
 
 
-def _plan(image: Path, mask: Path, output: Path, ext: str, warn) -> list[_Pair]:
-    """Image/mask/output triples for the arguments; unmatched files are reported through ``warn``."""
+def _plan_file(image: Path, mask: Path, output: Path) -> _Pair:
+    """The image/mask/output triple of a one-file run."""
     if not image.exists():
         raise InputError(f"image not found: {image}")
     if not mask.exists():
         raise InputError(f"mask not found: {mask}")
-    if image.is_file():
-        if mask.is_dir():
-            raise InputError(f"MASK is a folder ({mask}) but IMAGE is a file: pass a mask file, or a folder of images")
-        if output.is_dir():
-            output = output / f"{image.stem}.png"
-        check_output_path(output)
-        return [_Pair(image, mask, output)]
-
-    if (output.exists() and not output.is_dir()) or (not output.exists() and output.suffix.lower() in IMAGE_EXTENSIONS):
-        raise InputError(f"IMAGE is a folder, so OUT must be a folder, but {output} is a file name: pass a folder")
-    ext = ext if ext.startswith(".") else f".{ext}"
-    check_output_path(output / f"x{ext}")
-    images = _list_images(image)
-    if not images:
-        raise InputError(f"no images in {image} (looked for {', '.join(IMAGE_EXTENSIONS)})")
-    if mask.is_file():
-        return [_Pair(p, mask, output / f"{p.stem}{ext}") for p in images]
-
-    masks: dict[str, list[Path]] = {}
-    for path in _list_images(mask):
-        masks.setdefault(path.stem, []).append(path)
-    pairs = []
-    for path in images:
-        found = masks.get(path.stem, [])
-        if not found:
-            warn(f"no mask for {path.name} in {mask} (expected {path.stem}.<ext>): skipped")
-        elif len(found) > 1:
-            warn(f"several masks for {path.name}: {', '.join(p.name for p in found)}: skipped")
-        else:
-            pairs.append(_Pair(path, found[0], output / f"{path.stem}{ext}"))
-    image_stems = {p.stem for p in images}
-    for stem, paths in sorted(masks.items()):
-        if stem not in image_stems:
-            warn(f"mask {paths[0].name} has no image in {image}: unused")
-    if not pairs:
-        raise InputError(f"no image in {image} has a mask with the same name in {mask}")
-    return pairs
+    if mask.is_dir():
+        raise InputError(f"MASK is a folder ({mask}) but IMAGE is a file: pass a mask file, or a folder of images")
+    if output.is_dir():
+        output = output / f"{image.stem}.png"
+    check_output_path(output)
+    _check_not_an_input(output, {"image": image, "mask": mask})
+    return _Pair(image, mask, output)
 
 
 def _inpaint(args: argparse.Namespace) -> int:
+    if Path(args.image).is_dir():  # folders: the batch runner (recursive, resumable, atomic)
+        return run_batch(job_from_args(args, images=args.image, masks=args.mask))
+
     from tqdm.auto import tqdm
 
     from .pipeline import InpaintPipeline
@@ -147,45 +136,21 @@ def _inpaint(args: argparse.Namespace) -> int:
         if not args.quiet:
             tqdm.write(message, file=sys.stderr)
 
-    def warn(message: str) -> None:
-        tqdm.write(f"warning: {message}", file=sys.stderr)
-
-    pairs = _plan(Path(args.image), Path(args.mask), Path(args.output), args.ext, warn)
+    pair = _plan_file(Path(args.image), Path(args.mask), Path(args.output))
     pipe = InpaintPipeline.from_pretrained(args.weights, revision=args.revision, device=args.device, dtype=args.dtype)
     say(pipe.describe())
     options = dict(mode=args.mode, blend=args.blend, chunk_size=args.chunk_size)
+    image, mask = load_image(pair.image), load_mask(pair.mask)
+    with tqdm(total=0, desc="decoding", unit="chunk", disable=args.quiet or None, file=sys.stderr) as bar:
 
-    if len(pairs) == 1 and Path(args.image).is_file():
-        pair = pairs[0]
-        image, mask = load_image(pair.image), load_mask(pair.mask)
-        with tqdm(total=0, desc="decoding", unit="chunk", disable=args.quiet or None, file=sys.stderr) as bar:
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.n = done
+            bar.refresh()
 
-            def progress(done: int, total: int) -> None:
-                bar.total = total
-                bar.n = done
-                bar.refresh()
-
-            result = pipe(image, mask, progress=progress, **options)
-        save_image(result, pair.output)
-        say(f"wrote {pair.output}")
-        return 0
-
-    failed = 0
-    for pair in tqdm(pairs, desc="inpainting", unit="image", disable=args.quiet or None, file=sys.stderr):
-        try:
-            result = pipe(load_image(pair.image), load_mask(pair.mask), **options)
-            save_image(result, pair.output)
-        except IN2Error as exc:
-            failed += 1
-            tqdm.write(f"error: {pair.image.name}: {exc}", file=sys.stderr)
-        except _out_of_memory_errors():
-            failed += 1
-            tqdm.write(f"error: {pair.image.name}: {_OUT_OF_MEMORY.format(where='')}", file=sys.stderr)
-    done = len(pairs) - failed
-    say(f"wrote {done} of {len(pairs)} image(s) to {args.output}")
-    if failed:
-        print(f"in2: {failed} of {len(pairs)} image(s) failed (see the errors above)", file=sys.stderr)
-        return 1
+        result = pipe(image, mask, progress=progress, **options)
+    save_image(result, pair.output)
+    say(f"wrote {pair.output}")
     return 0
 
 
@@ -196,11 +161,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "inpaint":
             return _inpaint(args)
+        if args.command == "batch":
+            return run_batch(job_from_args(args))
     except IN2Error as exc:
         print(f"in2: error: {exc}", file=sys.stderr)
         return 2
     except _out_of_memory_errors():
-        print(f"in2: error: {_OUT_OF_MEMORY.format(where=f' {args.image}')}", file=sys.stderr)
+        where = getattr(args, "image", None) or args.images
+        print(f"in2: error: {_OUT_OF_MEMORY.format(where=f' {where}')}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("in2: interrupted", file=sys.stderr)

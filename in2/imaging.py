@@ -24,16 +24,18 @@ Mask rules (one place, documented in docs/usage.md):
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, BinaryIO, Callable, Literal, Sequence
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import InputError
+from .storage import write_atomic
 
 __all__ = [
     "ImageBatch",
@@ -43,6 +45,8 @@ __all__ = [
     "mask_to_tensor",
     "load_image",
     "load_mask",
+    "decode_image",
+    "encode_image",
     "save_image",
     "check_output_path",
     "OUTPUT_FORMATS",
@@ -567,23 +571,33 @@ def _open(path: PathLikeStr, what: str) -> Image.Image:
         raise InputError(f"{what} file not found: {p}")
     if p.is_dir():
         raise InputError(f"{what} path is a folder, not a file: {p}")
+    return _decode(p, str(p), what)
+
+
+def _decode(source: Path | BinaryIO, name: str, what: str) -> Image.Image:
+    """Fully decoded, upright image from a path or an open binary file; ``name`` is for messages."""
     try:
-        with Image.open(p) as opened:
+        with Image.open(source) as opened:
             opened.load()  # decode now so a truncated file fails here, not later
             image = ImageOps.exif_transpose(opened)
             if image is opened:
                 image = opened.copy()
     except UnidentifiedImageError:
-        raise InputError(f"{what} file is not an image PIL can read: {p} (use PNG, JPEG, WebP, TIFF or BMP)") from None
+        raise InputError(f"{what} file is not an image PIL can read: {name} (use PNG, JPEG, WebP, TIFF or BMP)") from None
     except Image.DecompressionBombError as exc:
         raise InputError(
-            f"{what} file is too large to open: {p} ({exc}); downscale or crop it first, or raise "
+            f"{what} file is too large to open: {name} ({exc}); downscale or crop it first, or raise "
             "PIL.Image.MAX_IMAGE_PIXELS when calling from Python"
         ) from None
     except (OSError, SyntaxError, ValueError) as exc:
-        raise InputError(f"{what} file is corrupt or truncated: {p} ({exc}); re-export or re-download it") from None
-    _check_size(image.height, image.width, f"{what} {p}")
+        raise InputError(f"{what} file is corrupt or truncated: {name} ({exc}); re-export or re-download it") from None
+    _check_size(image.height, image.width, f"{what} {name}")
     return image
+
+
+def decode_image(data: bytes, name: str, what: str = "image") -> Image.Image:
+    """``load_image`` for bytes already read (from an object store, say); ``what`` is "image" or "mask"."""
+    return _decode(io.BytesIO(data), name, what)
 
 
 def load_image(path: PathLikeStr) -> Image.Image:
@@ -625,10 +639,10 @@ def check_output_path(path: PathLikeStr) -> str:
     return fmt
 
 
-def save_image(image: Image.Image, path: PathLikeStr) -> None:
-    """Save with the format given by the extension. PNG/TIFF/WebP are lossless here (WebP
-    with ``lossless=True``); JPEG uses quality 95 and cannot keep an alpha channel."""
-    p = Path(path)
+def encode_image(image: Image.Image, path: PathLikeStr) -> bytes:
+    """The file bytes of ``image`` in the format of ``path``'s extension. PNG/TIFF/WebP are
+    lossless here (WebP with ``lossless=True``); JPEG uses quality 95 and cannot keep alpha."""
+    p = Path(str(path))
     fmt = check_output_path(p)
     options: dict[str, Any] = {}
     icc = image.info.get("icc_profile")
@@ -643,10 +657,18 @@ def save_image(image: Image.Image, path: PathLikeStr) -> None:
         options.update(quality=95, subsampling=0)
     elif fmt == "WEBP":
         options["lossless"] = True
-    p.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
     try:
-        image.save(p, format=fmt, **options)
+        image.save(buffer, format=fmt, **options)
     except (OSError, ValueError, KeyError) as exc:
         raise InputError(
             f"cannot save a {image.mode} image as {fmt} ({p}): {exc}; use .png, or .tif which stores every mode"
         ) from None
+    return buffer.getvalue()
+
+
+def save_image(image: Image.Image, path: PathLikeStr) -> None:
+    """Save with the format given by the extension (see ``encode_image``). The file appears
+    complete or not at all: a killed process never leaves a truncated image behind."""
+    data = encode_image(image, path)
+    write_atomic(str(path), data)

@@ -27,6 +27,8 @@ __all__ = [
     "FIXED_BYTES",
     "SAFETY_MARGIN",
     "DEFAULT_CHUNK_SIZE",
+    "OUT_OF_MEMORY",
+    "out_of_memory_errors",
 ]
 
 _DTYPES = {
@@ -59,6 +61,17 @@ BYTES_PER_PIXEL = {torch.float32: 1100, torch.float16: 560, torch.bfloat16: 560}
 FIXED_BYTES = 512 << 20
 # Fraction of the available memory the budget may use.
 SAFETY_MARGIN = 0.7
+
+# What front ends say when a forward runs out of memory anyway (the budget is an estimate).
+OUT_OF_MEMORY = (
+    "out of memory while inpainting{where}: use --mode resize, crop the image around the hole, "
+    "use a smaller image, lower --chunk-size, or run on a GPU"
+)
+
+
+def out_of_memory_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions a forward raises when memory runs out (host or device)."""
+    return (MemoryError, getattr(torch, "OutOfMemoryError", MemoryError))
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:

@@ -7,24 +7,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
-import torch
 from PIL import Image, ImageDraw
 
 import in2.weights as weights
-from in2 import IN2, IN2Config
 from in2.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTO = ROOT / "examples" / "grace_hopper.jpg"
-
-
-@pytest.fixture(scope="module")
-def tiny_weights(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("weights")
-    torch.manual_seed(0)
-    IN2(IN2Config.tiny(train_resolution=64)).save_pretrained(folder)
-    return folder
 
 
 def _command() -> list[str]:
@@ -88,7 +77,7 @@ def test_folders_with_a_bad_file_and_unmatched_names(tmp_path, tiny_weights, cap
     code = main(["inpaint", str(images), str(masks), "-o", str(out), "--weights", str(tiny_weights), "--device", "cpu"])
     err = capsys.readouterr().err
     assert code == 1
-    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png"]
+    assert sorted(p.name for p in out.iterdir()) == [".in2-batch", "a.png", "b.png"]  # results + run logs
     assert "error: broken.png" in err and "not an image" in err
     assert "no mask for lonely.png" in err and "mask orphan.png has no image" in err
     assert "1 of 3 image(s) failed" in err
@@ -105,7 +94,7 @@ def test_folder_with_one_mask_for_all(tmp_path, tiny_weights, capsys):
     mask = tmp_path / "mask.png"
     Image.new("L", (20, 18), 255).save(mask)
     assert main(["inpaint", str(images), str(mask), "-o", str(tmp_path / "out"), "--weights", str(tiny_weights), "-q"]) == 0
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["x.png", "y.png"]
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == ["x.png", "y.png"]
 
 
 def test_no_weights_is_one_clear_line_with_exit_code_2(tmp_path, monkeypatch, capsys):

@@ -1,0 +1,289 @@
+"""Batch inpainting of a folder tree (or a list of files), on one process or many machines.
+
+One implementation behind three entry points: ``in2 batch IMAGES MASKS -o OUT`` (one
+process), ``accelerate launch [...] -m in2.batch IMAGES MASKS -o OUT`` and the same under
+``torchrun`` (many processes, one or many machines); ``in2 inpaint`` with folders uses it too.
+
+The main process plans (``batch_plan``), every process takes its shard, groups equal-size
+images and runs them through ``InpaintPipeline`` (whose memory budget splits the batch).
+Outputs are written atomically, so a rerun after any kill finishes the job without
+truncated files and without redoing finished ones. A bad file is logged and skipped; the
+exit code is 1 when anything failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Callable, Iterator
+
+from . import storage
+from .batch_plan import LOG_FOLDER, Plan, Task, make_plan, shard
+from .errors import IN2Error, InputError
+from .imaging import decode_image, encode_image, load_image, load_mask
+from .processes import Processes, join_processes
+from .runtime import OUT_OF_MEMORY, out_of_memory_errors
+
+__all__ = ["BatchJob", "add_arguments", "job_from_args", "run_batch"]
+
+Say = Callable[[str], None]
+
+
+@dataclass
+class BatchJob:
+    """Everything one batch run needs; ``ext`` None keeps each input's format."""
+
+    images: str
+    masks: str
+    output: str
+    ext: str | None = None
+    list_file: str | None = None
+    weights: str | None = None
+    revision: str | None = None
+    device: str = "auto"
+    dtype: str = "fp32"
+    mode: str = "native"
+    blend: str = "none"
+    chunk_size: int | None = None
+    seed: int = 0
+    group: int = 16
+    log_dir: str | None = None
+    timeout_minutes: float = 1440.0
+    quiet: bool = False
+
+
+@dataclass
+class _Stats:
+    rank: int
+    done: int = 0
+    failed: int = 0
+    pixels: int = 0
+    seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The batch options (shared by ``in2 batch`` and ``python -m in2.batch``)."""
+    parser.add_argument("images", metavar="IMAGES", help="folder of images (searched recursively), local or an fsspec URL")
+    parser.add_argument("masks", metavar="MASKS", help="folder of masks mirroring IMAGES (same relative name, any image extension), or one mask file for all")
+    parser.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder: results mirror the relative paths under IMAGES")
+    parser.add_argument("--list", dest="list_file", default=None, metavar="FILE", help="inpaint only these images: a text file of paths relative to IMAGES, one a line")
+    parser.add_argument("--ext", default=None, help="output format for every result, e.g. .png (default: each input's own format)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the shuffle that spreads images over processes (default 0)")
+    parser.add_argument("--group", type=int, default=16, metavar="N", help="images read at a time per process; equal sizes among them run as one batch (default 16)")
+    parser.add_argument("--log-dir", default=None, metavar="DIR", help=f"plan, per-process JSONL logs and summary (default OUT/{LOG_FOLDER}, or ./in2-batch-logs for a URL OUT)")
+    parser.add_argument("--timeout", type=float, default=1440.0, metavar="MIN", help="how long a process waits for the others (planning, the end), minutes (default 1440)")
+
+
+def job_from_args(args: argparse.Namespace, **overrides) -> BatchJob:
+    """A ``BatchJob`` from parsed arguments; fields the parser lacks keep their defaults."""
+    values = {k: v for k, v in vars(args).items() if k in BatchJob.__dataclass_fields__}
+    if getattr(args, "timeout", None) is not None:
+        values["timeout_minutes"] = args.timeout
+    values.update(overrides)
+    return BatchJob(**values)
+
+
+# ------------------------------------------------------------------ planning
+
+
+def _log_dir(job: BatchJob) -> Path:
+    if job.log_dir:
+        return Path(job.log_dir)
+    return Path("in2-batch-logs") if storage.is_url(job.output) else Path(job.output) / LOG_FOLDER
+
+
+def _shared_plan(job: BatchJob, group: Processes, say: Say, warn: Say) -> Plan:
+    """Plan on the main process and hand it (or its error) to every process."""
+    outcome: Plan | str
+    if group.is_main:
+        try:
+            outcome = make_plan(job.images, job.masks, job.output, ext=job.ext, list_file=job.list_file)
+        except IN2Error as exc:
+            outcome = str(exc)
+    else:
+        outcome = ""
+    outcome = group.broadcast(outcome)
+    if isinstance(outcome, str):
+        raise InputError(outcome)
+    if group.is_main:
+        for note in outcome.notes:
+            warn(note)
+        for name, why in outcome.skipped:
+            warn(f"{why}: skipped")
+        for name, why in outcome.failed:
+            warn(f"error: {name}: {why}")
+        folder = _log_dir(job)
+        folder.mkdir(parents=True, exist_ok=True)
+        storage.write_atomic(str(folder / "plan.jsonl"), outcome.to_jsonl().encode())
+        say(
+            f"plan: {len(outcome.tasks)} to inpaint, {len(outcome.done)} already done, "
+            f"{len(outcome.skipped)} skipped, {len(outcome.failed)} failed; {group.count} process(es)"
+        )
+    return outcome
+
+
+# ------------------------------------------------------------------ working
+
+
+def _read(path: str, what: str):
+    """An image or mask file, local or URL (``InputError`` for anything unreadable)."""
+    if not storage.is_url(path):
+        return load_image(path) if what == "image" else load_mask(path)
+    try:
+        data = storage.read_bytes(path)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read {what} {path}: {exc}") from None
+    return decode_image(data, path, what)
+
+
+def _groups(tasks: list[Task], size: int) -> Iterator[list[Task]]:
+    for start in range(0, len(tasks), max(1, size)):
+        yield tasks[start : start + size]
+
+
+class _Worker:
+    """Inpaints one process's shard, logging one JSON line per image."""
+
+    def __init__(self, job: BatchJob, pipe, log, say: Say, stats: _Stats) -> None:
+        self.job, self.pipe, self.log, self.say, self.stats = job, pipe, log, say, stats
+        self._mask_cache: tuple[str, object] | None = None
+
+    def _record(self, task: Task, status: str, **extra) -> None:
+        self.log.write(json.dumps(dict(name=task.name, output=task.output, status=status, **extra)) + "\n")
+        self.log.flush()
+
+    def _fail(self, task: Task, reason: str) -> None:
+        self.stats.failed += 1
+        self.stats.errors.append(f"{task.name}: {reason}")
+        self._record(task, "failed", reason=reason)
+        self.say(f"error: {task.name}: {reason}")
+
+    def _mask(self, path: str):
+        if self._mask_cache is None or self._mask_cache[0] != path:
+            self._mask_cache = (path, _read(path, "mask"))
+        return self._mask_cache[1]
+
+    def _load(self, tasks: list[Task]) -> dict[tuple[int, int], list[tuple[Task, object, object]]]:
+        """Readable pairs of matching size, grouped by size; the others are failed here."""
+        by_size: dict[tuple[int, int], list[tuple[Task, object, object]]] = {}
+        for task in tasks:
+            try:
+                image, mask = _read(task.image, "image"), self._mask(task.mask)
+                if mask.size != image.size:
+                    raise InputError(f"mask is {mask.width}x{mask.height} but the image is {image.width}x{image.height} ({task.mask})")
+            except IN2Error as exc:
+                self._fail(task, str(exc))
+                continue
+            by_size.setdefault(image.size, []).append((task, image, mask))
+        return by_size
+
+    def run(self, tasks: list[Task], progress: Callable[[int], None]) -> None:
+        options = dict(mode=self.job.mode, blend=self.job.blend, chunk_size=self.job.chunk_size)
+        for window in _groups(tasks, self.job.group):
+            for (width, height), items in self._load(window).items():
+                start = time.perf_counter()
+                try:
+                    results = self.pipe([i for _, i, _ in items], [m for _, _, m in items], **options)
+                except IN2Error as exc:
+                    for task, _, _ in items:
+                        self._fail(task, str(exc))
+                    continue
+                except out_of_memory_errors():
+                    for task, _, _ in items:
+                        self._fail(task, OUT_OF_MEMORY.format(where=""))
+                    continue
+                seconds = (time.perf_counter() - start) / len(items)
+                for (task, _, _), result in zip(items, results):
+                    try:
+                        storage.write_atomic(task.output, encode_image(result, task.output))
+                    except (IN2Error, OSError) as exc:
+                        self._fail(task, f"cannot write {task.output}: {exc}")
+                        continue
+                    self.stats.done += 1
+                    self.stats.pixels += width * height
+                    self._record(task, "done", size=[width, height], seconds=round(seconds, 4))
+            progress(len(window))
+
+
+def _summary(job: BatchJob, plan: Plan, all_stats: list[_Stats]) -> dict:
+    seconds = max((s.seconds for s in all_stats), default=0.0)
+    done, failed = sum(s.done for s in all_stats), sum(s.failed for s in all_stats) + len(plan.failed)
+    pixels = sum(s.pixels for s in all_stats)
+    return dict(
+        processes=len(all_stats), planned=len(plan.tasks), done=done, already_done=len(plan.done),
+        skipped=len(plan.skipped), failed=failed, seconds=round(seconds, 3),
+        images_per_s=round(done / seconds, 4) if seconds else None,
+        megapixels_per_s=round(pixels / 1e6 / seconds, 4) if seconds else None,
+        per_process=[
+            dict(rank=s.rank, done=s.done, failed=s.failed, seconds=round(s.seconds, 3),
+                 images_per_s=round(s.done / s.seconds, 4) if s.seconds else None,
+                 megapixels_per_s=round(s.pixels / 1e6 / s.seconds, 4) if s.seconds else None)
+            for s in all_stats
+        ],
+        options=dict(mode=job.mode, blend=job.blend, dtype=job.dtype, ext=job.ext, seed=job.seed),
+    )
+
+
+def run_batch(job: BatchJob, say: Say | None = None, warn: Say | None = None) -> int:
+    """Run ``job`` on this process's share; returns the exit code (0, or 1 if anything failed)."""
+    from tqdm.auto import tqdm
+
+    from .pipeline import InpaintPipeline
+
+    group = join_processes(job.device, timeout=timedelta(minutes=job.timeout_minutes))
+    prefix = f"[{group.rank}/{group.count}] " if group.count > 1 else ""
+
+    def err(message: str) -> None:
+        tqdm.write(prefix + message, file=sys.stderr)
+
+    say = say or (lambda m: None if job.quiet else err(m))
+    warn = warn or (lambda m: err(m if m.startswith("error:") else f"warning: {m}"))
+    try:
+        plan = _shared_plan(job, group, say, warn)
+        device = group.device if job.device == "auto" and group.device is not None else job.device
+        pipe = InpaintPipeline.from_pretrained(job.weights, revision=job.revision, device=device, dtype=job.dtype)
+        if group.is_main:
+            say(pipe.describe())
+        mine = shard(plan.tasks, group.rank, group.count, job.seed)
+        stats = _Stats(rank=group.rank)
+        log_dir = _log_dir(job)
+        log_dir.mkdir(parents=True, exist_ok=True)
+        show = not job.quiet and group.is_main and bool(mine)
+        with open(log_dir / f"rank-{group.rank}.jsonl", "w") as log, tqdm(
+            total=len(mine), desc="inpainting", unit="image", disable=not show or None, file=sys.stderr
+        ) as bar:
+            start = time.perf_counter()
+            _Worker(job, pipe, log, err, stats).run(mine, bar.update)
+            stats.seconds = time.perf_counter() - start
+        all_stats = [_Stats(**s) for s in group.gather(asdict(stats))]
+        summary = _summary(job, plan, all_stats)
+        if group.is_main:
+            storage.write_atomic(str(log_dir / "summary.json"), (json.dumps(summary, indent=1) + "\n").encode())
+            rate = f": {summary['images_per_s']} images/s, {summary['megapixels_per_s']} MP/s" if summary["seconds"] else ""
+            say(
+                f"wrote {summary['done']} image(s) to {job.output} in {summary['seconds']} s{rate} "
+                f"({summary['already_done']} already done, {summary['skipped']} skipped, {summary['failed']} failed; "
+                f"logs in {log_dir})"
+            )
+            if summary["failed"]:
+                print(
+                    f"in2: {summary['failed']} of {summary['done'] + summary['failed']} image(s) failed "
+                    f"(see the errors above and {log_dir})",
+                    file=sys.stderr,
+                )
+        group.barrier()  # a rank that exits first (code 1) would make the launcher stop the main one mid-summary
+        return 1 if summary["failed"] else 0
+    finally:
+        group.close()
+
+
+if __name__ == "__main__":  # accelerate launch / torchrun -m in2.batch ...
+    from .cli import main
+
+    sys.exit(main(["batch", *sys.argv[1:]]))

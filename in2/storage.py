@@ -1,0 +1,164 @@
+"""Where files live: local paths (the default) or any fsspec URL (``s3://``, ``gs://``, ...).
+
+Batch runs read and write through these few functions so that one code path serves a
+laptop folder and an object store. Every write is atomic: the bytes go to a temporary file
+next to the target, which then replaces it in one step, so a killed process never leaves a
+truncated output under the final name. Temporary names carry ``TEMP_MARK`` and listings
+skip them, so leftovers of a killed run are ignored.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import uuid
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError
+
+__all__ = [
+    "TEMP_MARK",
+    "is_url",
+    "join",
+    "exists",
+    "is_dir",
+    "is_file",
+    "list_files",
+    "read_bytes",
+    "write_atomic",
+    "same_path",
+    "inside",
+]
+
+TEMP_MARK = ".in2-tmp-"
+
+
+def is_url(path: str) -> bool:
+    """True for ``protocol://...`` paths other than ``file://`` (those are plain local paths)."""
+    return "://" in path and not path.startswith("file://")
+
+
+def _local(path: str) -> str:
+    return path[len("file://") :] if path.startswith("file://") else path
+
+
+def _filesystem(url: str) -> tuple[Any, str]:
+    try:
+        import fsspec
+    except ImportError:
+        raise InputError(f"{url} is a URL, and URLs need fsspec: pip install fsspec (plus s3fs, gcsfs, ...)") from None
+    try:
+        return fsspec.core.url_to_fs(url)
+    except (ImportError, ValueError) as exc:
+        raise InputError(f"cannot open {url}: {exc}") from None
+
+
+def join(root: str, relative: str) -> str:
+    """``root`` + a ``/``-separated relative path, in the root's own convention."""
+    if is_url(root):
+        return root.rstrip("/") + "/" + relative
+    return str(Path(_local(root), *relative.split("/")))
+
+
+def exists(path: str) -> bool:
+    if is_url(path):
+        fs, inner = _filesystem(path)
+        return bool(fs.exists(inner))
+    return os.path.exists(_local(path))
+
+
+def is_dir(path: str) -> bool:
+    if is_url(path):
+        fs, inner = _filesystem(path)
+        return bool(fs.isdir(inner))
+    return os.path.isdir(_local(path))
+
+
+def is_file(path: str) -> bool:
+    if is_url(path):
+        fs, inner = _filesystem(path)
+        return bool(fs.isfile(inner))
+    return os.path.isfile(_local(path))
+
+
+def list_files(root: str, skip: tuple[str, ...] = ()) -> list[str]:
+    """Every file under ``root``, recursively, as sorted ``/``-separated relative paths.
+
+    Temporary files of an interrupted write are left out, and so are folders whose relative
+    path is in ``skip`` (a batch run's own log folder, an output folder inside the inputs).
+    """
+    found: list[str] = []
+    if is_url(root):
+        fs, inner = _filesystem(root)
+        inner = inner.rstrip("/")
+        for name in fs.find(inner):
+            relative = posixpath.relpath(name, inner)
+            if not any(relative == s or relative.startswith(s + "/") for s in skip):
+                found.append(relative)
+    else:
+        base = _local(root)
+        for folder, dirs, files in os.walk(base):
+            here = os.path.relpath(folder, base).replace(os.sep, "/")
+            here = "" if here == "." else here + "/"
+            dirs[:] = sorted(d for d in dirs if here + d not in skip)
+            found.extend(here + f for f in files)
+    return sorted(name for name in found if TEMP_MARK not in posixpath.basename(name))
+
+
+def read_bytes(path: str) -> bytes:
+    if is_url(path):
+        fs, inner = _filesystem(path)
+        return fs.cat_file(inner)
+    with open(_local(path), "rb") as handle:
+        return handle.read()
+
+
+def write_atomic(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that ``path`` is either absent, the old file, or complete."""
+    if is_url(path):
+        fs, inner = _filesystem(path)
+        parent, name = posixpath.split(inner)
+        temp = posixpath.join(parent, f".{name}{TEMP_MARK}{uuid.uuid4().hex}")
+        fs.makedirs(parent, exist_ok=True)
+        fs.pipe_file(temp, data)
+        try:
+            fs.mv(temp, inner)
+        finally:
+            if fs.exists(temp):
+                fs.rm(temp)
+        return
+    target = Path(_local(path))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temp = target.with_name(f".{target.name}{TEMP_MARK}{uuid.uuid4().hex}")
+    try:
+        with open(temp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, target)
+    finally:
+        if temp.exists():
+            temp.unlink()
+
+
+def _normal(path: str) -> str:
+    if is_url(path):
+        return path.rstrip("/")
+    return os.path.normcase(os.path.realpath(_local(path)))
+
+
+def same_path(a: str, b: str) -> bool:
+    """True when ``a`` and ``b`` name the same file (symlinks and ``..`` resolved locally)."""
+    return _normal(a) == _normal(b)
+
+
+def inside(path: str, folder: str) -> str | None:
+    """``path`` relative to ``folder`` when it lies inside it (``""`` for the folder itself), else None."""
+    child, parent = _normal(path), _normal(folder)
+    if child == parent:
+        return ""
+    separator = "/" if is_url(path) else os.sep
+    if child.startswith(parent.rstrip(separator) + separator):
+        return child[len(parent.rstrip(separator)) + 1 :].replace(os.sep, "/")
+    return None

@@ -1,0 +1,246 @@
+"""Batch inpainting (``in2.batch``): planning, sharding, atomic writes, and real multi-process runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from in2 import storage
+from in2.batch import BatchJob, run_batch
+from in2.batch_plan import LOG_FOLDER, Task, make_plan, shard
+from in2.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+SIZES = [(40, 56), (64, 48), (80, 80)]  # (H, W)
+
+
+def _image(path: Path, height: int, width: int, seed: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)).save(path)
+
+
+def _mask(path: Path, height: int, width: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    hole = np.zeros((height, width), np.uint8)
+    hole[height // 4 : height // 2, width // 4 : 3 * width // 4] = 255
+    Image.fromarray(hole).save(path)
+
+
+def _collection(root: Path, count: int = 16, sizes=SIZES) -> tuple[Path, Path]:
+    """``count`` images of 3 sizes in two subfolders (some JPEG), their masks, plus one corrupt
+    image and one whose mask has the wrong size."""
+    images, masks = root / "images", root / "masks"
+    for i in range(count):
+        height, width = sizes[i % len(sizes)]
+        folder, ext = f"set{i % 2}", ".jpg" if i % 4 == 0 else ".png"
+        _image(images / folder / f"img{i:02d}{ext}", height, width, seed=i)
+        _mask(masks / folder / f"img{i:02d}.png", height, width)
+    (images / "set0" / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+    _mask(masks / "set0" / "corrupt.png", 40, 56)
+    _image(images / "set1" / "mismatch.png", 40, 56, seed=99)
+    _mask(masks / "set1" / "mismatch.png", 41, 56)
+    return images, masks
+
+
+def _outputs(out: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(out).as_posix(): p.read_bytes()
+        for p in sorted(out.rglob("*"))
+        if p.is_file() and LOG_FOLDER not in p.parts and storage.TEMP_MARK not in p.name
+    }
+
+
+def _env() -> dict[str, str]:
+    return dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", ACCELERATE_USE_CPU="true")
+
+
+def _launch(images: Path, masks: Path, out: Path, weights: Path, processes: int, *extra: str) -> subprocess.CompletedProcess:
+    """``in2 batch`` for one process; a real ``accelerate launch -m in2.batch`` gloo group otherwise."""
+    if processes == 1:
+        cmd = [sys.executable, "-m", "in2", "batch"]
+    else:  # `--cpu --num_processes N` would silently start one process: --multi_gpu with ACCELERATE_USE_CPU
+        cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes),
+               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+               "--main_process_port", "29541", "-m", "in2.batch"]
+    cmd += [str(images), str(masks), "-o", str(out), "--weights", str(weights), "--device", "cpu", *extra]
+    return subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
+
+
+def _summary(out: Path) -> dict:
+    return json.loads((out / LOG_FOLDER / "summary.json").read_text())
+
+
+# ------------------------------------------------------------------ planning and sharding
+
+
+@pytest.mark.parametrize("processes", [1, 2, 3])
+def test_every_planned_image_lands_on_exactly_one_process(processes):
+    tasks = [Task(f"n{i}", f"i{i}", f"m{i}", f"o{i}") for i in range(37)]
+    shards = [shard(tasks, rank, processes, seed=5) for rank in range(processes)]
+    names = [t.name for s in shards for t in s]
+    assert sorted(names) == sorted(t.name for t in tasks) and len(names) == len(set(names))
+    assert max(map(len, shards)) - min(map(len, shards)) <= 1
+    assert shards == [shard(tasks, rank, processes, seed=5) for rank in range(processes)]  # same on every process
+
+
+def test_plan_mirrors_paths_skips_done_and_ignores_temporary_files(tmp_path):
+    images, masks, out = tmp_path / "images", tmp_path / "masks", tmp_path / "out"
+    for name in ("a.jpg", "deep/er/b.png", "deep/c.webp"):
+        _image(images / name, 8, 8, seed=0)
+        _mask(masks / (name.rsplit(".", 1)[0] + ".png"), 8, 8)
+    (images / "deep" / f".c.webp{storage.TEMP_MARK}1234").write_bytes(b"half a file")
+    _image(out / "deep" / "er" / "b.png", 8, 8, seed=1)  # finished by an earlier run
+    (out / f".a.jpg{storage.TEMP_MARK}99").write_bytes(b"killed mid-write")  # not finished
+
+    plan = make_plan(str(images), str(masks), str(out))
+    assert {t.name: Path(t.output).relative_to(out).as_posix() for t in plan.tasks} == {
+        "a.jpg": "a.jpg", "deep/c.webp": "deep/c.webp",
+    }
+    assert plan.done == ["deep/er/b.png"]
+    assert all(Path(t.mask).parent.relative_to(masks) == Path(t.name).parent for t in plan.tasks)
+
+    plan = make_plan(str(images), str(masks), str(out), ext="tif")
+    assert sorted(Path(t.output).name for t in plan.tasks) == ["a.tif", "b.tif", "c.tif"]
+
+
+def test_two_inputs_that_would_write_one_output_both_fail(tmp_path):
+    images, masks = tmp_path / "images", tmp_path / "masks"
+    for name in ("x/a.jpg", "x/a.png", "x/b.png"):
+        _image(images / name, 8, 8, seed=0)
+    _mask(masks / "all.png", 8, 8)
+    plan = make_plan(str(images), str(masks / "all.png"), str(tmp_path / "out"), ext=".png")
+    assert [t.name for t in plan.tasks] == ["x/b.png"]
+    assert sorted(n for n, _ in plan.failed) == ["x/a.jpg", "x/a.png"]
+    assert all("x/a.jpg, x/a.png would all write x/a.png" in why for _, why in plan.failed)
+    kept = make_plan(str(images), str(masks / "all.png"), str(tmp_path / "out"))  # own formats: no clash
+    assert sorted(Path(t.output).name for t in kept.tasks) == ["a.jpg", "a.png", "b.png"] and not kept.failed
+
+
+def test_output_inside_the_images_is_not_read_back_as_input(tmp_path):
+    images = tmp_path / "images"
+    _image(images / "a.png", 8, 8, seed=0)
+    _image(images / "filled" / "a.png", 8, 8, seed=1)  # results of an earlier run
+    _mask(tmp_path / "m.png", 8, 8)
+    plan = make_plan(str(images), str(tmp_path / "m.png"), str(images / "filled"))
+    assert [t.name for t in plan.tasks] == [] and plan.done == ["a.png"]
+
+
+# ------------------------------------------------------------------ never over an input
+
+
+def test_inpaint_refuses_to_write_over_its_image_or_mask(tmp_path, tiny_weights, capsys):
+    image, mask = tmp_path / "a.png", tmp_path / "m.png"
+    _image(image, 12, 12, seed=0)
+    _mask(mask, 12, 12)
+    before = image.read_bytes(), mask.read_bytes()
+    for target, what in ((image, "image"), (mask, "mask")):
+        assert main(["inpaint", str(image), str(mask), "-o", str(target), "--weights", str(tiny_weights), "-q"]) == 2
+        err = capsys.readouterr().err
+        assert f"the output {target} is the {what} {target}" in err and "Traceback" not in err
+    assert (image.read_bytes(), mask.read_bytes()) == before
+
+
+def test_batch_refuses_the_image_folder_as_output(tmp_path, tiny_weights, capsys):
+    images = tmp_path / "images"
+    _image(images / "a.png", 8, 8, seed=0)
+    _mask(tmp_path / "masks" / "a.png", 8, 8)
+    before = (images / "a.png").read_bytes()
+    for out in (images, tmp_path / "masks"):
+        assert main(["batch", str(images), str(tmp_path / "masks"), "-o", str(out), "--weights", str(tiny_weights), "-q"]) == 2
+        assert f"the output folder {out} is the" in capsys.readouterr().err
+    assert (images / "a.png").read_bytes() == before
+
+
+def test_fsspec_urls_work_like_folders(tmp_path, tiny_weights):
+    fsspec = pytest.importorskip("fsspec")
+    fs = fsspec.filesystem("memory")
+    images, masks = _collection(tmp_path, count=3)
+    for path in sorted(images.rglob("*.*")) + sorted(masks.rglob("*.*")):
+        fs.pipe_file(f"/in2test/{path.relative_to(tmp_path).as_posix()}", path.read_bytes())
+    job = BatchJob("memory://in2test/images", "memory://in2test/masks", "memory://in2test/out",
+                   weights=str(tiny_weights), device="cpu", log_dir=str(tmp_path / "logs"), quiet=True)
+    assert run_batch(job) == 1  # the corrupt and the mismatched file
+    written = sorted(p for p in fs.find("/in2test/out"))
+    assert written == ["/in2test/out/set0/img00.jpg", "/in2test/out/set0/img02.png", "/in2test/out/set1/img01.png"]
+    assert json.loads((tmp_path / "logs" / "summary.json").read_text())["done"] == 3
+    fs.rm("/in2test", recursive=True)
+
+
+# ------------------------------------------------------------------ real runs
+
+
+@pytest.mark.slow
+def test_two_processes_match_one_byte_for_byte_and_a_rerun_does_nothing(tmp_path, tiny_weights):
+    images, masks = _collection(tmp_path)
+    one = _launch(images, masks, tmp_path / "one", tiny_weights, 1)
+    two = _launch(images, masks, tmp_path / "two", tiny_weights, 2)
+    assert one.returncode == 1, one.stderr
+    assert two.returncode == 1, two.stderr[-3000:]
+    expected = _outputs(tmp_path / "one")
+    assert len(expected) == 16 and _outputs(tmp_path / "two") == expected
+
+    summary = _summary(tmp_path / "two")
+    assert (summary["processes"], summary["done"], summary["failed"]) == (2, 16, 2)
+    assert [p["done"] for p in summary["per_process"]] == [8, 8]
+    logged = [json.loads(line) for rank in (0, 1) for line in (tmp_path / "two" / LOG_FOLDER / f"rank-{rank}.jsonl").open()]
+    failed = {row["name"]: row["reason"] for row in logged if row["status"] == "failed"}
+    assert set(failed) == {"set0/corrupt.png", "set1/mismatch.png"}
+    assert "corrupt.png" in failed["set0/corrupt.png"] and "PNG, JPEG" in failed["set0/corrupt.png"]
+    assert "mask is 56x41 but the image is 56x40" in failed["set1/mismatch.png"]
+    assert sorted(row["name"] for row in logged if row["status"] == "done") == sorted(expected)
+
+    again = _launch(images, masks, tmp_path / "two", tiny_weights, 2)
+    assert again.returncode == 1  # the two bad files are tried again and fail again
+    summary = _summary(tmp_path / "two")
+    assert (summary["done"], summary["already_done"], summary["failed"]) == (0, 16, 2)
+    assert _outputs(tmp_path / "two") == expected
+
+
+@pytest.mark.slow
+def test_a_run_killed_mid_way_and_rerun_completes_without_truncated_files(tmp_path, tiny_weights):
+    images, masks = _collection(tmp_path, count=24, sizes=[(160, 192), (192, 160)])
+    reference = tmp_path / "reference"
+    assert _launch(images, masks, reference, tiny_weights, 1, "--ext", ".png").returncode == 1
+    expected = _outputs(reference)
+
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "in2", "batch", str(images), str(masks), "-o", str(out), "--weights", str(tiny_weights),
+           "--device", "cpu", "--ext", ".png", "--group", "1", "-q"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=_env(), stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None and len(list(out.rglob("img*.png"))) < 3:
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    first = _outputs(out)
+    assert 3 <= len(first) < len(expected), "the kill should land mid-way"
+    assert all(expected[name] == data for name, data in first.items())  # no truncated or partial file
+
+    rerun = _launch(images, masks, out, tiny_weights, 1, "--ext", ".png")
+    assert rerun.returncode == 1
+    summary = _summary(out)
+    assert summary["already_done"] == len(first) and summary["done"] == len(expected) - len(first)
+    assert _outputs(out) == expected
+
+
+def test_a_write_interrupted_before_its_rename_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
+    target = tmp_path / "sub" / "out.png"
+    storage.write_atomic(str(target), b"complete old result")
+
+    def killed(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        storage.write_atomic(str(target), b"new result that never lands")
+    assert target.read_bytes() == b"complete old result"
+    assert [p.name for p in target.parent.iterdir()] == ["out.png"]
