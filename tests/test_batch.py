@@ -63,10 +63,16 @@ def _env() -> dict[str, str]:
     return dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", ACCELERATE_USE_CPU="true")
 
 
-def _launch(images: Path, masks: Path, out: Path, weights: Path, processes: int, *extra: str) -> subprocess.CompletedProcess:
-    """``in2 batch`` for one process; a real ``accelerate launch -m in2.batch`` gloo group otherwise."""
+def _launch(
+    images: Path, masks: Path, out: Path, weights: Path, processes: int, *extra: str, launcher: str = "accelerate"
+) -> subprocess.CompletedProcess:
+    """``in2 batch`` for one process; a real gloo group of ``accelerate launch`` (or ``torchrun``)
+    running ``-m in2.batch`` otherwise."""
     if processes == 1:
         cmd = [sys.executable, "-m", "in2", "batch"]
+    elif launcher == "torchrun":
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes),
+               "-m", "in2.batch"]
     else:  # `--cpu --num_processes N` would silently start one process: --multi_gpu with ACCELERATE_USE_CPU
         cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes),
                "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
@@ -203,6 +209,10 @@ def test_two_processes_match_one_byte_for_byte_and_a_rerun_does_nothing(tmp_path
     summary = _summary(tmp_path / "two")
     assert (summary["done"], summary["already_done"], summary["failed"]) == (0, 16, 2)
     assert _outputs(tmp_path / "two") == expected
+
+    torchrun = _launch(images, masks, tmp_path / "torchrun", tiny_weights, 2, launcher="torchrun")
+    assert torchrun.returncode == 1, torchrun.stderr[-3000:]
+    assert _outputs(tmp_path / "torchrun") == expected and _summary(tmp_path / "torchrun")["processes"] == 2
 
 
 @pytest.mark.slow
