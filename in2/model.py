@@ -112,12 +112,12 @@ class IN2(
         if region is not None:
             region = (region > 0.5) if region.dtype != torch.bool else region
             region = region.expand(image.shape[0], 1, height, width)
-        if pad_h or pad_w:
-            image = F.pad(image, (0, pad_w, 0, pad_h), mode="replicate")
-            mask = F.pad(mask, (0, pad_w, 0, pad_h))
-            if region is not None:
+            if pad_h or pad_w:
                 region = F.pad(region, (0, pad_w, 0, pad_h))
         x = torch.cat([image * (1 - mask), mask], dim=1)
+        if pad_h or pad_w:  # pad the blanked input, mask included: a border hole stays a hole, nothing leaks
+            x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+            mask = x[:, -1:]
         feat = self.body(self.encoder(x))
         full = (height + pad_h, width + pad_w)
         sizes = [*reversed(level_sizes(*full)[:2]), full][-self.config.pyramid_levels :]
