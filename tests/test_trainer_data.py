@@ -40,6 +40,15 @@ def test_mask_area_in_band(hw):
         assert p.min_area <= m.mean() <= p.max_area
 
 
+def test_mask_areas_spread_over_the_whole_band():
+    # Each fifth of the 20-30% band holds a fair share of masks, and the median sits mid-band
+    # (growing masks only to the band's floor put ~half of them in 20-22% and 3% in 28-30%).
+    areas = np.array([training_mask(7, 0, i, 64, 64).mean() for i in range(400)])
+    counts, _ = np.histogram(areas, bins=np.linspace(0.2, 0.3, 6))
+    assert counts.sum() == 400 and counts.min() >= 0.14 * 400, counts
+    assert 0.24 <= np.median(areas) <= 0.26
+
+
 def test_mask_seed_reproducible_and_distinct():
     a = training_mask(0, 2, 5, 96, 96)
     assert np.array_equal(a, training_mask(0, 2, 5, 96, 96))
@@ -85,6 +94,11 @@ def test_eval_mask_set_manifest(tmp_path):
     (tmp_path / "m" / entry["file"]).write_bytes(Image.new("L", (56, 40)).tobytes()[:10])
     with pytest.raises(ValueError, match="sha256"):
         load_eval_set(tmp_path / "m", 40, 56)
+    # A set written by the older generator (areas crowded at the band's floor) is refused.
+    data["format"] = "in2-eval-masks/1"
+    (tmp_path / "m" / "manifest.json").write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="make-eval-set"):
+        load_eval_set(tmp_path / "m", 32, 32)
 
 
 def test_make_eval_set_cli(tmp_path):

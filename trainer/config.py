@@ -57,6 +57,7 @@ DEFAULTS: dict[str, Any] = {
         "weight_decay": 0.0,
         "ema_decay": 0.999,
         "max_grad_norm": None,
+        "decode_hole_only": False,  # IN2: decode only hole pixels (the losses read only the composite)
     },
     "loss": {
         "adversarial": 1.0,
@@ -65,10 +66,13 @@ DEFAULTS: dict[str, Any] = {
         "r1": 10.0,  # lambda_R = gamma: D loss += gamma/2 * E||grad||^2
         "r1_every": 1,  # lazy R1: apply every N steps (scaled by N)
         "l1": 0.0,  # optional L1 on the composite (not in the paper; speeds up tiny CPU runs)
-        "perceptual_backbone": "imagenet",  # imagenet | random (tests) | auto (imagenet if found, else random)
+        "perceptual_backbone": "vgg19",  # vgg19 (alias imagenet) | efficientnet_lite0 | auto (VGG-19 if found,
+        # else EfficientNet-Lite0) | random (tests only)
         "perceptual_weights": None,  # explicit path to vgg19 weights (.pth or .safetensors)
         "perceptual_download": False,  # fetch timm/vgg19.tv_in1k from the Hub when not cached
         "discriminator": {"base": 64, "num_down": 3},
+        "adv_start_step": 0,  # reconstruction-only warm-up: D and the adversarial/FM terms start here
+        "masked_discriminator": False,  # only composite patches covering the hole are fake targets
     },
     "log": {"every": 10, "tensorboard": False, "progress_bar": True},
     "validation": {"every": 500, "count": 8, "seed": 1234, "extra_images": [], "grid_rows": 8},

@@ -66,8 +66,9 @@ def list_images(root: Path, list_file: Path | None = None) -> list[Path]:
     """All images under ``root`` (recursive, sorted), or those named in ``list_file``.
 
     A list file holds one entry per line (first token; ``#`` comments allowed): a path
-    relative to ``root``, or a bare file name found anywhere under ``root`` (CelebA-HQ split
-    files list names like ``12.jpg``).
+    relative to ``root`` (a file, or a folder meaning every image under it: LFW split files
+    list people, ``Aaron_Eckhart``), or a bare file name found anywhere under ``root``
+    (CelebA-HQ split files list names like ``12.jpg``).
     """
     root = Path(root)
     if not root.is_dir():
@@ -87,6 +88,8 @@ def list_images(root: Path, list_file: Path | None = None) -> list[Path]:
         p = root / entry
         if p.is_file():
             out.append(p)
+        elif p.is_dir():  # a folder entry, e.g. one person of a face set: every image under it
+            out.extend(sorted(q for q in p.rglob("*") if q.suffix.lower() in IMAGE_EXTS and q.is_file()))
         elif Path(entry).name in by_name:
             out.append(by_name[Path(entry).name])
         else:

@@ -41,3 +41,25 @@ def r1_penalty(real_logits: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     score = real_logits.reshape(real_logits.shape[0], -1).mean(1)
     (grad,) = torch.autograd.grad(score.sum(), real, create_graph=True)
     return grad.pow(2).flatten(1).sum(1).mean()
+
+
+def hole_fraction(mask: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """The share of each discriminator patch's footprint that lies in the hole, [B,1,h,w] like logits."""
+    return F.adaptive_avg_pool2d(mask.float(), logits.shape[-2:])
+
+
+def d_adversarial_masked(real_logits: torch.Tensor, fake_logits: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
+    """Eq. 6 where only the patches of the composite that cover the hole count as fake.
+
+    The known pixels of a composite are real pixels, so calling those patches fake asks D for
+    the impossible and leaves its loss at 2 ln 2; with per-patch targets D learns to find the
+    fill (a segmentation task it can solve) and its gradient tells G where the fill shows.
+    ``hole`` is ``hole_fraction`` of the mask: the soft target of each fake patch.
+    """
+    fake = F.softplus(fake_logits) * hole + F.softplus(-fake_logits) * (1 - hole)
+    return F.softplus(-real_logits).mean() + fake.mean()
+
+
+def g_adversarial_masked(fake_logits: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
+    """Eq. 5 over the patches that cover the hole (weighted by how much of each they hold)."""
+    return (F.softplus(-fake_logits) * hole).sum() / hole.sum().clamp_min(1e-6)

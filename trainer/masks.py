@@ -1,10 +1,12 @@
 """Free-form brush-stroke masks with a controlled hole area, for training and evaluation.
 
 The paper trains and tests on free-form masks covering 20-30% of the image. Raw brush-stroke
-generators land in that band only 10-20% of the time, so strokes are added one at a time
-until the area reaches the band, and a mask that overshoots is discarded (rejection sampling:
-the accepted masks follow the stroke distribution restricted to the band). Stroke widths and
-lengths scale with ``sqrt(H*W)/512``, so one parameter set serves 256^2 crops and 1024^2 photos.
+generators land in that band only 10-20% of the time, and growing a mask only until it reaches
+the band's floor crowds the areas at the bottom (median 22%). So each mask draws its own target
+area across the band and grows stroke by stroke until it crosses that target; the stroke that
+crosses is redrawn a few times and the mask keeps the in-band state closest to the target. The
+areas then spread evenly over the band (median ~25%). Stroke widths and lengths scale with
+``sqrt(H*W)/512``, so one parameter set serves 256^2 crops and 1024^2 photos.
 
 Training masks are a pure function of ``(seed, epoch, index)`` through
 ``numpy.random.default_rng([seed, epoch, idx])``. Evaluation masks are written to PNG files
@@ -26,6 +28,15 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from in2.imaging import mask_to_tensor
+
+# Evaluation-set manifest format; 2 = areas spread by a per-mask target (1 crowded the floor).
+EVAL_SET_FORMAT = "in2-eval-masks/2"
+
+# Alternatives to the stroke that crosses the target area: more = areas closer to the target.
+_CROSSING_REDRAWS = 2
+# Targets are drawn from the band widened by this fraction of its width on each side. Areas near
+# an edge are reachable from one side only, so without it the outer 1% bins get ~30% fewer masks.
+_TARGET_MARGIN = 0.1
 
 # The paper's evaluation settings, height x width.
 EVAL_SETTINGS: list[tuple[int, int]] = [
@@ -79,24 +90,39 @@ def _stroke(draw: ImageDraw.ImageDraw, rng: np.random.Generator, height: int, wi
         draw.ellipse([px - r, py - r, px + r, py + r], fill=255)
 
 
+def _hole_fraction(img: Image.Image, total: int) -> float:
+    # Counting via histogram avoids a numpy copy per stroke.
+    return img.histogram()[255] / total
+
+
 def brush_mask(rng: np.random.Generator, height: int, width: int, params: MaskParams = MaskParams()) -> np.ndarray:
     """Return a bool ``H x W`` mask (True = hole) whose area lies in ``[min_area, max_area]``.
 
-    Raises RuntimeError when ``max_tries`` attempts all overshoot (a band too narrow for the
-    stroke sizes), instead of silently returning a mask outside the band.
+    Areas follow a target drawn per mask across the band, so they spread over all of it instead
+    of stopping at its floor. Raises RuntimeError when ``max_tries`` attempts all miss the band
+    (a band too narrow for the stroke sizes), instead of silently returning a mask outside it.
     """
     scale = math.sqrt(height * width) / 512.0
     total = height * width
+    low, high = params.min_area, params.max_area
+    margin = _TARGET_MARGIN * (high - low)
     for _ in range(params.max_tries):
-        img = Image.new("L", (width, height), 0)
-        draw = ImageDraw.Draw(img)
-        area = 0.0
-        while area < params.min_area:
-            _stroke(draw, rng, height, width, params, scale)
-            # Counting via histogram avoids a numpy copy per stroke.
-            area = img.histogram()[255] / total
-        if area <= params.max_area:
-            return np.asarray(img) > 127
+        target = rng.uniform(low - margin, high + margin)
+        img, area = Image.new("L", (width, height), 0), 0.0
+        while True:
+            before, before_area = img.copy(), area
+            _stroke(ImageDraw.Draw(img), rng, height, width, params, scale)
+            area = _hole_fraction(img, total)
+            if area >= target:
+                break
+        candidates = [(before_area, before), (area, img)]
+        for _ in range(_CROSSING_REDRAWS):
+            alt = before.copy()
+            _stroke(ImageDraw.Draw(alt), rng, height, width, params, scale)
+            candidates.append((_hole_fraction(alt, total), alt))
+        inside = [(abs(a - target), a, im) for a, im in candidates if low <= a <= high]
+        if inside:
+            return np.asarray(min(inside, key=lambda c: c[0])[2]) > 127
     raise RuntimeError(
         f"no brush mask of {height}x{width} fell in the area band [{params.min_area}, {params.max_area}] "
         f"after {params.max_tries} tries; widen the band or reduce the stroke width"
@@ -122,7 +148,7 @@ def make_eval_set(out: Path, settings: list[tuple[int, int]], count: int, seed: 
                   params: MaskParams = MaskParams()) -> dict:
     """Write ``out/<H>x<W>/mask_00000.png``... and ``out/manifest.json``; returns the manifest."""
     out.mkdir(parents=True, exist_ok=True)
-    manifest: dict = {"format": "in2-eval-masks/1", "seed": seed, "count": count, "params": asdict(params),
+    manifest: dict = {"format": EVAL_SET_FORMAT, "seed": seed, "count": count, "params": asdict(params),
                       "convention": "white (255) = hole to fill", "settings": {}}
     for h, w in settings:
         name = setting_name(h, w)
@@ -143,6 +169,10 @@ def make_eval_set(out: Path, settings: list[tuple[int, int]], count: int, seed: 
 def load_eval_set(root: Path, height: int, width: int, verify: bool = True) -> list[np.ndarray]:
     """Read the masks of one setting back as bool arrays, checking sizes and checksums."""
     manifest = json.loads((root / "manifest.json").read_text())
+    if manifest.get("format") != EVAL_SET_FORMAT:
+        raise ValueError(f"{root / 'manifest.json'} is format {manifest.get('format')!r}, not {EVAL_SET_FORMAT!r} "
+                         f"(older sets crowd the bottom of the area band); regenerate it with "
+                         f"python -m trainer.masks make-eval-set")
     name = setting_name(height, width)
     if name not in manifest["settings"]:
         raise KeyError(f"mask set {root} has no setting {name}; it has {sorted(manifest['settings'])}")

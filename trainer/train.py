@@ -45,7 +45,7 @@ from trainer.ema import EMA
 from trainer.export import export_generator, push_to_hub, write_model_card
 from trainer.masks import MaskParams
 from trainer.metrics import masked_psnr, psnr, quantize, ssim
-from trainer.perceptual import VGGPerceptualLoss
+from trainer.perceptual import build_perceptual_loss
 
 log = logging.getLogger("in2.trainer")
 
@@ -74,23 +74,12 @@ def build_generator(model_cfg: dict) -> torch.nn.Module:
     raise ValueError(f"unknown model.type {kind!r}; use in2 or ffc_baseline")
 
 
-def build_perceptual(loss_cfg: dict) -> VGGPerceptualLoss | None:
-    """VGG-19 loss per config; fails at start-up (not hours in) when weights are missing."""
+def build_perceptual(loss_cfg: dict) -> torch.nn.Module | None:
+    """Perceptual loss per config; fails at start-up (not hours in) when weights are missing."""
     if float(loss_cfg["perceptual"]) <= 0:
         return None
-    backbone = loss_cfg.get("perceptual_backbone", "imagenet")
-    kwargs = dict(weights=loss_cfg.get("perceptual_weights"), allow_download=bool(loss_cfg.get("perceptual_download")))
-    if backbone == "auto":
-        from in2.errors import WeightsError
-
-        try:
-            return VGGPerceptualLoss("imagenet", **kwargs)
-        except WeightsError as e:
-            log.warning("VGG-19 ImageNet weights not found, using a random VGG-19 backbone: %s", e)
-            return VGGPerceptualLoss("random")
-    if backbone not in ("imagenet", "random"):
-        raise ValueError(f"loss.perceptual_backbone must be imagenet, random or auto, got {backbone!r}")
-    return VGGPerceptualLoss(backbone, **kwargs)
+    return build_perceptual_loss(loss_cfg.get("perceptual_backbone", "vgg19"), loss_cfg.get("perceptual_weights"),
+                                 bool(loss_cfg.get("perceptual_download")))
 
 
 def lr_factor(step: int, warmup_steps: int, total_steps: int, lr: float, lr_start: float, lr_min: float) -> float:
@@ -128,11 +117,13 @@ class GANStep:
     """One training iteration of G and D; separated from the loop so tests can drive it."""
 
     def __init__(self, accelerator: Accelerator, G: torch.nn.Module, D: torch.nn.Module, opt_g, opt_d,
-                 perceptual: VGGPerceptualLoss | None, loss_cfg: dict, max_grad_norm: float | None = None) -> None:
+                 perceptual: torch.nn.Module | None, loss_cfg: dict, max_grad_norm: float | None = None,
+                 hole_only: bool = False) -> None:
         self.acc, self.G, self.D, self.opt_g, self.opt_d = accelerator, G, D, opt_g, opt_d
         self.perceptual = perceptual
         self.w = loss_cfg
         self.max_grad_norm = max_grad_norm
+        self.hole_only = hole_only  # decode only the hole: every loss reads the composite
         self.micro = 0
 
     def _r1(self, real: torch.Tensor) -> torch.Tensor:
@@ -146,35 +137,48 @@ class GANStep:
     def __call__(self, image: torch.Tensor, mask: torch.Tensor) -> dict[str, float]:
         acc, w = self.acc, self.w
         out: dict[str, float] = {}
+        adversarial = self.micro >= int(w.get("adv_start_step") or 0) * int(self.acc.gradient_accumulation_steps)
+        masked_d = bool(w.get("masked_discriminator"))
         with acc.accumulate(self.G, self.D):
-            pred = self.G(image, mask)
+            pred = self.G(image, mask, region=mask) if self.hole_only else self.G(image, mask)
             comp = paste_into_hole(image, pred, mask)
 
             # -- discriminator
-            self.D.requires_grad_(True)
-            logits, _ = self.D(torch.cat([image, comp.detach()]))
-            real_logits, fake_logits = logits.float().chunk(2)
-            loss_d = L.d_adversarial(real_logits, fake_logits)
-            out["d_adv"] = loss_d.item()
-            r1_every = max(1, int(w.get("r1_every", 1)))
-            if float(w["r1"]) > 0 and self.micro % r1_every == 0:
-                r1 = self._r1(image)
-                loss_d = loss_d + float(w["r1"]) / 2 * r1 * r1_every
-                out["r1"] = r1.item()
-            acc.backward(loss_d)
-            if self.max_grad_norm and acc.sync_gradients:
-                acc.clip_grad_norm_(self.D.parameters(), self.max_grad_norm)
-            self.opt_d.step()
-            self.opt_d.zero_grad(set_to_none=True)
+            if adversarial:
+                self.D.requires_grad_(True)
+                logits, _ = self.D(torch.cat([image, comp.detach()]))
+                real_logits, fake_logits = logits.float().chunk(2)
+                if masked_d:
+                    loss_d = L.d_adversarial_masked(real_logits, fake_logits, L.hole_fraction(mask, fake_logits))
+                else:
+                    loss_d = L.d_adversarial(real_logits, fake_logits)
+                out["d_adv"] = loss_d.item()
+                out["d_real_logit"] = real_logits.mean().item()
+                out["d_fake_logit"] = fake_logits.mean().item()
+                r1_every = max(1, int(w.get("r1_every", 1)))
+                if float(w["r1"]) > 0 and self.micro % r1_every == 0:
+                    r1 = self._r1(image)
+                    loss_d = loss_d + float(w["r1"]) / 2 * r1 * r1_every
+                    out["r1"] = r1.item()
+                acc.backward(loss_d)
+                if self.max_grad_norm and acc.sync_gradients:
+                    acc.clip_grad_norm_(self.D.parameters(), self.max_grad_norm)
+                self.opt_d.step()
+                self.opt_d.zero_grad(set_to_none=True)
 
             # -- generator, D frozen and unwrapped
             d = acc.unwrap_model(self.D)
             d.requires_grad_(False)
-            fake_logits, fake_feats = d(comp)
-            g_adv = L.g_adversarial(fake_logits.float())
-            loss_g = float(w["adversarial"]) * g_adv
-            out["g_adv"] = g_adv.item()
-            if float(w["feature_matching"]) > 0:
+            loss_g = comp.new_zeros((), dtype=torch.float32)
+            if adversarial:
+                fake_logits, fake_feats = d(comp)
+                if masked_d:
+                    g_adv = L.g_adversarial_masked(fake_logits.float(), L.hole_fraction(mask, fake_logits))
+                else:
+                    g_adv = L.g_adversarial(fake_logits.float())
+                loss_g = loss_g + float(w["adversarial"]) * g_adv
+                out["g_adv"] = g_adv.item()
+            if adversarial and float(w["feature_matching"]) > 0:
                 with torch.no_grad():
                     _, real_feats = d(image)
                 fm = L.feature_matching(fake_feats, real_feats)
@@ -244,7 +248,7 @@ def validate(model: torch.nn.Module, vset: ValidationSet, device: torch.device, 
 # ----------------------------------------------------------------------------- main loop
 
 def card_info(cfg: dict, state: TrainState, accelerator: Accelerator, data_desc: str, buckets, mask_params: MaskParams,
-              perceptual: VGGPerceptualLoss | None, metrics: dict, n_val: int, n_train: int) -> dict[str, Any]:
+              perceptual: torch.nn.Module | None, metrics: dict, n_val: int, n_train: int) -> dict[str, Any]:
     """Everything the model card states: data, length, hardware, losses, validation metrics."""
     ats, lcfg = cfg["ats"], cfg["loss"]
     device = accelerator.device
@@ -255,9 +259,15 @@ def card_info(cfg: dict, state: TrainState, accelerator: Accelerator, data_desc:
         per = (f"weight {lcfg['perceptual']}, VGG-19 with RANDOM weights "
                f"(perceptual_backbone {lcfg['perceptual_backbone']!r}; no ImageNet file used)")
     else:
-        per = f"weight {lcfg['perceptual']}, ImageNet VGG-19 from {perceptual.source}"
+        per = f"weight {lcfg['perceptual']}, " + (perceptual.source if "EfficientNet" in perceptual.source
+                                                  else f"ImageNet VGG-19 from {perceptual.source}")
     notes = [f"Losses: adversarial {lcfg['adversarial']}, feature matching {lcfg['feature_matching']}, "
              f"R1 {lcfg['r1']} (every {lcfg['r1_every']} steps), L1 {lcfg.get('l1', 0)}, perceptual: {per}."]
+    if lcfg.get("adv_start_step"):
+        notes.append(f"Reconstruction-only warm-up: the discriminator and the adversarial and feature-matching "
+                     f"terms start at step {lcfg['adv_start_step']}.")
+    if lcfg.get("masked_discriminator"):
+        notes.append("Mask-aware discriminator: only composite patches that cover the hole are fake targets.")
     if cfg["data"]["source"] == "synthetic":
         notes.append("Trained on procedural synthetic face drawings, not photographs: fills on real photos "
                      "look like smooth drawings.")
@@ -373,7 +383,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         log.info("no checkpoint under %s yet; starting from scratch", ckpt_root)
     set_seed(seed + 7919 * state.step, device_specific=True)  # per-rank noise, new after a resume
 
-    step_fn = GANStep(accelerator, G, D, opt_g, opt_d, perceptual, lcfg, tcfg.get("max_grad_norm"))
+    hole_only = bool(tcfg.get("decode_hole_only")) and cfg["model"].get("type", "in2") == "in2"
+    step_fn = GANStep(accelerator, G, D, opt_g, opt_d, perceptual, lcfg, tcfg.get("max_grad_norm"), hole_only)
     step_fn.micro = state.step * int(tcfg["grad_accum"])
 
     vset = None
@@ -408,7 +419,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     every_ckpt, keep = int(cfg["checkpoint"]["every"]), int(cfg["checkpoint"]["keep"])
     accum: dict[str, list[float]] = {}
     t_last, imgs_last = time.time(), 0
-    deadline = time.time() + 60 * float(tcfg["max_minutes"]) if tcfg.get("max_minutes") else None
+    run_start = time.time()
+    deadline = run_start + 60 * float(tcfg["max_minutes"]) if tcfg.get("max_minutes") else None
     G.train()
     D.train()
     done = state.step >= total_steps
@@ -437,7 +449,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 bar.set_postfix(g=f"{losses.get('g_total', 0):.3f}", d=f"{losses.get('d_adv', 0):.3f}")
             if state.step % every_log == 0 or state.step == total_steps:
                 now = time.time()
-                row = {"step": state.step, "epoch": state.epoch, "lr": sched_g.get_last_lr()[0],
+                row = {"step": state.step, "epoch": state.epoch, "minutes": state.train_seconds / 60,
+                       "wall_minutes": (now - run_start) / 60,
+                       "lr": sched_g.get_last_lr()[0],
                        "images_per_s": imgs_last / max(now - t_last, 1e-9), "images_seen": state.images_seen,
                        "shape": list(image.shape[-2:]), **{k: float(np.mean(v)) for k, v in accum.items()}}
                 log_row(row)
@@ -446,7 +460,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             if every_val > 0 and state.step % every_val == 0 and accelerator.is_main_process:
                 metrics = validate(ema.model, vset, accelerator.device,
                                    out_dir / "val" / f"step-{state.step:08d}.png", int(cfg["validation"]["grid_rows"]))
-                log_row({"step": state.step, **metrics})
+                log_row({"step": state.step, "minutes": state.train_seconds / 60,
+                         "wall_minutes": (time.time() - run_start) / 60, **metrics})
                 log.info("step %d validation: %s", state.step, {k: round(v, 3) for k, v in metrics.items()})
             if every_ckpt > 0 and state.step % every_ckpt == 0:
                 save_checkpoint(accelerator, ckpt_root, state.step, keep)
