@@ -145,6 +145,7 @@ def test_interrupted_save_is_never_visible(tmp_path, monkeypatch):
 
     class FakeAccelerator:
         is_main_process = True
+        num_processes = 1
 
         def wait_for_everyone(self):
             pass

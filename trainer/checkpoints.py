@@ -60,8 +60,10 @@ def save_checkpoint(accelerator: Accelerator, root: Path, step: int, keep: int =
         root.mkdir(parents=True, exist_ok=True)
         for stale in [*root.glob(".tmp-*"), *root.glob(".trash-*")]:
             shutil.rmtree(stale, ignore_errors=True)
+    from trainer.distributed import main_decides  # (that module imports this one)
+
     accelerator.wait_for_everyone()
-    if final.exists():  # e.g. the end-of-run save landing on a periodic one
+    if main_decides(accelerator, final.exists):  # e.g. the end-of-run save landing on a periodic one
         return final
     accelerator.save_state(str(tmp))
     accelerator.wait_for_everyone()

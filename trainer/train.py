@@ -37,9 +37,11 @@ from PIL import Image
 from in2.compositing import paste_into_hole
 from trainer import losses as L
 from trainer.buckets import BucketBatchSampler, make_buckets
-from trainer.checkpoints import resolve_resume, save_checkpoint
+from trainer.checkpoints import save_checkpoint
 from trainer.config import load_config
 from trainer.data import InpaintDataset, ValidationSet, build_source, collate
+from trainer.distributed import (RunShape, check_same_batches, check_shared_folder, decide_resume, main_decides,
+                                 match_run_shape, release_others)
 from trainer.discriminator import PatchDiscriminator
 from trainer.ema import EMA
 from trainer.export import export_generator, push_to_hub, write_model_card
@@ -102,6 +104,7 @@ class TrainState:
         self.batch_in_epoch = 0  # micro-batches of this epoch already consumed by each rank
         self.images_seen = 0
         self.train_seconds = 0.0
+        self.run_shape: dict | None = None  # processes, batch_size, grad_accum (trainer.distributed.RunShape)
 
     def state_dict(self) -> dict:
         return dict(vars(self))
@@ -325,6 +328,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         format="%(asctime)s %(levelname)s %(message)s")
     if cfg["log"].get("tensorboard") and not use_tb and accelerator.is_main_process:
         log.warning("log.tensorboard is on but tensorboard is not installed; logging to JSONL only")
+    check_shared_folder(accelerator, out_dir)  # checkpoints and --resume need one folder for all ranks
     seed = int(cfg["seed"])
     set_seed(seed)  # identical initial weights on every rank
 
@@ -332,11 +336,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     mask_params = MaskParams.from_dict(cfg["masks"])
     ats = cfg["ats"]
     buckets = make_buckets(int(ats["base_size"]), ats["ratios"], int(ats["multiple_of"]), bool(ats["enabled"]))
-    train_src = build_source(dcfg, "train")
+    train_src = main_decides(accelerator, lambda: build_source(dcfg, "train"))  # one scan of the image headers
     dataset = InpaintDataset(train_src, seed=seed, mask_params=mask_params, hflip=bool(dcfg["hflip"]))
     sampler = BucketBatchSampler(train_src.sizes, buckets, int(dcfg["batch_size"]), seed=seed,
                                  num_replicas=accelerator.num_processes, rank=accelerator.process_index,
                                  min_keep=float(ats["min_keep"]))
+    batch_hash = check_same_batches(accelerator, sampler)
     workers = int(dcfg["num_workers"])
     loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler, num_workers=workers, collate_fn=collate,
                                          pin_memory=accelerator.device.type == "cuda",
@@ -374,9 +379,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         accelerator.register_for_checkpointing(obj)
 
     ckpt_root = out_dir / "checkpoints"
-    resume = resolve_resume(args.resume, ckpt_root)
+    resume = decide_resume(accelerator, args.resume, ckpt_root)
     if resume is not None:
         accelerator.load_state(str(resume))
+    match_run_shape(state, RunShape(accelerator.num_processes, int(dcfg["batch_size"]), int(tcfg["grad_accum"])),
+                    resumed=resume is not None)
+    if resume is not None:
         log.info("resumed from %s at step %d (epoch %d, batch %d)", resume, state.step, state.epoch,
                  state.batch_in_epoch)
     elif args.resume == "latest":
@@ -398,9 +406,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         accelerator.init_trackers("in2", config={"config": json.dumps(cfg)})
     log_path = out_dir / "log.jsonl"
     if accelerator.is_main_process:
-        log.info("generator %.2fM params, %d buckets %s, %d images, %d steps/epoch, %d steps total, %d process(es)",
-                 sum(p.numel() for p in G.parameters()) / 1e6, len(buckets), buckets, len(train_src),
-                 steps_per_epoch, total_steps, accelerator.num_processes)
+        log.info("generator %.2fM params, %d buckets %s, %d images, %d steps/epoch, %d steps total, %d process(es), "
+                 "epoch-0 batches %s", sum(p.numel() for p in G.parameters()) / 1e6, len(buckets), buckets,
+                 len(train_src), steps_per_epoch, total_steps, accelerator.num_processes, batch_hash)
 
     bar = None
     if accelerator.is_main_process and cfg["log"].get("progress_bar", True):
@@ -481,6 +489,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     save_checkpoint(accelerator, ckpt_root, state.step, keep)
     result: dict[str, Any] = {"step": state.step, "output_dir": str(out_dir)}
+    release_others(accelerator)  # no collective below: the export and push hold no other rank
     if accelerator.is_main_process:
         metrics = validate(ema.model, vset, accelerator.device, out_dir / "val" / "final.png",
                            int(cfg["validation"]["grid_rows"]))
@@ -495,8 +504,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         result.update(metrics, export_dir=str(export_dir))
         if args.push_to_hub:
             log.info("pushed to %s", push_to_hub(export_dir, args.push_to_hub))
-    accelerator.wait_for_everyone()
-    accelerator.end_training()  # closes trackers and the process group on every rank
+    accelerator.end_training()  # closes trackers and the process group
     return result
 
 
