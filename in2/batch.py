@@ -98,6 +98,14 @@ def _log_dir(job: BatchJob) -> Path:
     return Path("in2-batch-logs") if storage.is_url(job.output) else Path(job.output) / LOG_FOLDER
 
 
+def _print_some(lines: list[str], write: Say, limit: int = 20) -> None:
+    """The first ``limit`` lines, then a count: a million unmatched files must not flood the terminal."""
+    for line in lines[:limit]:
+        write(line)
+    if len(lines) > limit:
+        write(f"... and {len(lines) - limit} more like these")
+
+
 def _shared_plan(job: BatchJob, group: Processes, say: Say, warn: Say) -> Plan:
     """Plan on the main process and hand it (or its error) to every process."""
     outcome: Plan | str
@@ -112,12 +120,9 @@ def _shared_plan(job: BatchJob, group: Processes, say: Say, warn: Say) -> Plan:
     if isinstance(outcome, str):
         raise InputError(outcome)
     if group.is_main:
-        for note in outcome.notes:
-            warn(note)
-        for name, why in outcome.skipped:
-            warn(f"{why}: skipped")
-        for name, why in outcome.failed:
-            warn(f"error: {name}: {why}")
+        _print_some(outcome.notes, warn)
+        _print_some([f"{why}: skipped" for _, why in outcome.skipped], warn)
+        _print_some([f"error: {name}: {why}" for name, why in outcome.failed], warn)
         folder = _log_dir(job)
         folder.mkdir(parents=True, exist_ok=True)
         storage.write_atomic(str(folder / "plan.jsonl"), outcome.to_jsonl().encode())

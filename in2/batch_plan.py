@@ -131,6 +131,8 @@ def make_plan(images: str, masks: str, output: str, ext: str | None = None, list
     names = _read_list(list_file) if list_file else [n for n in storage.list_files(images, skip=_skip(output, images)) if _is_image(n)]
     if not names:
         raise InputError(f"no images in {images} (looked for {', '.join(IMAGE_EXTENSIONS)}, in every subfolder)")
+    if storage.is_file(masks) and storage.inside(masks, images):  # one mask for all, kept among the images
+        names = [n for n in names if n != storage.inside(masks, images)]
     unique = list(dict.fromkeys(names))
 
     plan = Plan()

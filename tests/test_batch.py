@@ -118,6 +118,18 @@ def test_plan_mirrors_paths_skips_done_and_ignores_temporary_files(tmp_path):
     assert sorted(Path(t.output).name for t in plan.tasks) == ["a.tif", "b.tif", "c.tif"]
 
 
+def test_a_list_file_names_the_images(tmp_path):
+    images = tmp_path / "images"
+    for name in ("a.png", "s/b.png", "s/c.png", "mask.png"):
+        _image(images / name, 8, 8, seed=0)
+    listing = tmp_path / "list.txt"
+    listing.write_text("# chosen few\ns/b.png\n\na.png\ns/b.png\n")
+    plan = make_plan(str(images), str(images / "mask.png"), str(tmp_path / "out"), list_file=str(listing))
+    assert [t.name for t in plan.tasks] == ["s/b.png", "a.png"] and "1 duplicate line(s)" in plan.notes[0]
+    everything = make_plan(str(images), str(images / "mask.png"), str(tmp_path / "out"))
+    assert [t.name for t in everything.tasks] == ["a.png", "s/b.png", "s/c.png"]  # the mask is not an image to fill
+
+
 def test_two_inputs_that_would_write_one_output_both_fail(tmp_path):
     images, masks = tmp_path / "images", tmp_path / "masks"
     for name in ("x/a.jpg", "x/a.png", "x/b.png"):
