@@ -166,11 +166,12 @@ def test_perceptual_random_backbone_grad_flows_to_prediction_only():
     assert loss(y, y).item() == 0
 
 
-def test_build_perceptual_auto_falls_back_to_random(clean_env):
+def test_build_perceptual_auto_uses_pretrained_efficientnet_never_random(clean_env):
     from trainer.train import build_perceptual
 
     cfg = {"perceptual": 1.0, "perceptual_backbone": "auto"}
-    assert build_perceptual(cfg).source == "random"
+    assert "EfficientNet-Lite0" in build_perceptual(cfg).source
+    assert build_perceptual({"perceptual": 1.0, "perceptual_backbone": "random"}).source == "random"
     with pytest.raises(WeightsError):
         build_perceptual({"perceptual": 1.0, "perceptual_backbone": "imagenet"})
     assert build_perceptual({"perceptual": 0.0, "perceptual_backbone": "imagenet"}) is None
