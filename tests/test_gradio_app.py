@@ -6,6 +6,7 @@ A tiny untrained model stands in for trained weights: these tests check the plum
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import sys
@@ -322,3 +323,17 @@ def test_result_becomes_the_new_photo():
     assert value == {"background": "/tmp/result.png", "layers": [], "composite": "/tmp/result.png"} and mask_file is None
     with pytest.raises(gr.Error, match="no result yet"):
         gradio_app.result_as_photo(None)
+
+
+def test_mcp_server_lists_both_endpoints_as_tools(pipeline):
+    pytest.importorskip("mcp", reason="gradio[mcp] is not installed")
+    demo = gradio_app.build_demo(pipeline)
+    try:
+        gradio_app.launch(demo, port=free_port(), prevent_thread_lock=True, quiet=True, mcp_server=True)
+        tools = {tool["name"]: tool for tool in httpx.get(demo.local_url + "gradio_api/mcp/schema", timeout=30).json()}
+    finally:
+        demo.close()
+    assert {"inpaint", "inpaint_files"} <= set(tools), sorted(tools)
+    files = tools["inpaint_files"]
+    assert "white area of a mask" in files["description"]
+    assert "transparent pixels are filled" in json.dumps(files["inputSchema"])
