@@ -16,6 +16,7 @@ from typing import Sequence
 from . import __version__
 from .errors import IN2Error, InputError
 from .imaging import IMAGE_EXTENSIONS, check_output_path, load_image, load_mask, save_image
+from .regions import DEFAULT_CONTEXT, DEFAULT_CONTEXT_MIN
 
 __all__ = ["main", "build_parser"]
 
@@ -57,6 +58,28 @@ def build_parser() -> argparse.ArgumentParser:
         "--blend", choices=("none", "seamless"), default="none",
         help="none: paste the fill (default); seamless: colour-match it and hide the seam inside the hole",
     )
+    inpaint.add_argument(
+        "--crop", choices=("auto", "off", "on"), default="auto",
+        help="on: inpaint a box of context around each hole region and stitch it back; off: the whole image; "
+        "auto (default): crop when the image would not fit in memory, or when its holes are small in a large photo",
+    )
+    inpaint.add_argument(
+        "--context", type=float, default=DEFAULT_CONTEXT, metavar="FACTOR",
+        help=f"side of a crop box over the side of its hole region (default {DEFAULT_CONTEXT:g})",
+    )
+    inpaint.add_argument(
+        "--context-min", type=int, default=DEFAULT_CONTEXT_MIN, metavar="PX",
+        help=f"smallest side of a crop box in pixels (default {DEFAULT_CONTEXT_MIN})",
+    )
+    inpaint.add_argument(
+        "--grow", default="0", metavar="PX_OR_PERCENT",
+        help="grow the mask by this many pixels (negative shrinks), or by N%% of the image's shorter side (e.g. 1.5%%)",
+    )
+    inpaint.add_argument("--fill-holes", action="store_true", help="also fill unmasked gaps the mask encloses")
+    inpaint.add_argument(
+        "--threshold", type=float, default=0.5, metavar="T",
+        help="soft (gray) masks are filled where they are at least T of white (default 0.5)",
+    )
     inpaint.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
     inpaint.add_argument("--dtype", choices=("fp32", "fp16", "bf16", "auto"), default="fp32", help="compute precision (default fp32)")
     inpaint.add_argument("--chunk-size", type=int, default=None, metavar="N", help="decoder pixels per step (lower = less memory)")
@@ -66,8 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 _OUT_OF_MEMORY = (
-    "out of memory while inpainting{where}: use --mode resize, crop the image around the hole, "
-    "use a smaller image, lower --chunk-size, or run on a GPU"
+    "out of memory while inpainting{where}: use --crop on (a lower --context makes the boxes smaller), "
+    "--mode resize, a smaller image, a lower --chunk-size, or a GPU"
 )
 
 
@@ -153,7 +176,10 @@ def _inpaint(args: argparse.Namespace) -> int:
     pairs = _plan(Path(args.image), Path(args.mask), Path(args.output), args.ext, warn)
     pipe = InpaintPipeline.from_pretrained(args.weights, revision=args.revision, device=args.device, dtype=args.dtype)
     say(pipe.describe())
-    options = dict(mode=args.mode, blend=args.blend, chunk_size=args.chunk_size)
+    options = dict(
+        mode=args.mode, blend=args.blend, chunk_size=args.chunk_size, crop=args.crop, context=args.context,
+        context_min=args.context_min, grow=args.grow, fill_holes=args.fill_holes, threshold=args.threshold,
+    )
 
     if len(pairs) == 1 and Path(args.image).is_file():
         pair = pairs[0]
