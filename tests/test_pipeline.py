@@ -175,7 +175,7 @@ def test_bad_arguments(pipe, hole):
         pipe(_rgb(), hole, mode="origin")
     with pytest.raises(InputError, match="unknown blend"):
         pipe(_rgb(), hole, blend="poisson")
-    with pytest.raises(InputError, match="mask is 52x41 but the image is 52x40"):
+    with pytest.raises(InputError, match="52x41"):
         pipe(_rgb(), np.zeros((41, W), bool))
 
 
@@ -202,7 +202,7 @@ def test_resolve_device():
     with pytest.raises(InputError, match="unknown device 'tpu'"):
         resolve_device("tpu")
     if not torch.cuda.is_available():
-        with pytest.raises(InputError, match="'cuda' is not available.*--device cpu"):
+        with pytest.raises(InputError, match="--device cpu"):
             resolve_device("cuda")
 
 
@@ -210,7 +210,7 @@ def test_resolve_dtype():
     assert resolve_dtype("fp32", "cpu") == torch.float32
     assert resolve_dtype("bf16", "cpu") == torch.bfloat16
     assert resolve_dtype("auto", "cpu") == torch.float32
-    with pytest.warns(UserWarning, match="fp16 is not supported on CPU"):
+    with pytest.warns(UserWarning, match="fp16"):
         assert resolve_dtype("fp16", "cpu") == torch.float32
     with pytest.raises(InputError, match="unknown dtype"):
         resolve_dtype("int8", "cpu")
@@ -220,7 +220,8 @@ def test_max_pixels_scales_with_available_memory():
     small, large = max_pixels("cpu", torch.float32, available=4 << 30), max_pixels("cpu", torch.float32, available=16 << 30)
     assert 0 < small < large
     assert max_pixels("cpu", torch.float32, available=1 << 20) == 0
-    assert max_pixels("cpu") is not None  # /proc/meminfo is readable here
+    # /proc/meminfo is readable here: a real limit, one that fits at least a 316x316 image
+    assert max_pixels("cpu") >= 100_000
 
 
 def test_bf16_on_cpu_runs(hole):
