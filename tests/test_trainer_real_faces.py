@@ -16,17 +16,6 @@ from trainer.data import list_images
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture
-def fresh_accelerate():
-    from accelerate.state import AcceleratorState, GradientState
-
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
-    yield
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
-
-
 def _centre_224(img: Image.Image) -> torch.Tensor:
     w, h = img.size
     s = min(w, h)
