@@ -5,7 +5,10 @@ a mask and shows the result. Loading, conversion, compositing and device handlin
 core, so the page, the CLI and the ComfyUI nodes give the same pixels.
 
     python gradio_app.py [--weights DIR_OR_REPO] [--revision REV] [--device auto|cpu|cuda|mps]
-                         [--dtype fp32|fp16|bf16|auto] [--host 127.0.0.1] [--port N] [--share]
+                         [--dtype fp32|fp16|bf16|auto] [--host 127.0.0.1] [--port N] [--share] [--mcp]
+
+Two API endpoints: `/inpaint` (the editor's value, as the page sends it) and `/inpaint_files`
+(a photo file and an optional mask file); `--mcp` also serves both as MCP tools.
 """
 
 from __future__ import annotations
@@ -25,10 +28,11 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # nothing leaves the
 import gradio as gr
 import numpy as np
 import torch
+from gradio.data_classes import FileData
 from PIL import Image, ImageOps
 
 from in2 import IN2Error, InpaintPipeline, InputError, WeightsError
-from in2.imaging import load_mask, read_masks, save_image
+from in2.imaging import load_image, load_mask, read_masks, save_image
 
 log = logging.getLogger("in2.demo")
 
@@ -47,6 +51,12 @@ BRUSH_COLOR = ("#ff00ff", 0.6)
 
 MODES = [("native: at the photo's own resolution", "native"), ("resize: at the training size, then back", "resize")]
 BLENDS = [("off: exact paste into the hole", "none"), ("seam-free: feathered edge and colour match", "seamless")]
+CROPS = [
+    ("auto: a box around each hole when the photo is large", "auto"),
+    ("on: always a box of context around each hole", "on"),
+    ("off: the whole photo", "off"),
+]
+MAX_GROW = 64
 
 
 def painted_mask(layers: Sequence[Image.Image | None], size: tuple[int, int]) -> np.ndarray:
@@ -115,34 +125,22 @@ def build_demo(pipeline: InpaintPipeline | None, weights_error: str | None = Non
     out_dir = Path(tempfile.mkdtemp(prefix="in2-demo-"))
     model_lock = threading.Lock()  # one job at a time on the model, whichever event started it
 
-    def inpaint(
-        editor: dict[str, Any] | None,
-        mask_file: str | None,
-        mode: str,
-        blend: str,
-        progress: gr.Progress = gr.Progress(),
-    ) -> tuple[str, tuple[Image.Image, str], str, str]:
-        """Fill the painted (or uploaded) region; the named API endpoint `/inpaint`."""
+    def fill(photo: Image.Image, mask: np.ndarray, mode: str, blend: str, crop: str, grow: float,
+             progress: gr.Progress) -> tuple[Image.Image, np.ndarray, float]:
+        """Run the pipeline on one photo (one job at a time); errors become readable messages."""
         if pipeline is None:
             raise gr.Error(weights_error or "No weights are loaded.", title="No model")
+        if not mask.any():
+            raise gr.Error(
+                "Nothing is painted: paint over what should be filled (or upload a mask, white = fill).",
+                title="Cannot fill this photo",
+            )
+        progress(0, desc="Waiting for the model" if model_lock.locked() else "Filling")
         try:
-            editor = editor or {}
-            photo = editor_photo(editor.get("background"))
-            mask = painted_mask(editor.get("layers") or [], photo.size)
-            if mask_file:
-                mask |= read_masks(load_mask(mask_file), [(photo.height, photo.width)])[0].numpy()
-            if not mask.any():
-                raise InputError(
-                    "Nothing is painted: paint over what should be filled (or upload a mask, white = fill)."
-                )
-            progress(0, desc="Waiting for the model" if model_lock.locked() else "Filling")
             with model_lock:
                 start = time.perf_counter()
-                result = pipeline(
-                    photo,
-                    mask,
-                    mode=mode,
-                    blend=blend,
+                result, filled = pipeline(
+                    photo, mask, mode=mode, blend=blend, crop=crop, grow=grow, return_mask=True,
                     progress=lambda done, total: progress((done, total), desc="Filling", unit="chunks"),
                 )
                 seconds = time.perf_counter() - start
@@ -152,15 +150,81 @@ def build_demo(pipeline: InpaintPipeline | None, weights_error: str | None = Non
             log.exception("out of memory")
             raise gr.Error(
                 f"{pipeline.device} ran out of memory on this {photo.width}x{photo.height} photo. "
-                "Try the 'resize' inference mode, crop the photo around the part to fill, or a smaller photo.",
+                "Try crop 'on', the 'resize' inference mode, or a smaller photo.",
                 title="Out of memory",
             ) from exc
+        return result, filled.numpy(), seconds
+
+    def inpaint(
+        editor: dict[str, Any] | None,
+        mask_file: str | None = None,
+        mode: str = "native",
+        blend: str = "none",
+        crop: str = "auto",
+        grow: float = 0,
+        progress: gr.Progress = gr.Progress(),
+    ) -> tuple[str, tuple[Image.Image, str], str, str]:
+        """Fill the painted (and/or uploaded) area of a photo with IN2; every other pixel stays as it was.
+
+        Args:
+            editor: the image editor's value: {"background": photo file, "layers": [transparent PNGs whose painted (opaque) pixels mark the area to fill], "composite": null}.
+            mask_file: optional mask image of the photo's size, white = fill; adds to the painted layers.
+            mode: "native" runs the model at the photo's own resolution; "resize" at its training size.
+            blend: "none" pastes the fill; "seamless" colour-matches it and hides the seam inside the hole.
+            crop: "auto", "on" (fill each hole inside a box of context around it) or "off" (the whole photo).
+            grow: pixels to grow the mask by before filling (negative shrinks it).
+
+        Returns:
+            The filled PNG, the before/after pair, the PNG to download, and a status line.
+        """
+        try:
+            editor = editor or {}
+            photo = editor_photo(editor.get("background"))
+            mask = painted_mask(editor.get("layers") or [], photo.size)
+            if mask_file:
+                mask |= read_masks(load_mask(mask_file), [(photo.height, photo.width)])[0].numpy()
+        except IN2Error as exc:
+            raise gr.Error(str(exc), title="Cannot fill this photo") from exc
+        result, filled, seconds = fill(photo, mask, mode, blend, crop, grow, progress)
         path = _save_png(result, out_dir)
         status = (
             f"Done in **{seconds:.1f} s**: {result.width}x{result.height} px, "
-            f"{int(mask.sum()):,} px filled, mode `{mode}`, blending `{blend}`."
+            f"{int(filled.sum()):,} px filled, mode `{mode}`, blending `{blend}`, crop `{crop}`."
         )
         return path, (photo, path), path, status
+
+    def inpaint_files(
+        image: FileData,
+        mask: FileData | None = None,
+        mode: str = "native",
+        blend: str = "none",
+        crop: str = "auto",
+        grow: float = 0,
+    ) -> FileData:
+        """Fill the white area of a mask in a photo with IN2 and return the PNG at the photo's exact size.
+
+        Args:
+            image: the photo (PNG, JPEG or WebP).
+            mask: optional mask image of the photo's size, white (or opaque alpha) = fill. Without it, the photo's transparent pixels are filled.
+            mode: "native" runs the model at the photo's own resolution; "resize" at its training size.
+            blend: "none" pastes the fill; "seamless" colour-matches it and hides the seam inside the hole.
+            crop: "auto", "on" (fill each hole inside a box of context around it) or "off" (the whole photo).
+            grow: pixels to grow the mask by before filling (negative shrinks it).
+
+        Returns:
+            The filled photo as a PNG file.
+        """
+        try:
+            photo = editor_photo(load_image(_file_path(image)))
+            if mask is not None:
+                hole = read_masks(load_mask(_file_path(mask)), [(photo.height, photo.width)])[0].numpy()
+            else:
+                hole = transparent_pixels(photo)
+                photo = photo.convert("RGB")  # the filled area must not stay transparent
+        except IN2Error as exc:
+            raise gr.Error(str(exc), title="Cannot fill this photo") from exc
+        result, _, _ = fill(photo, hole, mode, blend, crop, grow, gr.Progress())
+        return FileData(path=_save_png(result, out_dir))
 
     with gr.Blocks(title="IN2 face inpainting", delete_cache=(3600, 3600)) as demo:
         gr.Markdown(
@@ -194,6 +258,11 @@ def build_demo(pipeline: InpaintPipeline | None, weights_error: str | None = Non
                 with gr.Accordion("Options", open=False):
                     mode = gr.Radio(MODES, value="native", label="Inference mode", elem_id="mode")
                     blend = gr.Radio(BLENDS, value="none", label="Blending", elem_id="blend")
+                    crop = gr.Radio(CROPS, value="auto", label="Crop around each hole", elem_id="crop")
+                    grow = gr.Slider(
+                        -MAX_GROW // 4, MAX_GROW, value=0, step=1, label="Grow the mask (pixels)", elem_id="grow",
+                        info="Covers the halo a tight stroke leaves around what should go; negative shrinks it.",
+                    )
             with gr.Column():
                 compare = gr.ImageSlider(
                     label="Before / after", type="pil", format="png", interactive=False, elem_id="compare"
@@ -204,16 +273,19 @@ def build_demo(pipeline: InpaintPipeline | None, weights_error: str | None = Non
                     label="Result at full size (PNG)", type="filepath", format="png", interactive=False,
                     buttons=["download", "fullscreen"], height=360, elem_id="result",
                 )
+                reuse = gr.Button("Use the result as the new photo", elem_id="reuse-btn")
         outputs = [result, compare, download, status]
         # Registered before the examples, whose run event would otherwise take the name.
         run.click(
             inpaint,
-            inputs=[editor, mask_file, mode, blend],
+            inputs=[editor, mask_file, mode, blend, crop, grow],
             outputs=outputs,
             api_name="inpaint",
             concurrency_limit=1,
             concurrency_id="model",
         )
+        gr.api(inpaint_files, api_name="inpaint_files", concurrency_limit=1, concurrency_id="model")
+        reuse.click(result_as_photo, inputs=result, outputs=[editor, mask_file], api_visibility="private")
         with left:  # under the options, once the outputs they fill exist
             gr.Examples(
                 examples=[[str(EXAMPLES_DIR / p), str(EXAMPLES_DIR / m), "native", "seamless"] for p, m in EXAMPLES],
@@ -230,6 +302,28 @@ def build_demo(pipeline: InpaintPipeline | None, weights_error: str | None = Non
         editor.upload(drop_stale_mask, inputs=[editor, mask_file], outputs=mask_file, api_visibility="private")
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)
     return demo
+
+
+def transparent_pixels(image: Image.Image) -> np.ndarray:
+    """The fill area of a photo sent without a mask: its transparent pixels (alpha < 50%)."""
+    if "A" not in image.getbands():
+        raise InputError(
+            "No mask was given and the photo has no transparency: pass a mask file (white = fill), "
+            "or erase the area to fill to transparent in the photo."
+        )
+    return np.asarray(image.getchannel("A")) < 128
+
+
+def result_as_photo(result: str | None) -> tuple[Any, None]:
+    """The last result becomes the photo in the editor (no paint, no mask file): step-by-step retouching."""
+    if not result:
+        raise gr.Error("There is no result yet: press Fill first.", title="Nothing to reuse")
+    return {"background": result, "layers": [], "composite": result}, None
+
+
+def _file_path(data: Any) -> str:
+    """The local path of a file handed to a `gr.api` endpoint (a FileData or its dict)."""
+    return data["path"] if isinstance(data, dict) else data.path
 
 
 def _save_png(image: Image.Image, out_dir: Path) -> str:
@@ -273,6 +367,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 exposes it to the network)")
     p.add_argument("--port", type=int, default=None, help="port (default: 7860 or the next free one)")
     p.add_argument("--share", action="store_true", help="also publish a temporary public gradio.live link")
+    p.add_argument("--mcp", action="store_true", help="also serve both API endpoints as MCP tools (needs gradio[mcp])")
     return p.parse_args(argv)
 
 
@@ -295,7 +390,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if pipeline is not None:
         print(f"Loaded {pipeline.describe()}")
-    launch(build_demo(pipeline, error), host=args.host, port=args.port, share=args.share)
+    launch(build_demo(pipeline, error), host=args.host, port=args.port, share=args.share, mcp_server=args.mcp)
     return 0
 
 

@@ -27,9 +27,10 @@ from .batch_plan import LOG_FOLDER, Plan, Task, make_plan, shard
 from .errors import IN2Error, InputError
 from .imaging import decode_image, encode_image, load_image, load_mask
 from .processes import Processes, join_processes
+from .regions import DEFAULT_CONTEXT, DEFAULT_CONTEXT_MIN
 from .runtime import OUT_OF_MEMORY, out_of_memory_errors
 
-__all__ = ["BatchJob", "add_arguments", "job_from_args", "run_batch"]
+__all__ = ["BatchJob", "add_arguments", "job_from_args", "pipeline_options", "run_batch", "PIPELINE_OPTIONS"]
 
 Say = Callable[[str], None]
 
@@ -50,6 +51,12 @@ class BatchJob:
     mode: str = "native"
     blend: str = "none"
     chunk_size: int | None = None
+    crop: str = "auto"
+    context: float = DEFAULT_CONTEXT
+    context_min: int = DEFAULT_CONTEXT_MIN
+    grow: str = "0"
+    fill_holes: bool = False
+    threshold: float = 0.5
     seed: int = 0
     group: int = 16
     log_dir: str | None = None
@@ -65,6 +72,15 @@ class _Stats:
     pixels: int = 0
     seconds: float = 0.0
     errors: list[str] = field(default_factory=list)
+
+
+# Keyword arguments of InpaintPipeline.__call__ that a run passes through unchanged.
+PIPELINE_OPTIONS = ("mode", "blend", "chunk_size", "crop", "context", "context_min", "grow", "fill_holes", "threshold")
+
+
+def pipeline_options(source: object) -> dict:
+    """The pipeline keyword arguments held by ``source`` (parsed arguments or a ``BatchJob``)."""
+    return {name: getattr(source, name) for name in PIPELINE_OPTIONS}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -189,7 +205,7 @@ class _Worker:
         return by_size
 
     def run(self, tasks: list[Task], progress: Callable[[int], None]) -> None:
-        options = dict(mode=self.job.mode, blend=self.job.blend, chunk_size=self.job.chunk_size)
+        options = pipeline_options(self.job)
         for window in _groups(tasks, self.job.group):
             for (width, height), items in self._load(window).items():
                 start = time.perf_counter()
@@ -231,7 +247,7 @@ def _summary(job: BatchJob, plan: Plan, all_stats: list[_Stats]) -> dict:
                  megapixels_per_s=round(s.pixels / 1e6 / s.seconds, 4) if s.seconds else None)
             for s in all_stats
         ],
-        options=dict(mode=job.mode, blend=job.blend, dtype=job.dtype, ext=job.ext, seed=job.seed),
+        options=dict(pipeline_options(job), dtype=job.dtype, ext=job.ext, seed=job.seed),
     )
 
 

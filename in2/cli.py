@@ -18,7 +18,8 @@ from typing import Sequence
 from . import __version__
 from .errors import IN2Error, InputError
 from .imaging import check_output_path, load_image, load_mask, save_image
-from .batch import add_arguments as add_batch_arguments, job_from_args, run_batch
+from .batch import add_arguments as add_batch_arguments, job_from_args, pipeline_options, run_batch
+from .regions import DEFAULT_CONTEXT, DEFAULT_CONTEXT_MIN
 from .runtime import OUT_OF_MEMORY as _OUT_OF_MEMORY, out_of_memory_errors as _out_of_memory_errors
 
 __all__ = ["main", "build_parser"]
@@ -83,6 +84,28 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         "--blend", choices=("none", "seamless"), default="none",
         help="none: paste the fill (default); seamless: colour-match it and hide the seam inside the hole",
     )
+    parser.add_argument(
+        "--crop", choices=("auto", "off", "on"), default="auto",
+        help="on: inpaint a box of context around each hole region and stitch it back; off: the whole image; "
+        "auto (default): crop when the image would not fit in memory, or when its holes are small in a large photo",
+    )
+    parser.add_argument(
+        "--context", type=float, default=DEFAULT_CONTEXT, metavar="FACTOR",
+        help=f"side of a crop box over the side of its hole region (default {DEFAULT_CONTEXT:g})",
+    )
+    parser.add_argument(
+        "--context-min", type=int, default=DEFAULT_CONTEXT_MIN, metavar="PX",
+        help=f"smallest side of a crop box in pixels (default {DEFAULT_CONTEXT_MIN})",
+    )
+    parser.add_argument(
+        "--grow", default="0", metavar="PX_OR_PERCENT",
+        help="grow the mask by this many pixels (negative shrinks), or by N%% of the image's shorter side (e.g. 1.5%%)",
+    )
+    parser.add_argument("--fill-holes", action="store_true", help="also fill unmasked gaps the mask encloses")
+    parser.add_argument(
+        "--threshold", type=float, default=0.5, metavar="T",
+        help="soft (gray) masks are filled where they are at least T of white (default 0.5)",
+    )
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
     parser.add_argument("--dtype", choices=("fp32", "fp16", "bf16", "auto"), default="fp32", help="compute precision (default fp32)")
     parser.add_argument("--chunk-size", type=int, default=None, metavar="N", help="decoder pixels per step (lower = less memory)")
@@ -139,7 +162,6 @@ def _inpaint(args: argparse.Namespace) -> int:
     pair = _plan_file(Path(args.image), Path(args.mask), Path(args.output))
     pipe = InpaintPipeline.from_pretrained(args.weights, revision=args.revision, device=args.device, dtype=args.dtype)
     say(pipe.describe())
-    options = dict(mode=args.mode, blend=args.blend, chunk_size=args.chunk_size)
     image, mask = load_image(pair.image), load_mask(pair.mask)
     with tqdm(total=0, desc="decoding", unit="chunk", disable=args.quiet or None, file=sys.stderr) as bar:
 
@@ -148,7 +170,7 @@ def _inpaint(args: argparse.Namespace) -> int:
             bar.n = done
             bar.refresh()
 
-        result = pipe(image, mask, progress=progress, **options)
+        result = pipe(image, mask, progress=progress, **pipeline_options(args))
     save_image(result, pair.output)
     say(f"wrote {pair.output}")
     return 0

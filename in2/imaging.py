@@ -13,7 +13,7 @@ Mask rules (one place, documented in docs/usage.md):
 
 - 1-channel masks (bool, PIL "1"/"L"/"I;16"/"I"/"F", numpy ``HxW``/``HxWx1``, tensors):
   a pixel is filled when its value is >= half of full scale: True for bool, >= 128 for
-  uint8, >= 32768 for uint16 (and PIL "I"), >= 0.5 for float.
+  uint8, >= 32768 for uint16 (and PIL "I"), >= 0.5 for float (``threshold`` moves that level).
 - RGB masks (white-on-black): the luminance ``0.299 R + 0.587 G + 0.114 B`` (ITU-R 601, the
   same weights as PIL's ``convert("L")``) is thresholded the same way.
 - Masks with alpha (RGBA, LA, palette images with transparency): if any pixel is not
@@ -185,6 +185,14 @@ class ImageBatch:
             assert self._stack is not None
             return self._stack(outs)
         return outs
+
+    def restore_masks(self, holes: Sequence[torch.Tensor]) -> Any:
+        """``[H,W]`` bool holes in the input's container: one tensor, a list, or ``[B,H,W]``."""
+        if self.container == "single":
+            return holes[0]
+        if self.container == "tensor_batch":
+            return torch.stack(list(holes))
+        return list(holes)
 
 
 def _check_size(height: int, width: int, what: str) -> None:
@@ -409,13 +417,13 @@ def image_to_tensor(image: ImageLike) -> torch.Tensor:
 # ---------------------------------------------------------------------------------------
 
 
-def _threshold(values: np.ndarray, pil_mode: str | None) -> np.ndarray:
-    """1-channel values -> bool at half of full scale."""
+def _threshold(values: np.ndarray, pil_mode: str | None, level: float = 0.5) -> np.ndarray:
+    """1-channel values -> bool at ``level`` of full scale (half by default)."""
     if values.dtype.kind == "b":
         return values.copy()
     if values.dtype.kind == "f":
         unit = _to_unit_float(values, pil_mode, "mask")
-        return unit >= 0.5
+        return unit >= level
     try:
         scale = _full_scale(values.dtype, pil_mode)
     except InputError:
@@ -423,7 +431,7 @@ def _threshold(values: np.ndarray, pil_mode: str | None) -> np.ndarray:
             f"unsupported mask dtype {values.dtype}: use bool, uint8 (0/255), uint16 or float in [0, 1]"
         ) from None
     assert scale is not None
-    return values.astype(np.float64) >= scale / 2
+    return values.astype(np.float64) >= scale * level
 
 
 def _fully_opaque(alpha: np.ndarray, pil_mode: str | None) -> bool:
@@ -436,10 +444,10 @@ def _fully_opaque(alpha: np.ndarray, pil_mode: str | None) -> bool:
     return bool((alpha >= full).all())
 
 
-def _mask_from_array(arr: np.ndarray, pil_mode: str | None = None) -> np.ndarray:
+def _mask_from_array(arr: np.ndarray, pil_mode: str | None = None, level: float = 0.5) -> np.ndarray:
     """``HxW``/``HxWxC`` mask array -> ``HxW`` bool by the module's rules."""
     if arr.ndim == 2:
-        return _threshold(arr, pil_mode)
+        return _threshold(arr, pil_mode, level)
     if arr.ndim != 3 or arr.shape[2] not in (1, 2, 3, 4):
         raise InputError(
             f"mask array has shape {tuple(arr.shape)}: pass HxW (one channel), HxWx1, "
@@ -447,18 +455,18 @@ def _mask_from_array(arr: np.ndarray, pil_mode: str | None = None) -> np.ndarray
         )
     channels = arr.shape[2]
     if channels == 1:
-        return _threshold(arr[..., 0], pil_mode)
+        return _threshold(arr[..., 0], pil_mode, level)
     colour, alpha = _split_alpha(arr)
     if alpha is not None and not _fully_opaque(alpha, pil_mode):
-        return _threshold(alpha, pil_mode)
+        return _threshold(alpha, pil_mode, level)
     if colour.shape[2] == 1:
-        return _threshold(colour[..., 0], pil_mode)
+        return _threshold(colour[..., 0], pil_mode, level)
     if colour.dtype.kind == "b":
-        return _threshold(_luminance(colour.astype(np.float32)), None)
-    return _luminance(_to_unit_float(colour, pil_mode, "mask")) >= 0.5
+        return _threshold(_luminance(colour.astype(np.float32)), None, level)
+    return _luminance(_to_unit_float(colour, pil_mode, "mask")) >= level
 
 
-def _mask_from_pil(image: Image.Image) -> np.ndarray:
+def _mask_from_pil(image: Image.Image, level: float = 0.5) -> np.ndarray:
     _check_size(image.height, image.width, "mask")
     mode = image.mode
     if mode == "P":
@@ -467,10 +475,10 @@ def _mask_from_pil(image: Image.Image) -> np.ndarray:
     elif mode not in _NUMPY_MODES:
         image = image.convert("RGBA" if mode in ("PA", "La", "RGBa") else "L")
         mode = image.mode
-    return _mask_from_array(np.asarray(image), mode)
+    return _mask_from_array(np.asarray(image), mode, level)
 
 
-def _masks_from_tensor(t: torch.Tensor) -> list[np.ndarray]:
+def _masks_from_tensor(t: torch.Tensor, level: float = 0.5) -> list[np.ndarray]:
     """``[H,W]``, ``[1,H,W]``, ``[B,H,W]`` or ``[B,1,H,W]`` -> list of ``HxW`` bool."""
     if t.ndim == 4:
         if t.shape[1] != 1:
@@ -491,46 +499,48 @@ def _masks_from_tensor(t: torch.Tensor) -> list[np.ndarray]:
     if t.dtype == torch.bool:
         bools = t
     elif t.dtype == torch.uint8:
-        bools = t >= 128
+        bools = t.float() >= level * 255
     elif t.is_floating_point():
         _check_float_range(t.float(), "mask")
-        bools = t >= 0.5
+        bools = t >= level
     else:
         raise InputError(f"unsupported mask tensor dtype {t.dtype}: use bool, float in [0, 1] or uint8 (0/255)")
     return [m.detach().to("cpu").numpy() for m in bools]
 
 
-def _mask_list(masks: Any) -> list[np.ndarray]:
+def _mask_list(masks: Any, level: float = 0.5) -> list[np.ndarray]:
     if isinstance(masks, (list, tuple)):
         if not masks:
             raise InputError("the mask list is empty: pass one mask per image (or one mask for all)")
         out: list[np.ndarray] = []
         for mask in masks:
-            found = _mask_list(mask)
+            found = _mask_list(mask, level)
             if len(found) != 1:
                 raise InputError(f"a list element holds {len(found)} masks: pass one mask per list element")
             out.extend(found)
         return out
     if isinstance(masks, Image.Image):
-        return [_mask_from_pil(masks)]
+        return [_mask_from_pil(masks, level)]
     if isinstance(masks, np.ndarray):
         if masks.ndim >= 2 and (masks.shape[0] == 0 or masks.shape[1] == 0):
             _check_size(masks.shape[0], masks.shape[1], "mask")
-        return [_mask_from_array(masks)]
+        return [_mask_from_array(masks, None, level)]
     if isinstance(masks, torch.Tensor):
-        return _masks_from_tensor(masks)
+        return _masks_from_tensor(masks, level)
     raise InputError(
         f"unsupported mask type {type(masks).__name__}: pass a PIL image, a numpy array, "
         "a torch tensor, a list of these, or a file path via load_mask()"
     )
 
 
-def read_masks(masks: Any, sizes: Sequence[tuple[int, int]]) -> list[torch.Tensor]:
+def read_masks(masks: Any, sizes: Sequence[tuple[int, int]], threshold: float = 0.5) -> list[torch.Tensor]:
     """Masks for images of the given ``(H, W)`` sizes, as ``[H,W]`` bool tensors (True = fill).
+
+    Soft masks are filled where their value is at least ``threshold`` of full scale.
 
     One mask is applied to every image; otherwise there must be one mask per image.
     """
-    found = _mask_list(masks)
+    found = _mask_list(masks, threshold)
     if len(found) == 1 and len(sizes) > 1:
         found = found * len(sizes)
     if len(found) != len(sizes):
@@ -551,9 +561,9 @@ def read_masks(masks: Any, sizes: Sequence[tuple[int, int]]) -> list[torch.Tenso
     return out
 
 
-def mask_to_tensor(mask: Any) -> torch.Tensor:
+def mask_to_tensor(mask: Any, threshold: float = 0.5) -> torch.Tensor:
     """One mask as an ``[H,W]`` bool tensor (True = fill) by the module's rules."""
-    found = _mask_list(mask)
+    found = _mask_list(mask, threshold)
     if len(found) != 1:
         raise InputError(f"expected one mask, got {len(found)}")
     _check_size(found[0].shape[0], found[0].shape[1], "mask")

@@ -1,7 +1,8 @@
 """``InpaintPipeline``: image + mask in, inpainted image out, in the caller's own format.
 
-It glues the pieces together: ``imaging`` (conversion both ways), ``runtime`` (device,
-precision, memory budget), the model, and ``compositing`` (known pixels bit-exact).
+It glues the pieces together: ``imaging`` (conversion both ways), ``mask_prep`` (grow, fill
+enclosed gaps), ``regions`` (a context box per hole region), ``runtime`` (device, precision,
+memory budget), the model, and ``compositing`` (known pixels bit-exact).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import torch.nn.functional as F
 from .compositing import paste_into_hole, seamless_blend
 from .errors import InputError
 from .imaging import read_images, read_masks
+from .mask_prep import Grow, MaskPrep
+from .regions import DEFAULT_CONTEXT, DEFAULT_CONTEXT_MIN, Box, check_context, plan_boxes
 from .runtime import (
     BYTES_PER_PIXEL,
     DEFAULT_CHUNK_SIZE,
@@ -31,11 +34,16 @@ from .weights import WeightsInfo, load_model
 if TYPE_CHECKING:
     from .model import IN2
 
-__all__ = ["InpaintPipeline", "MODES", "BLENDS"]
+__all__ = ["InpaintPipeline", "MODES", "BLENDS", "CROPS"]
 
 Progress = Callable[[int, int], None]
 MODES = ("native", "resize")
 BLENDS = ("none", "seamless")
+CROPS = ("auto", "off", "on")
+# crop="auto" crops a photo of at least this many pixels when its context boxes cover at most
+# AUTO_CROP_SHARE of it (and any photo that would not fit in memory whole).
+AUTO_CROP_MIN_PIXELS = 1_000_000
+AUTO_CROP_SHARE = 0.5
 _PROGRESS_SCALE = 1000  # per-image progress units when images of different sizes run one by one
 
 
@@ -43,12 +51,30 @@ def _pixels(pixels: int) -> str:
     return f"{pixels / 1e6:.1f} MP" if pixels >= 100_000 else f"{pixels:,} pixels"
 
 
+@dataclass(frozen=True)
+class _Piece:
+    """What one model input is: image ``index``, cut to ``box`` (the whole image when not cropped)."""
+
+    index: int
+    box: Box
+
+
 @dataclass
 class _Job:
-    """Images of one size that run through the model together."""
+    """Pieces of one size that run through the model together."""
 
-    indices: list[int]
+    pieces: list[_Piece]
     size: tuple[int, int]
+
+
+def _stitch(result: torch.Tensor | None, original: torch.Tensor, box: Box, filled: torch.Tensor) -> torch.Tensor:
+    """Put a filled box into the image's result (a copy of the original on first use)."""
+    if box.height == original.shape[-2] and box.width == original.shape[-1]:
+        return filled
+    if result is None:
+        result = original.to(filled.device, torch.float32, copy=True)
+    result[(slice(None),) + box.slices] = filled
+    return result
 
 
 class InpaintPipeline:
@@ -118,9 +144,10 @@ class InpaintPipeline:
             )
         raise InputError(
             f"too large to inpaint on {self.device} ({dtype_name(self.dtype)}): {what}, but the limit is "
-            f"{_pixels(limit)} ({why}). Ways out: mode='resize' (--mode resize) inpaints at the "
-            "training size and composites at full size; crop the region around the hole and paste "
-            "it back; use a smaller image; or run on a GPU (--device cuda)."
+            f"{_pixels(limit)} ({why}). Ways out: crop='on' (--crop on) inpaints a box of context "
+            "around each hole (lower context to shrink the boxes); mode='resize' (--mode resize) "
+            "inpaints at the training size and composites at full size; use a smaller image; or run "
+            "on a GPU (--device cuda)."
         )
 
     # ------------------------------------------------------------------ running
@@ -156,19 +183,38 @@ class InpaintPipeline:
             pred = pred.clamp(0, 1)
         return pred
 
-    def _jobs(self, sizes: list[tuple[int, int]], todo: list[int], mode: str) -> list[_Job]:
-        """Group images of equal size (first-seen order) and split groups to fit the budget."""
-        groups: dict[tuple[int, int], list[int]] = {}
-        for index in todo:
-            groups.setdefault(sizes[index], []).append(index)
-        limit = self.max_pixels
+    def _model_size(self, box: Box, mode: str) -> tuple[int, int]:
+        return (self.train_resolution,) * 2 if mode == "resize" else (box.height, box.width)
+
+    def _boxes(self, hole: torch.Tensor, mode: str, crop: str, context: float, context_min: int,
+               limit: int | None) -> list[Box]:
+        """Where to run the model for one image: the whole image, or a context box per hole region."""
+        height, width = hole.shape
+        whole = [Box(0, 0, height, width)]
+        if crop == "off":
+            return whole
+        boxes = plan_boxes(hole, context, context_min)
+        if crop == "on":
+            return boxes
+        model_h, model_w = self._model_size(whole[0], mode)
+        too_large = limit is not None and model_h * model_w > limit
+        small_holes = (
+            height * width >= AUTO_CROP_MIN_PIXELS and sum(box.area for box in boxes) <= AUTO_CROP_SHARE * height * width
+        )
+        return boxes if too_large or small_holes else whole
+
+    def _jobs(self, pieces: list[_Piece], mode: str, limit: int | None) -> list[_Job]:
+        """Group pieces of equal size (first-seen order) and split groups to fit the budget."""
+        groups: dict[tuple[int, int], list[_Piece]] = {}
+        for piece in pieces:
+            groups.setdefault((piece.box.height, piece.box.width), []).append(piece)
         jobs = []
-        for size, indices in groups.items():
-            model_h, model_w = (self.train_resolution,) * 2 if mode == "resize" else size
+        for size, members in groups.items():
+            model_h, model_w = self._model_size(members[0].box, mode)
             self._check_budget(model_h, model_w, limit, mode)
-            per_job = len(indices) if limit is None else max(1, limit // (model_h * model_w))
-            for start in range(0, len(indices), per_job):
-                jobs.append(_Job(indices[start : start + per_job], size))
+            per_job = len(members) if limit is None else max(1, limit // (model_h * model_w))
+            for start in range(0, len(members), per_job):
+                jobs.append(_Job(members[start : start + per_job], size))
         return jobs
 
     def __call__(
@@ -178,6 +224,13 @@ class InpaintPipeline:
         *,
         mode: Literal["native", "resize"] = "native",
         blend: Literal["none", "seamless"] = "none",
+        crop: Literal["auto", "off", "on"] = "auto",
+        context: float = DEFAULT_CONTEXT,
+        context_min: int = DEFAULT_CONTEXT_MIN,
+        grow: Grow = 0,
+        fill_holes: bool = False,
+        threshold: float = 0.5,
+        return_mask: bool = False,
         chunk_size: int | None = None,
         progress: Progress | None = None,
     ) -> Any:
@@ -188,6 +241,15 @@ class InpaintPipeline:
         mask is shrunk so any hole pixel makes a hole) and composites at full size.
         blend: ``none`` pastes the prediction into the hole; ``seamless`` colour-matches it to
         the surroundings and hides the seam inside the hole (``compositing.seamless_blend``).
+        crop: ``on`` inpaints each hole region inside its own context box (``regions``) and
+        stitches it back; ``off`` runs the whole image; ``auto`` crops when the whole image
+        would not fit in memory, or when it has at least ``AUTO_CROP_MIN_PIXELS`` and its boxes
+        cover at most ``AUTO_CROP_SHARE`` of it.
+        context, context_min: a box's side is ``context`` times its region's side, at least
+        ``context_min`` pixels (at most the image's).
+        grow, fill_holes, threshold: mask preparation (``mask_prep.MaskPrep``).
+        return_mask: also return the holes actually filled, ``(result, mask)``: an ``[H,W]`` bool
+        tensor per image (a list for a list, ``[B,H,W]`` for a batch tensor).
         chunk_size: decoder queries evaluated at once (default ``runtime.DEFAULT_CHUNK_SIZE``).
         progress: ``progress(done, total)`` after every decoded chunk; may raise to stop. When
         several forwards run (images of different sizes, or a batch split to fit memory) the
@@ -199,29 +261,41 @@ class InpaintPipeline:
             raise InputError(f"unknown mode {mode!r}: use 'native' or 'resize'")
         if blend not in BLENDS:
             raise InputError(f"unknown blend {blend!r}: use 'none' or 'seamless'")
+        if crop not in CROPS:
+            raise InputError(f"unknown crop {crop!r}: use 'auto', 'off' or 'on'")
+        check_context(context, context_min)
         if chunk_size is not None and chunk_size < 1:
             raise InputError(f"chunk_size must be a positive number of pixels, got {chunk_size}")
         chunk = chunk_size or DEFAULT_CHUNK_SIZE
+        prep = MaskPrep(grow=grow, fill_holes=fill_holes, threshold=threshold)
 
         batch = read_images(image)
-        holes = read_masks(mask, batch.sizes)
-        todo = [index for index, hole in enumerate(holes) if bool(hole.any())]
+        holes = [prep.apply(hole) for hole in read_masks(mask, batch.sizes, prep.threshold)]
+        limit = self.max_pixels
+        pieces = [
+            _Piece(index, box)
+            for index, hole in enumerate(holes)
+            if bool(hole.any())
+            for box in self._boxes(hole, mode, crop, context, context_min, limit)
+        ]
+        jobs = self._jobs(pieces, mode, limit)
         results: list[torch.Tensor | None] = [None] * len(batch)
-        jobs = self._jobs(batch.sizes, todo, mode)
 
         with torch.inference_mode():
             for number, job in enumerate(jobs):
-                images = torch.stack([batch.tensors[i] for i in job.indices]).to(self.device, torch.float32)
-                job_holes = torch.stack([holes[i] for i in job.indices])[:, None].to(self.device)
+                images = torch.stack([batch.tensors[p.index][(slice(None),) + p.box.slices] for p in job.pieces])
+                images = images.to(self.device, torch.float32)
+                job_holes = torch.stack([holes[p.index][p.box.slices] for p in job.pieces])[:, None].to(self.device)
                 report = self._job_progress(progress, number, len(jobs))
                 pred = self._predict(images, job_holes, mode, chunk, report)
                 if blend == "seamless":
                     filled = seamless_blend(images, pred, job_holes)
                 else:
                     filled = paste_into_hole(images, pred, job_holes)
-                for slot, index in enumerate(job.indices):
-                    results[index] = filled[slot]
-        return batch.restore(results, holes)
+                for slot, piece in enumerate(job.pieces):
+                    results[piece.index] = _stitch(results[piece.index], batch.tensors[piece.index], piece.box, filled[slot])
+        restored = batch.restore(results, holes)
+        return (restored, batch.restore_masks(holes)) if return_mask else restored
 
     @staticmethod
     def _job_progress(progress: Progress | None, number: int, count: int) -> Progress | None:

@@ -64,8 +64,8 @@ SAFETY_MARGIN = 0.7
 
 # What front ends say when a forward runs out of memory anyway (the budget is an estimate).
 OUT_OF_MEMORY = (
-    "out of memory while inpainting{where}: use --mode resize, crop the image around the hole, "
-    "use a smaller image, lower --chunk-size, or run on a GPU"
+    "out of memory while inpainting{where}: use --crop on (a lower --context makes the boxes smaller), "
+    "--mode resize, a smaller image, a lower --chunk-size, or a GPU"
 )
 
 

@@ -1,7 +1,8 @@
-"""IN2 nodes for ComfyUI: node registry and the `in2` model folder.
+"""IN2 nodes for ComfyUI (V3 schema): entry point and the `in2` model folder.
 
-Importing this package must never fail because an optional dependency is missing: the node
-modules import only torch and the light `in2.errors` at load time, the rest when a node runs.
+Importing this package must never fail because an optional dependency is missing: it imports
+only torch and the light `in2.errors` at load time; ComfyUI's `comfy_api` and the rest are
+imported when ComfyUI asks for the nodes (`comfy_entrypoint`) or a node runs.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from .core import ensure_core_importable
 ensure_core_importable()
 
 from . import model_store  # noqa: E402  (needs the core importable)
-from .inpaint import IN2Inpaint  # noqa: E402
-from .loader import IN2LoadModel, IN2Model  # noqa: E402
+from .inpaint import run_inpaint  # noqa: E402
+from .loader import IN2Model, load_in2_model  # noqa: E402
 
 try:
     model_store.register_model_folder()
@@ -21,14 +22,14 @@ except Exception as _exc:  # noqa: BLE001 - an odd folder setup must not hide th
 
     logging.getLogger("in2.comfyui").warning("IN2: could not register the 'in2' model folder: %s", _exc)
 
-NODE_CLASS_MAPPINGS = {
-    "IN2_LoadModel": IN2LoadModel,
-    "IN2_Inpaint": IN2Inpaint,
-}
+NODE_IDS = ("IN2_LoadModel", "IN2_Inpaint")
 
-NODE_DISPLAY_NAME_MAPPINGS = {
-    "IN2_LoadModel": "IN2 Load Model",
-    "IN2_Inpaint": "IN2 Inpaint (native resolution)",
-}
 
-__all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS", "IN2Inpaint", "IN2LoadModel", "IN2Model"]
+async def comfy_entrypoint():
+    """ComfyUI (0.3.48 and later) calls this at start-up for the node list."""
+    from .schema import IN2Extension
+
+    return IN2Extension()
+
+
+__all__ = ["comfy_entrypoint", "run_inpaint", "load_in2_model", "IN2Model", "NODE_IDS"]

@@ -78,24 +78,17 @@ def check_interrupted() -> None:
 
 
 class RunProgress:
-    """One ComfyUI progress bar over several pipeline calls (one per crop, or one for the batch).
-
-    The pipeline reports `progress(done, total)` per call; call `i` of `calls` is mapped onto
-    the slice [i, i+1) of a bar with `calls * STEPS` steps. Every report also checks for
-    interruption, which is how Cancel stops a long decode.
-    """
+    """A ComfyUI progress bar fed by the pipeline's ``progress(done, total)`` reports (the
+    pipeline already spreads several forwards over one total); every report also checks for
+    interruption, which is how Cancel stops a long decode."""
 
     STEPS = 1000
 
-    def __init__(self, calls: int) -> None:
-        self.calls = max(1, calls)
+    def __init__(self) -> None:
         utils = optional_module("comfy.utils")
-        self.bar = utils.ProgressBar(self.calls * self.STEPS) if utils is not None else None
+        self.bar = utils.ProgressBar(self.STEPS) if utils is not None else None
 
-    def callback(self, index: int) -> Callable[[int, int], None]:
-        def report(done: int, total: int) -> None:
-            check_interrupted()
-            if self.bar is not None and total > 0:
-                self.bar.update_absolute(index * self.STEPS + int(self.STEPS * min(done, total) / total))
-
-        return report
+    def report(self, done: int, total: int) -> None:
+        check_interrupted()
+        if self.bar is not None and total > 0:
+            self.bar.update_absolute(int(self.STEPS * min(done, total) / total))

@@ -48,11 +48,11 @@ def mask_batch(mask: torch.Tensor) -> torch.Tensor:
     return mask
 
 
-def holes(masks: torch.Tensor) -> list[torch.Tensor]:
+def holes(masks: torch.Tensor, threshold: float = 0.5) -> list[torch.Tensor]:
     """Each [H,W] mask as bool (True = fill) by the core's threshold rule."""
     from in2.imaging import mask_to_tensor  # numpy/PIL only when a node runs
 
-    return [mask_to_tensor(m) for m in masks]
+    return [mask_to_tensor(m, threshold) for m in masks]
 
 
 def fit_mask(masks: torch.Tensor, height: int, width: int, resize: bool) -> torch.Tensor:
@@ -67,16 +67,3 @@ def fit_mask(masks: torch.Tensor, height: int, width: int, resize: bool) -> torc
         )
     resized = F.interpolate(masks.unsqueeze(1).float(), size=(height, width), mode="bilinear", align_corners=False)
     return resized[:, 0].clamp(0, 1).to(masks.dtype if masks.is_floating_point() else torch.float32)
-
-
-def crop_box(hole: torch.Tensor, padding: int) -> tuple[int, int, int, int]:
-    """(top, bottom, left, right) around the True pixels of an [H,W] bool mask, grown by
-    `padding` pixels on every side and clipped to the image. The mask must not be empty."""
-    rows = torch.nonzero(hole.any(dim=1)).flatten()
-    cols = torch.nonzero(hole.any(dim=0)).flatten()
-    height, width = hole.shape
-    top = max(0, int(rows[0]) - padding)
-    bottom = min(height, int(rows[-1]) + 1 + padding)
-    left = max(0, int(cols[0]) - padding)
-    right = min(width, int(cols[-1]) + 1 + padding)
-    return top, bottom, left, right

@@ -1,4 +1,4 @@
-"""Fixtures shared by the test modules."""
+"""Fixtures shared by several test files."""
 
 from __future__ import annotations
 
@@ -8,6 +8,18 @@ import pytest
 import torch
 
 from in2 import IN2, IN2Config
+
+
+@pytest.fixture
+def fresh_accelerate():
+    """A clean Accelerate state before and after a test that builds an ``Accelerator``."""
+    from accelerate.state import AcceleratorState, GradientState
+
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+    yield
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
 
 
 @pytest.fixture(scope="session")

@@ -174,6 +174,36 @@ def test_paint_fill_and_read_back(page: "Page", tmp_path: Path):
     assert "Done in" in page.inner_text("#status")
 
 
+def test_crop_run(page: "Page", tmp_path: Path):
+    from PIL import Image
+
+    pixels = np.random.default_rng(1).integers(0, 256, (H, W, 3), dtype=np.uint8)
+    upload = tmp_path / "photo.png"
+    Image.fromarray(pixels).save(upload)
+    upload_photo(page, upload)
+    page.get_by_text("Options").click()
+    page.locator("#crop").get_by_text("on: always", exact=False).click()
+
+    def paint(stroke: list[tuple[float, float]]) -> None:
+        to_screen = image_to_screen(page, W, H)
+        page.get_by_role("button", name="Brush", exact=True).click()
+        page.mouse.move(*to_screen(*stroke[0]))
+        page.mouse.down()
+        for point in stroke[1:]:
+            page.mouse.move(*to_screen(*point), steps=2)
+        page.mouse.up()
+
+    first = [(100.0 + 10 * i, 120.0) for i in range(8)]
+    paint(first)
+    page.click("#run-btn")
+    page.wait_for_function(RESULT_READY, timeout=120_000)
+    assert "crop on." in page.inner_text("#status")
+    out = np.asarray(fetch_result(page).convert("RGB"))
+    assert out.shape == pixels.shape
+    far = distance_to_polyline(first, H, W) > 60
+    assert np.array_equal(out[far], pixels[far]), "pixels far from the stroke changed"
+
+
 @pytest.mark.parametrize(
     "upload, expected",
     [

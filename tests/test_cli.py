@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image, ImageDraw
 
 import in2.weights as weights
@@ -130,3 +131,40 @@ def test_module_help_runs():
     assert done.returncode == 0
     for option in ("--weights", "--revision", "--mode", "--blend", "--device", "--dtype"):
         assert option in done.stdout
+
+
+def _two_small_holes(width: int, height: int) -> np.ndarray:
+    hole = np.zeros((height, width), bool)
+    hole[500:540, 700:760] = True  # near an eye
+    hole[1100:1130, 1600:1700] = True  # far from the first
+    return hole
+
+
+@pytest.mark.parametrize("crop", ["on", "auto"])
+def test_2400x1600_photo_with_two_small_holes_crops_and_keeps_every_other_pixel(tmp_path, tiny_weights, crop, capsys):
+    size = (2400, 1600)
+    image_path, mask_path = tmp_path / "big.png", tmp_path / "big_mask.png"
+    Image.open(PHOTO).convert("RGB").resize(size, Image.Resampling.LANCZOS).save(image_path)
+    hole = _two_small_holes(*size)
+    Image.fromarray(hole.astype(np.uint8) * 255).save(mask_path)
+    out = tmp_path / "out.png"
+    code = main(["inpaint", str(image_path), str(mask_path), "-o", str(out), "--weights", str(tiny_weights),
+                 "--device", "cpu", "--crop", crop, "--grow", "3"])
+    assert code == 0, capsys.readouterr().err
+    before, after = np.asarray(Image.open(image_path)), np.asarray(Image.open(out))
+    assert after.shape == before.shape
+    grown = np.zeros_like(hole)
+    grown[497:543, 697:763] = True
+    grown[1097:1133, 1597:1703] = True
+    assert np.array_equal(before[~grown], after[~grown])  # corners of the grown boxes are cut: a superset
+    changed = (before != after).any(axis=2)
+    assert changed[hole].mean() > 0.9 and changed[grown & ~hole].any()
+
+
+def test_bad_crop_options_are_one_line_errors(tmp_path, tiny_weights, capsys):
+    image_path, mask_path, _ = _photo(tmp_path, (300, 200))
+    code = main(["inpaint", str(image_path), str(mask_path), "-o", str(tmp_path / "o.png"), "--weights",
+                 str(tiny_weights), "--device", "cpu", "--context", "0.2"])
+    err = capsys.readouterr().err
+    assert code == 2 and "context must be a factor of at least 1" in err and "Traceback" not in err
+    assert not (tmp_path / "o.png").exists()

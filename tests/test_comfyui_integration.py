@@ -176,8 +176,19 @@ def _prompt(image_name: str, mask_image_name: str | None = None) -> dict:
 def test_nodes_load_without_import_errors(server):
     info = server.get("/object_info")
     assert {"IN2_LoadModel", "IN2_Inpaint"} <= set(info)
-    assert "tiny" in info["IN2_LoadModel"]["input"]["required"]["model"][0]
+    assert info["IN2_LoadModel"]["input"]["required"]["model"][0] == "COMBO"  # V3 combos list their options
+    assert "tiny" in info["IN2_LoadModel"]["input"]["required"]["model"][1]["options"]
     assert info["IN2_LoadModel"]["output"] == ["IN2_MODEL"]
+    inpaint = info["IN2_Inpaint"]
+    assert inpaint["output"] == ["IMAGE", "MASK"] and inpaint["output_name"] == ["image", "filled mask"]
+    assert inpaint["input"]["optional"]["crop"][1]["options"] == ["auto", "off", "on"]
+    assert inpaint["input"]["optional"]["crop"][1]["default"] == "auto"
+    assert {"context", "grow", "fill_holes", "threshold"} <= set(inpaint["input"]["optional"])
+    for node_id in ("IN2_LoadModel", "IN2_Inpaint"):  # V3 schema, tooltips kept
+        assert info[node_id]["python_module"].startswith("custom_nodes.")
+        for group in info[node_id]["input"].values():
+            for name, (_, options) in group.items():
+                assert options.get("tooltip"), f"{node_id}.{name} has no tooltip"
     log = server.log_text()
     ours = [line for line in log.splitlines()
             if ("IMPORT FAILED" in line or "Cannot import" in line) and "in2" in line.split("custom_nodes")[-1]]
@@ -202,6 +213,34 @@ def test_example_workflow_inpaints_at_native_size(server, tmp_path):
     assert not np.array_equal(out[~outside], rgb[~outside])
 
 
+@pytest.mark.parametrize("crop", ["on", "auto"])
+def test_2400x1600_photo_with_two_small_holes_is_cropped_per_hole(server, tmp_path, crop):
+    width, height = 2400, 1600
+    rgb = np.asarray(Image.open(REPO / "examples" / "grace_hopper.jpg").convert("RGB").resize((width, height)))
+    alpha = np.full((height, width), 255, np.uint8)
+    alpha[500:540, 700:760] = 0
+    alpha[1100:1130, 1600:1700] = 0
+    hole = alpha == 0
+    Image.fromarray(np.dstack([rgb, alpha]), "RGBA").save(tmp_path / "big.png")
+    prompt = _prompt(server.upload(tmp_path / "big.png"))
+    inpaint_id = next(k for k, n in prompt.items() if n["class_type"] == "IN2_Inpaint")
+    prompt[inpaint_id]["inputs"].update(crop=crop, grow=2)
+    prompt["91"] = {"class_type": "MaskToImage", "inputs": {"mask": [inpaint_id, 1]}}
+    prompt["92"] = {"class_type": "SaveImage", "inputs": {"images": ["91", 0], "filename_prefix": "IN2/filled_mask"}}
+    result = server.run(prompt)
+    assert result["status"]["status_str"] == "success", json.dumps(result["status"])[-3000:]
+    saved = {}
+    for node_id, node in result["outputs"].items():
+        if "images" in node:
+            image = node["images"][0]
+            saved[node_id] = np.asarray(Image.open(server.output / image["subfolder"] / image["filename"]).convert("RGB"))
+    out, filled = saved["4"], saved["92"][..., 0] >= 128
+    assert out.shape == (height, width, 3) and filled.shape == (height, width)
+    assert bool(filled[hole].all()) and bool(filled[498, 730]) and not bool(filled[496, 730])  # grown by 2
+    assert np.array_equal(out[~filled], rgb[~filled])
+    assert (out != rgb).any(axis=2)[hole].mean() > 0.9
+
+
 def test_mismatched_mask_is_an_execution_error_naming_both_sizes(server, tmp_path):
     _photo_with_hole(601, 517, (10, 20, 10, 20))[0].save(tmp_path / "photo.png")
     _photo_with_hole(300, 200, (10, 20, 10, 20))[0].save(tmp_path / "small_mask.png")
@@ -218,10 +257,11 @@ def test_cancel_stops_a_long_inpaint(server, tmp_path):
     name = server.upload(tmp_path / "large.png")
     warm = _prompt(name)
     inpaint = next(n for n in warm.values() if n["class_type"] == "IN2_Inpaint")
-    inpaint["inputs"].update(crop_to_mask=True, crop_padding=0, mode="resize")
+    inpaint["inputs"].update(crop="on", mode="resize")
     assert server.run(warm)["status"]["status_str"] == "success"  # Load Image / Load Model are now cached
 
     long_run = _prompt(name)  # native mode on 2.56 MP: only IN2 Inpaint (and Save Image) left to execute
+    next(n for n in long_run.values() if n["class_type"] == "IN2_Inpaint")["inputs"]["crop"] = "off"
     prompt_id = server.post_json("/prompt", {"prompt": long_run, "client_id": uuid.uuid4().hex})["prompt_id"]
     deadline = time.monotonic() + 60
     while not server.get("/queue")["queue_running"] and time.monotonic() < deadline:

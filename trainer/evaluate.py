@@ -88,9 +88,18 @@ def pipeline_fill(pipe, mode: str) -> Fill:
     return fill
 
 
+def centred_crop(img: Image.Image, height: int, width: int) -> Image.Image:
+    """The paper's preparation: trim the margins to the setting's aspect (centred), resize to it."""
+    return crop_resize(img, height, width, offset=0.5)
+
+
 def evaluate(fills: dict[str, Fill], items: Sequence, settings: Sequence[tuple[int, int]], mask_dir: Path,
-             mask_seed: int = 2024, accelerator=None, lpips=None, log: Callable[[str], None] = print) -> list[dict]:
-    """Mean metrics per (fill, setting); items are split across ranks when an accelerator is given."""
+             mask_seed: int = 2024, accelerator=None, lpips=None, log: Callable[[str], None] = print,
+             prepare: Callable[[Image.Image, int, int], Image.Image] = centred_crop) -> list[dict]:
+    """Mean metrics per (fill, setting); items are split across ranks when an accelerator is given.
+
+    ``prepare(photo, H, W)`` turns a test photo into the setting's input (default: ``centred_crop``).
+    """
     device = accelerator.device if accelerator is not None else torch.device("cpu")
     rows = []
     n = len(items)
@@ -111,7 +120,7 @@ def evaluate(fills: dict[str, Fill], items: Sequence, settings: Sequence[tuple[i
         per_fill: dict[str, list[torch.Tensor]] = {name: [] for name in fills}
         for batch in batches:  # gather inside the loop: that is where gather_for_metrics drops padding
             i = int(batch[0])
-            img = image_to_tensor(crop_resize(load_test_image(items[i]), *setting, offset=0.5))[None].to(device)
+            img = image_to_tensor(prepare(load_test_image(items[i]), *setting))[None].to(device)
             mask = torch.from_numpy(masks[i][None, None].astype(np.float32)).to(device)
             for name, fill in fills.items():
                 t = torch.tensor([score(fill(img, mask), img, mask, lpips)], dtype=torch.float64, device=device)

@@ -1,0 +1,188 @@
+"""Hole regions of a mask and the context boxes they are inpainted in.
+
+A large photo with a few small holes need not run through the model whole: each connected
+hole region is filled inside a box of context around it, at native resolution, and the box
+is stitched back. Regions whose boxes overlap are merged into one box, so every box holds
+the whole of each hole it touches and no hole pixel is filled twice.
+
+Connected regions are labelled with torch alone: every hole pixel starts with its own label,
+then each run of hole pixels along a row, and then along a column, takes the smallest label
+in the run, until nothing changes (a few rounds for ordinary shapes: one per turn of the
+shape, not one per pixel).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from .errors import InputError
+
+__all__ = [
+    "Box",
+    "label_regions",
+    "region_boxes",
+    "context_box",
+    "plan_boxes",
+    "DEFAULT_CONTEXT",
+    "DEFAULT_CONTEXT_MIN",
+]
+
+# Side of a context box over the side of its hole region's bounding box (per axis).
+DEFAULT_CONTEXT = 3.0
+# Smallest side of a context box in pixels (the model sees a face's scale from its
+# surroundings; a tight box around a small hole shows it too little).
+DEFAULT_CONTEXT_MIN = 384
+
+
+@dataclass(frozen=True)
+class Box:
+    """A rectangle of pixels: rows ``top .. top+height-1``, columns ``left .. left+width-1``."""
+
+    top: int
+    left: int
+    height: int
+    width: int
+
+    @property
+    def bottom(self) -> int:
+        return self.top + self.height
+
+    @property
+    def right(self) -> int:
+        return self.left + self.width
+
+    @property
+    def area(self) -> int:
+        return self.height * self.width
+
+    @property
+    def slices(self) -> tuple[slice, slice]:
+        """``image[..., *box.slices]`` is the box's content."""
+        return slice(self.top, self.bottom), slice(self.left, self.right)
+
+    def overlaps(self, other: "Box") -> bool:
+        return (
+            self.top < other.bottom and other.top < self.bottom and self.left < other.right and other.left < self.right
+        )
+
+    def union(self, other: "Box") -> "Box":
+        top, left = min(self.top, other.top), min(self.left, other.left)
+        bottom, right = max(self.bottom, other.bottom), max(self.right, other.right)
+        return Box(top, left, bottom - top, right - left)
+
+
+def _run_minimum(labels: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:
+    """Every run of ``inside`` pixels along the last axis takes the smallest label of the run."""
+    before = torch.zeros_like(inside)
+    before[:, 1:] = inside[:, :-1]
+    starts = (inside & ~before).flatten()
+    run = (torch.cumsum(starts, 0) - 1).view(inside.shape)[inside]
+    values = labels[inside]
+    smallest = torch.full((int(starts.sum()),), torch.iinfo(torch.int64).max, dtype=torch.int64, device=labels.device)
+    smallest = smallest.scatter_reduce(0, run, values, reduce="amin")
+    out = labels.clone()
+    out[inside] = smallest[run]
+    return out
+
+
+def label_regions(inside: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """4-connected regions of an ``[H,W]`` bool map: ``(labels, count)`` with labels
+    ``0 .. count-1`` on ``inside`` pixels (in row-major order of their first pixel) and -1
+    elsewhere."""
+    if inside.ndim != 2 or inside.dtype != torch.bool:
+        raise InputError(f"regions need an [H,W] bool mask, got {inside.dtype} of shape {tuple(inside.shape)}")
+    height, width = inside.shape
+    labels = torch.arange(height * width, dtype=torch.int64, device=inside.device).view(height, width)
+    labels = torch.where(inside, labels, torch.full_like(labels, -1))
+    if not bool(inside.any()):
+        return labels, 0
+    inside_t = inside.t().contiguous()
+    while True:
+        across = _run_minimum(labels, inside)
+        down = _run_minimum(across.t().contiguous(), inside_t).t().contiguous()
+        if torch.equal(down, labels):
+            break
+        labels = down
+    roots, dense = torch.unique(labels[inside], return_inverse=True)
+    out = torch.full_like(labels, -1)
+    out[inside] = dense
+    return out, int(roots.numel())
+
+
+def region_boxes(hole: torch.Tensor) -> list[Box]:
+    """Tight bounding box of every connected region of an ``[H,W]`` bool hole."""
+    labels, count = label_regions(hole)
+    if count == 0:
+        return []
+    rows, cols = torch.nonzero(hole, as_tuple=True)
+    ids = labels[rows, cols]
+    big = torch.iinfo(torch.int64).max
+    top = torch.full((count,), big, dtype=torch.int64).scatter_reduce(0, ids, rows, "amin")
+    bottom = torch.full((count,), -1, dtype=torch.int64).scatter_reduce(0, ids, rows, "amax")
+    left = torch.full((count,), big, dtype=torch.int64).scatter_reduce(0, ids, cols, "amin")
+    right = torch.full((count,), -1, dtype=torch.int64).scatter_reduce(0, ids, cols, "amax")
+    return [
+        Box(int(t), int(l), int(b) - int(t) + 1, int(r) - int(l) + 1)
+        for t, b, l, r in zip(top.tolist(), bottom.tolist(), left.tolist(), right.tolist())
+    ]
+
+
+def _span(start: int, length: int, factor: float, minimum: int, limit: int) -> tuple[int, int]:
+    """``(start, length)`` of a context span around a hole span, kept inside ``[0, limit)``.
+
+    The span is moved inside the photo rather than cut at its edge, so a hole near the
+    border still gets its full context and boxes of equal holes keep equal sizes (they can
+    then run as one batch).
+    """
+    size = min(limit, max(minimum, math.ceil(length * factor), length))
+    centre = start + length / 2
+    first = int(round(centre - size / 2))
+    first = min(max(first, 0), limit - size)
+    return first, size
+
+
+def context_box(region: Box, height: int, width: int, context: float, minimum: int) -> Box:
+    """The region's box scaled by ``context`` about its centre, each side at least
+    ``minimum`` pixels and at most the photo's, moved inside a ``height x width`` photo."""
+    top, box_h = _span(region.top, region.height, context, minimum, height)
+    left, box_w = _span(region.left, region.width, context, minimum, width)
+    return Box(top, left, box_h, box_w)
+
+
+def check_context(context: float, minimum: int) -> None:
+    """Raise an ``InputError`` naming the fix for a context factor or size that cannot work."""
+    if not isinstance(context, (int, float)) or not math.isfinite(context) or context < 1:
+        raise InputError(f"context must be a factor of at least 1 (the box around a hole is context x its size), got {context!r}")
+    if not isinstance(minimum, int) or minimum < 1:
+        raise InputError(f"the smallest context box side must be a positive number of pixels, got {minimum!r}")
+
+
+def plan_boxes(
+    hole: torch.Tensor, context: float = DEFAULT_CONTEXT, minimum: int = DEFAULT_CONTEXT_MIN
+) -> list[Box]:
+    """Context boxes that together cover every hole pixel of an ``[H,W]`` bool hole.
+
+    One box per connected region; regions whose context boxes overlap are merged (their
+    joint bounding box gets one context box) until no two boxes overlap. Boxes come in
+    row-major order of their top-left corner.
+    """
+    check_context(context, minimum)
+    height, width = hole.shape
+    regions = region_boxes(hole)
+    while True:
+        boxes = [context_box(region, height, width, context, minimum) for region in regions]
+        merged = False
+        for i in range(len(regions)):
+            for j in range(i + 1, len(regions)):
+                if boxes[i].overlaps(boxes[j]):
+                    regions[i] = regions[i].union(regions[j])
+                    del regions[j]
+                    merged = True
+                    break
+            if merged:
+                break
+        if not merged:
+            return sorted(boxes, key=lambda box: (box.top, box.left))

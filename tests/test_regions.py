@@ -1,0 +1,68 @@
+"""Hole regions and context boxes (``in2.regions``)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from in2.errors import InputError
+from in2.regions import Box, context_box, label_regions, plan_boxes, region_boxes
+
+
+def _hole(height: int, width: int, *rects: tuple[int, int, int, int]) -> torch.Tensor:
+    hole = torch.zeros(height, width, dtype=torch.bool)
+    for top, left, bottom, right in rects:
+        hole[top:bottom, left:right] = True
+    return hole
+
+
+def test_labels_separate_regions_and_join_winding_ones():
+    # an S-shaped region (several turns) and a separate dot
+    hole = _hole(20, 20, (1, 1, 3, 15), (1, 13, 10, 15), (8, 2, 10, 15), (8, 2, 18, 4), (16, 2, 18, 12), (15, 18, 16, 19))
+    labels, count = label_regions(hole)
+    assert count == 2
+    assert bool((labels[hole] >= 0).all()) and bool((labels[~hole] == -1).all())
+    assert len(set(labels[1:3, 1:15].flatten().tolist())) == 1
+    assert labels[1, 1] == labels[17, 11] != labels[15, 18]
+
+
+def test_diagonal_touch_is_two_regions_and_empty_is_none():
+    hole = _hole(6, 6, (0, 0, 2, 2), (2, 2, 4, 4))
+    assert label_regions(hole)[1] == 2
+    assert label_regions(torch.zeros(5, 5, dtype=torch.bool))[1] == 0
+    assert region_boxes(torch.zeros(5, 5, dtype=torch.bool)) == []
+
+
+def test_region_boxes_are_tight():
+    hole = _hole(50, 60, (5, 7, 9, 20), (30, 40, 41, 42))
+    assert region_boxes(hole) == [Box(5, 7, 4, 13), Box(30, 40, 11, 2)]
+
+
+def test_context_box_scales_keeps_minimum_and_moves_inside():
+    assert context_box(Box(40, 40, 10, 20), 100, 100, 3.0, 16) == Box(30, 20, 30, 60)
+    assert context_box(Box(40, 40, 2, 2), 100, 100, 3.0, 16) == Box(33, 33, 16, 16)
+    # near the corner: moved inside at full size, not cut
+    assert context_box(Box(0, 95, 4, 5), 100, 100, 2.0, 30) == Box(0, 70, 30, 30)
+    # never larger than the photo
+    assert context_box(Box(10, 10, 50, 50), 60, 80, 3.0, 16) == Box(0, 0, 60, 80)
+
+
+def test_overlapping_boxes_merge_and_far_ones_do_not():
+    far = plan_boxes(_hole(400, 600, (50, 50, 60, 60), (300, 500, 310, 510)), 3.0, 64)
+    assert far == [Box(23, 23, 64, 64), Box(273, 473, 64, 64)]
+    near = plan_boxes(_hole(400, 600, (50, 50, 60, 60), (50, 100, 60, 110)), 3.0, 64)
+    assert len(near) == 1
+    (box,) = near
+    assert box.top <= 50 and box.left <= 50 and box.bottom >= 60 and box.right >= 110
+    # every hole pixel lies in exactly one box
+    for boxes, hole in ((far, _hole(400, 600, (50, 50, 60, 60), (300, 500, 310, 510))),):
+        cover = torch.zeros_like(hole, dtype=torch.int32)
+        for b in boxes:
+            cover[b.slices] += 1
+        assert bool((cover[hole] == 1).all())
+
+
+@pytest.mark.parametrize("context, minimum", [(0.5, 64), (float("nan"), 64), (2.0, 0)])
+def test_bad_context_is_an_input_error(context, minimum):
+    with pytest.raises(InputError, match="context|pixels"):
+        plan_boxes(_hole(10, 10, (1, 1, 2, 2)), context, minimum)
