@@ -91,8 +91,13 @@ class IN2(
         *,
         chunk_size: int | None = None,
         progress: Callable[[int, int], None] | None = None,
+        region: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """image [B,3,H,W] in [0,1], mask [B,1,H,W] (1 = hole) -> prediction [B,3,H,W] in [0,1].
+
+        region: [B or 1, 1, H, W], True (or > 0.5) where the output is needed, e.g. the hole
+            that compositing reads. Only those pixels are decoded at full size (exactly as a
+            full decode gives them); the others are returned as 0. None decodes every pixel.
 
         chunk_size: output pixels decoded at once per pyramid level (None = all at once). With
             gradients enabled, chunks are recomputed in backward, which bounds training memory too.
@@ -104,14 +109,20 @@ class IN2(
         height, width = image.shape[-2:]
         min_size = self.config.min_size
         pad_h, pad_w = max(0, min_size - height), max(0, min_size - width)
+        if region is not None:
+            region = (region > 0.5) if region.dtype != torch.bool else region
+            region = region.expand(image.shape[0], 1, height, width)
         if pad_h or pad_w:
             image = F.pad(image, (0, pad_w, 0, pad_h), mode="replicate")
             mask = F.pad(mask, (0, pad_w, 0, pad_h))
+            if region is not None:
+                region = F.pad(region, (0, pad_w, 0, pad_h))
         x = torch.cat([image * (1 - mask), mask], dim=1)
         feat = self.body(self.encoder(x))
         full = (height + pad_h, width + pad_w)
         sizes = [*reversed(level_sizes(*full)[:2]), full][-self.config.pyramid_levels :]
-        y = self.decoder(feat, sizes, chunk_size=chunk_size, factorized=self.factorized_decoder, progress=progress)
+        y = self.decoder(feat, sizes, chunk_size=chunk_size, factorized=self.factorized_decoder, progress=progress,
+                         region=None if region is None else region[:, 0])
         return y[..., :height, :width] if (pad_h or pad_w) else y
 
     # -- weights ----------------------------------------------------------------------------

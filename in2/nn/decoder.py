@@ -177,6 +177,65 @@ class INRB(nn.Module):
         assert result is not None
         return result.reshape(b, out_h, out_w, -1).permute(0, 3, 1, 2)
 
+    def decode_region(
+        self,
+        feat: torch.Tensor,
+        size: tuple[int, int],
+        region: torch.Tensor,
+        *,
+        chunk_size: int | None = None,
+        factorized: bool = True,
+        head: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        on_chunk: Callable[[], None] | None = None,
+    ) -> torch.Tensor:
+        """Decode only the output pixels where ``region`` [B, Ht, Wt] is True; the rest stay 0.
+
+        Queries are independent, so each selected pixel gets exactly the value the full decode
+        gives it, while the cost follows the region's area instead of the image's. Each image
+        has its own region (a training batch holds different holes). Differentiable.
+        """
+        b, _, h, w = feat.shape
+        out_h, out_w = size
+        dev, dtype = feat.device, feat.dtype
+        ay, ax = _axis(h, out_h, dev), _axis(w, out_w, dev)
+        cell = torch.tensor([h / out_h, w / out_w], device=dev, dtype=dtype)
+        flat_region = region.reshape(b, -1)
+        recompute = chunk_size is not None and torch.is_grad_enabled()
+        c_out = self.out.out_features if head is None else head(feat.new_zeros(1, 0, self.out.out_features)).shape[-1]
+        result = feat.new_zeros(b, out_h * out_w, c_out)
+        for bi in range(b):
+            queries = flat_region[bi].nonzero().squeeze(1)  # ascending: rows are non-decreasing
+            step = max(1, queries.numel() if chunk_size is None else int(chunk_size))
+            one = feat[bi : bi + 1]
+            padded = None if factorized else F.pad(one, (1, 1, 1, 1))
+            for start in range(0, queries.numel(), step):
+                q = queries[start : start + step]
+                i, j = q // out_w, q % out_w
+                ys = torch.stack([ay.lo[i], ay.lo[i], ay.hi[i], ay.hi[i]])
+                xs = torch.stack([ax.lo[j], ax.hi[j], ax.lo[j], ax.hi[j]])
+                ry = torch.stack([ay.rel_lo[i], ay.rel_lo[i], ay.rel_hi[i], ay.rel_hi[i]])
+                rx = torch.stack([ax.rel_lo[j], ax.rel_hi[j], ax.rel_lo[j], ax.rel_hi[j]])
+                rel = torch.stack([ry, rx], dim=-1).to(dtype)
+                area = (ry * rx).abs() + 1e-9
+                weight = (area.flip(0) / area.sum(0, keepdim=True)).to(dtype)
+                if factorized:
+                    row0, row1 = int(ys.min()), int(ys.max())
+                    table = self._factorised_table(one, cell, row0, row1)
+                    fn, args = self._chunk_factorised, (table, (ys - row0) * w + xs, rel, weight)
+                else:
+                    fn, args = self._chunk_plain, (padded, w, ys, xs, rel, cell, weight)
+                chunk = checkpoint(fn, *args, use_reentrant=False) if recompute else fn(*args)
+                if head is not None:
+                    chunk = head(chunk)
+                index = (torch.full_like(q, bi), q)
+                if torch.is_grad_enabled():
+                    result = result.index_put(index, chunk[0].to(result.dtype))
+                else:
+                    result.index_put_(index, chunk[0].to(result.dtype))
+                if on_chunk is not None:
+                    on_chunk()
+        return result.reshape(b, out_h, out_w, -1).permute(0, 3, 1, 2)
+
 
 class PyramidDecoder(nn.Module):
     """INRBs from the body's 1/8 map up through 1/4 and 1/2 to full size, then to_rgb + sigmoid."""
@@ -197,9 +256,18 @@ class PyramidDecoder(nn.Module):
         chunk_size: int | None = None,
         factorized: bool = True,
         progress: Callable[[int, int], None] | None = None,
+        region: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """`sizes` = target size per block, last = output size. Returns [B, out_channels, H, W]."""
-        total = sum(num_chunks(hh, ww, chunk_size) for hh, ww in sizes)
+        """`sizes` = target size per block, last = output size. Returns [B, out_channels, H, W].
+
+        `region` [B, H, W] bool: decode only these output pixels at the last level (0 elsewhere).
+        """
+        if region is None:
+            total = sum(num_chunks(hh, ww, chunk_size) for hh, ww in sizes)
+        else:
+            per_image = region.flatten(1).sum(1).tolist()
+            total = sum(num_chunks(hh, ww, chunk_size) for hh, ww in sizes[:-1])
+            total += sum(num_chunks(1, int(n), chunk_size) if n else 0 for n in per_image)
         done = 0
 
         def tick() -> None:
@@ -210,6 +278,9 @@ class PyramidDecoder(nn.Module):
 
         last = len(self.blocks) - 1
         for index, (block, size) in enumerate(zip(self.blocks, sizes)):
+            if index == last and region is not None:
+                return block.decode_region(feat, size, region, chunk_size=chunk_size, factorized=factorized,
+                                           head=self._rgb, on_chunk=tick)
             feat = block(
                 feat, size, chunk_size=chunk_size, factorized=factorized,
                 head=self._rgb if index == last else None, on_chunk=tick,
