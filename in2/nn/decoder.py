@@ -44,6 +44,27 @@ def _axis(n_src: int, n_dst: int, device: torch.device) -> _Axis:
     return _Axis(lo.long(), hi.long(), (2 * (u - lo)).float(), (2 * (u - hi)).float())
 
 
+def latent_reads(region: torch.Tensor, latent: tuple[int, int]) -> torch.Tensor:
+    """Latent pixels [B, h, w] (bool) that decoding the output pixels `region` [B, Ht, Wt] reads.
+
+    A query reads the 3x3 neighbourhood of each of its 4 nearest latent pixels, so the set is
+    those neighbours dilated by one pixel. Decoding the preceding level only there keeps the
+    queries of `region` exact: every value they read is one the full decode would produce.
+    """
+    b, out_h, out_w = region.shape
+    h, w = latent
+    dev = region.device
+    if bool(region.all()):
+        return torch.ones(b, h, w, dtype=torch.bool, device=dev)
+    ay, ax = _axis(h, out_h, dev), _axis(w, out_w, dev)
+    near = torch.zeros(b, h, w, dtype=torch.bool, device=dev)
+    bi, i, j = region.nonzero(as_tuple=True)
+    for ys in (ay.lo[i], ay.hi[i]):
+        for xs in (ax.lo[j], ax.hi[j]):
+            near[bi, ys, xs] = True
+    return F.max_pool2d(near[:, None].float(), 3, stride=1, padding=1)[:, 0] > 0
+
+
 def num_chunks(height: int, width: int, chunk_size: int | None) -> int:
     """How many chunks a level of height x width queries is decoded in."""
     return 1 if chunk_size is None else max(1, math.ceil(height * width / chunk_size))
@@ -260,14 +281,22 @@ class PyramidDecoder(nn.Module):
     ) -> torch.Tensor:
         """`sizes` = target size per block, last = output size. Returns [B, out_channels, H, W].
 
-        `region` [B, H, W] bool: decode only these output pixels at the last level (0 elsewhere).
+        `region` [B, H, W] bool: decode only these output pixels (0 elsewhere); every earlier
+        level then decodes only the latent pixels its successor reads (`latent_reads`).
         """
-        if region is None:
-            total = sum(num_chunks(hh, ww, chunk_size) for hh, ww in sizes)
-        else:
-            per_image = region.flatten(1).sum(1).tolist()
-            total = sum(num_chunks(hh, ww, chunk_size) for hh, ww in sizes[:-1])
-            total += sum(num_chunks(1, int(n), chunk_size) if n else 0 for n in per_image)
+        regions: list[torch.Tensor | None] = [None] * len(sizes)
+        if region is not None:
+            regions[-1] = region
+            for k in range(len(sizes) - 1, 0, -1):
+                regions[k - 1] = latent_reads(regions[k], sizes[k - 1])  # type: ignore[arg-type]
+            # a level needed everywhere takes the plain path (no scatter into a buffer)
+            regions = [None if r is None or bool(r.all()) else r for r in regions]
+        total = 0
+        for (hh, ww), level in zip(sizes, regions):
+            if level is None:
+                total += num_chunks(hh, ww, chunk_size)
+            else:
+                total += sum(num_chunks(1, int(n), chunk_size) if n else 0 for n in level.flatten(1).sum(1).tolist())
         done = 0
 
         def tick() -> None:
@@ -277,12 +306,11 @@ class PyramidDecoder(nn.Module):
                 progress(done, total)
 
         last = len(self.blocks) - 1
-        for index, (block, size) in enumerate(zip(self.blocks, sizes)):
-            if index == last and region is not None:
-                return block.decode_region(feat, size, region, chunk_size=chunk_size, factorized=factorized,
-                                           head=self._rgb, on_chunk=tick)
-            feat = block(
-                feat, size, chunk_size=chunk_size, factorized=factorized,
-                head=self._rgb if index == last else None, on_chunk=tick,
-            )
+        for index, (block, size, level) in enumerate(zip(self.blocks, sizes, regions)):
+            head = self._rgb if index == last else None
+            if level is not None:
+                feat = block.decode_region(feat, size, level, chunk_size=chunk_size, factorized=factorized,
+                                           head=head, on_chunk=tick)
+                continue
+            feat = block(feat, size, chunk_size=chunk_size, factorized=factorized, head=head, on_chunk=tick)
         return feat.contiguous()
