@@ -58,3 +58,21 @@ def test_bench_compare_lama_prints_the_ratio(capsys: pytest.CaptureFixture[str])
     rows = [line.split() for line in out.splitlines() if line.strip().startswith("40x24")]
     assert len(rows) == 2 and rows[1][1] == "full"
     assert all(float(row[-1]) > 0 for row in rows)
+
+
+def test_precision_study_reports_difference_and_psnr(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    import numpy as np
+    from PIL import Image
+
+    from in2.bench_precision import main as precision_main
+
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(tmp_path / "photo.png")
+    mask = np.zeros((40, 48), np.uint8)
+    mask[10:22, 12:30] = 255
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    precision_main([str(tmp_path / "photo.png"), str(tmp_path / "mask.png"), "--repeats", "1"])
+    out = capsys.readouterr().out
+    rows = {line.split(":")[0].strip(): line for line in out.splitlines() if "hole PSNR" in line}
+    assert set(rows) == {"fp32", "bf16", "int8 decoder"}
+    assert "within 1/255" in rows["bf16"] and "within 1/255" in rows["int8 decoder"]

@@ -166,7 +166,7 @@ class INRB(nn.Module):
     def _chunk_factorised(
         self, table: torch.Tensor, src: torch.Tensor, rel: torch.Tensor, weight: torch.Tensor, work: "_Workspace | None" = None
     ) -> torch.Tensor:
-        if work is None:
+        if work is None or not isinstance(self.out, nn.Linear):  # autograd, or swapped layers (int8)
             return self._mlp(self._first_factorised(table, src, rel), weight)
         return self._chunk_inference(table, src, rel, weight, work)
 
