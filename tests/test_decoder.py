@@ -8,7 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from in2.nn.decoder import INRB, PyramidDecoder, _axis, num_chunks
+from in2.nn.decoder import INRB, PyramidDecoder
+from in2.nn.query_geometry import axis as _axis, latent_reads, num_chunks
 
 
 def test_axis_geometry_matches_pixel_centres():
@@ -172,7 +173,7 @@ def test_region_decode_gradients_match_full_decode_through_the_hole():
 
 @pytest.mark.parametrize("latent,size", [((5, 7), (9, 13)), ((4, 4), (4, 4)), ((6, 3), (23, 5))])
 def test_latent_reads_holds_everything_a_region_reads(latent, size):
-    from in2.nn.decoder import latent_reads
+
 
     block = _block(seed=5)
     torch.manual_seed(6)
