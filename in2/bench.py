@@ -8,7 +8,8 @@ What is measured (and printed with the results):
   paste); `--full-decode` times the decoding of every pixel instead;
 - with `--compare lama`: the same for a LaMa-Fourier-shaped generator (`in2.bench_lama`) on
   the same inputs in the same process, runs alternating with IN2's, and the ratio IN2 / LaMa
-  (a ratio from one process stays meaningful when other work shares the machine);
+  (a ratio from one process stays meaningful when other work shares the machine), and the
+  ratio of the process CPU times the two spent (steadier still on a busy machine);
 - peak memory: CUDA = torch.cuda.max_memory_allocated during the passes minus what was
   allocated before them (weights + inputs); CPU = growth of the process's peak resident set
   (VmHWM) over its resident set before the passes, each (size, dtype) in a fresh
@@ -158,7 +159,20 @@ def measure_model(spec: dict[str, Any]) -> dict[str, Any]:
                 lama(image, mask)
 
         run_lama()  # its warm-up
-        times, theirs = time_alternating([run, run_lama], device, 0, spec["repeats"], spec["long_s"])
+        cpu: list[list[float]] = [[], []]
+
+        def cpu_timed(fn: Callable[[], None], sink: list[float]) -> Callable[[], None]:
+            def timed() -> None:
+                start = time.process_time()
+                fn()
+                sink.append(time.process_time() - start)
+            return timed
+
+        times, theirs = time_alternating([cpu_timed(run, cpu[0]), cpu_timed(run_lama, cpu[1])], device, 0,
+                                         spec["repeats"], spec["long_s"])
+        # process CPU time: what each model costs, whatever else shares the cores
+        result["cpu_ratio"] = statistics.median(cpu[0]) / statistics.median(cpu[1])
+        result.update(cpu_s=cpu[0], lama_cpu_s=cpu[1])
         result.update(lama_times=theirs, lama_median_s=statistics.median(theirs),
                       lama_params=sum(t.numel() for t in lama.parameters()))
         result["ratio"] = statistics.median(times) / result["lama_median_s"]
@@ -282,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if "model" not in skip:
         print("\nfull forward (image + mask -> prediction)")
-        lama_head = f" {'LaMa s':>8} {'IN2/LaMa':>8}" if args.compare else ""
+        lama_head = f" {'LaMa s':>8} {'IN2/LaMa':>8} {'CPU-time ratio':>14}" if args.compare else ""
         print(f"{'size':>10} {'hole':>10} {'dtype':>5} {'median s':>9} {'runs':>4} {'peak MiB':>9}{lama_head}")
         for h, w in sizes:
             for hole in holes:
@@ -296,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
                         print(f"{f'{w}x{h}':>10} {hole.name:>10} {dt:>5} failed: {res['error']}")
                         continue
                     measured = "full" if hole.area >= 1 else f"{hole.shape} {res['hole_area']:.1%}"
-                    lama = f" {res['lama_median_s']:8.3f} {res['ratio']:8.2f}" if args.compare else ""
+                    lama = f" {res['lama_median_s']:8.3f} {res['ratio']:8.2f} {res['cpu_ratio']:14.2f}" if args.compare else ""
                     print(f"{f'{w}x{h}':>10} {measured:>10} {dt:>5} {res['median_s']:9.3f} {len(res['times']):4d} "
                           f"{_fmt_mib(res['peak_mib']):>9}{lama}", flush=True)
         kind = report["model"][0].get("peak_kind", "") if report["model"] else ""
