@@ -2,7 +2,14 @@
 
 What is measured (and printed with the results):
 - latency: median wall time of timed forward passes after warm-up passes (torch.no_grad,
-  eval mode, a 25% rectangular hole; CUDA timings synchronise before reading the clock);
+  eval mode, random weights; the holes of `--hole`, see `in2.bench_holes`; CUDA timings
+  synchronise before reading the clock);
+- IN2 decodes only the hole (`IN2.forward(region=mask)`, as the pipeline does for a plain
+  paste); `--full-decode` times the decoding of every pixel instead;
+- with `--compare lama`: the same for a LaMa-Fourier-shaped generator (`in2.bench_lama`) on
+  the same inputs in the same process, runs alternating with IN2's, and the ratio IN2 / LaMa
+  (a ratio from one process stays meaningful when other work shares the machine), and the
+  ratio of the process CPU times the two spent (steadier still on a busy machine);
 - peak memory: CUDA = torch.cuda.max_memory_allocated during the passes minus what was
   allocated before them (weights + inputs); CPU = growth of the process's peak resident set
   (VmHWM) over its resident set before the passes, each (size, dtype) in a fresh
@@ -28,6 +35,8 @@ from typing import Any, Callable
 import torch
 
 from .attention import attention_backend, natten_available, natten_fused_available, neighborhood_attention
+from .bench_holes import HoleSpec, hole_mask, parse_holes
+from .bench_lama import LaMaFourier
 from .config import IN2Config
 from .model import IN2, level_sizes
 
@@ -65,12 +74,10 @@ def time_runs(fn: Callable[[], Any], device: torch.device, warmup: int, repeats:
     return times
 
 
-def _inputs(height: int, width: int, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+def _inputs(height: int, width: int, hole: HoleSpec, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(0)
     image = torch.rand(1, 3, height, width, generator=g)
-    mask = torch.zeros(1, 1, height, width)
-    mask[..., height // 4 : height // 4 + height // 2, width // 4 : width // 4 + width // 2] = 1
-    return image.to(device, dtype), mask.to(device, dtype)
+    return image.to(device, dtype), hole_mask(hole, height, width).to(device, dtype)
 
 
 def _proc_status_kib(field: str) -> int | None:
@@ -93,19 +100,35 @@ def _reset_peak_rss() -> bool:
         return False
 
 
+def time_alternating(fns: list[Callable[[], Any]], device: torch.device, warmup: int, repeats: int, long_s: float) -> list[list[float]]:
+    """Wall times of each function, run in turns so that load from other work hits them alike."""
+    slowest = 0.0
+    for _ in range(warmup):
+        for fn in fns:
+            slowest = max(slowest, time_runs(fn, device, 0, 1, long_s)[0])
+    runs = 1 if slowest > long_s else repeats
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(runs):
+        for fn, out in zip(fns, times):
+            out += time_runs(fn, device, 0, 1, long_s)
+    return times
+
+
 def measure_model(spec: dict[str, Any]) -> dict[str, Any]:
-    """One (size, dtype) forward measurement in this process."""
+    """One (size, hole, dtype) forward measurement in this process (IN2, and LaMa when compared)."""
     device = torch.device(spec["device"])
     dtype = DTYPES[spec["dtype"]]
     torch.manual_seed(0)
     model = IN2(CONFIGS[spec["config"]]()).eval().to(device, dtype)
-    image, mask = _inputs(spec["height"], spec["width"], device, dtype)
+    image, mask = _inputs(spec["height"], spec["width"], HoleSpec(*spec["hole"]), device, dtype)
+
+    region = None if spec["full_decode"] else mask  # what compositing with blend='none' reads
 
     def run() -> None:
         with torch.no_grad():
-            model(image, mask, chunk_size=spec["chunk_size"])
+            model(image, mask, chunk_size=spec["chunk_size"], region=region)
 
-    result: dict[str, Any] = {}
+    result: dict[str, Any] = {"hole_area": mask.mean().item()}
     if device.type == "cuda":
         torch.cuda.synchronize(device)
         base = torch.cuda.memory_allocated(device)
@@ -113,7 +136,14 @@ def measure_model(spec: dict[str, Any]) -> dict[str, Any]:
     else:
         base_kib = _proc_status_kib("VmRSS")
         result["peak_counter_reset"] = _reset_peak_rss()
-    times = time_runs(run, device, spec["warmup"], spec["repeats"], spec["long_s"])
+    # IN2 alone first (its warm-up when compared), so its peak memory is its own
+    if spec["compare"]:
+        for _ in range(max(1, spec["warmup"])):
+            run()
+        _sync(device)
+        times: list[float] = []
+    else:
+        times = time_runs(run, device, spec["warmup"], spec["repeats"], spec["long_s"])
     if device.type == "cuda":
         result["peak_mib"] = (torch.cuda.max_memory_allocated(device) - base) / 2**20
         result["peak_kind"] = "cuda max_memory_allocated over weights+inputs"
@@ -121,6 +151,31 @@ def measure_model(spec: dict[str, Any]) -> dict[str, Any]:
         hwm = _proc_status_kib("VmHWM")
         result["peak_mib"] = None if hwm is None or base_kib is None else (hwm - base_kib) / 1024
         result["peak_kind"] = "peak RSS growth (VmHWM - RSS before)"
+    if spec["compare"] == "lama":
+        lama = LaMaFourier().eval().to(device, dtype)
+
+        def run_lama() -> None:
+            with torch.no_grad():
+                lama(image, mask)
+
+        run_lama()  # its warm-up
+        cpu: list[list[float]] = [[], []]
+
+        def cpu_timed(fn: Callable[[], None], sink: list[float]) -> Callable[[], None]:
+            def timed() -> None:
+                start = time.process_time()
+                fn()
+                sink.append(time.process_time() - start)
+            return timed
+
+        times, theirs = time_alternating([cpu_timed(run, cpu[0]), cpu_timed(run_lama, cpu[1])], device, 0,
+                                         spec["repeats"], spec["long_s"])
+        # process CPU time: what each model costs, whatever else shares the cores
+        result["cpu_ratio"] = statistics.median(cpu[0]) / statistics.median(cpu[1])
+        result.update(cpu_s=cpu[0], lama_cpu_s=cpu[1])
+        result.update(lama_times=theirs, lama_median_s=statistics.median(theirs),
+                      lama_params=sum(t.numel() for t in lama.parameters()))
+        result["ratio"] = statistics.median(times) / result["lama_median_s"]
     result.update(times=times, median_s=statistics.median(times))
     return result
 
@@ -195,6 +250,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", default="default", choices=sorted(CONFIGS))
     p.add_argument("--sizes", default="512x512,1024x576,1024x1024,2048x2048", help="comma-separated WxH")
     p.add_argument("--dtypes", default=None, help="comma-separated of fp32,bf16,fp16 (default: fp32 on CPU, fp32,bf16 on CUDA)")
+    p.add_argument("--hole", default="box:0.25",
+                   help="comma-separated SHAPE:AREA holes (brush, spots, box; AREA in (0, 1]; 'full' = 1.0), e.g. brush:0.05,spots:0.01,brush:0.25,full")
+    p.add_argument("--compare", default=None, choices=["lama"], help="also time a LaMa-Fourier-shaped generator (random weights) on the same inputs")
+    p.add_argument("--full-decode", action="store_true", help="decode every output pixel, not only the hole")
     p.add_argument("--chunk-size", type=int, default=65536, help="decoder queries per chunk")
     p.add_argument("--repeats", type=int, default=3, help="timed runs per measurement (median reported)")
     p.add_argument("--warmup", type=int, default=1)
@@ -218,6 +277,10 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [parse_size(s) for s in args.sizes.split(",") if s]
     dec_sizes = [parse_size(s) for s in args.decoder_sizes.split(",")] if args.decoder_sizes else (sizes if device.type == "cuda" else [(512, 512)])
     skip = set(filter(None, args.skip.split(",")))
+    try:
+        holes = parse_holes(args.hole)
+    except ValueError as exc:
+        p.error(str(exc))
     config = CONFIGS[args.config]()
     model = IN2(config).eval().to(device)
     params = sum(t.numel() for t in model.parameters())
@@ -233,20 +296,25 @@ def main(argv: list[str] | None = None) -> int:
 
     if "model" not in skip:
         print("\nfull forward (image + mask -> prediction)")
-        print(f"{'size':>10} {'dtype':>5} {'median s':>9} {'runs':>4} {'peak MiB':>9}")
+        lama_head = f" {'LaMa s':>8} {'IN2/LaMa':>8} {'CPU-time ratio':>14}" if args.compare else ""
+        print(f"{'size':>10} {'hole':>10} {'dtype':>5} {'median s':>9} {'runs':>4} {'peak MiB':>9}{lama_head}")
         for h, w in sizes:
-            for dt in dtypes:
-                spec = dict(device=str(device), dtype=dt, config=args.config, height=h, width=w,
-                            chunk_size=args.chunk_size, warmup=args.warmup, repeats=args.repeats, long_s=args.long_s)
-                res = measure_model(spec) if device.type == "cuda" else model_in_subprocess(spec)
-                res.update(size=f"{w}x{h}", dtype=dt)
-                report["model"].append(res)
-                if "error" in res:
-                    print(f"{w}x{h:<5} {dt:>5} failed: {res['error']}")
-                else:
-                    print(f"{f'{w}x{h}':>10} {dt:>5} {res['median_s']:9.3f} {len(res['times']):4d} {_fmt_mib(res['peak_mib']):>9}", flush=True)
+            for hole in holes:
+                for dt in dtypes:
+                    spec = dict(device=str(device), dtype=dt, config=args.config, height=h, width=w, hole=[hole.shape, hole.area],
+                                compare=args.compare, full_decode=args.full_decode, chunk_size=args.chunk_size, warmup=args.warmup, repeats=args.repeats, long_s=args.long_s)
+                    res = measure_model(spec) if device.type == "cuda" else model_in_subprocess(spec)
+                    res.update(size=f"{w}x{h}", dtype=dt, hole=hole.name)
+                    report["model"].append(res)
+                    if "error" in res:
+                        print(f"{f'{w}x{h}':>10} {hole.name:>10} {dt:>5} failed: {res['error']}")
+                        continue
+                    measured = "full" if hole.area >= 1 else f"{hole.shape} {res['hole_area']:.1%}"
+                    lama = f" {res['lama_median_s']:8.3f} {res['ratio']:8.2f} {res['cpu_ratio']:14.2f}" if args.compare else ""
+                    print(f"{f'{w}x{h}':>10} {measured:>10} {dt:>5} {res['median_s']:9.3f} {len(res['times']):4d} "
+                          f"{_fmt_mib(res['peak_mib']):>9}{lama}", flush=True)
         kind = report["model"][0].get("peak_kind", "") if report["model"] else ""
-        print(f"peak memory = {kind}")
+        print(f"peak memory = {kind}, IN2 only" + ("; LaMa-Fourier: 27.0M parameters, random weights, runs alternating with IN2's" if args.compare else ""))
 
     if "attention" not in skip:
         print("\nneighborhood attention on the 1/8 map (dim 256, 8 heads, kernel 7), fp32")

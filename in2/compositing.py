@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from .errors import InputError
 
-__all__ = ["paste_into_hole", "seamless_blend", "default_feather"]
+__all__ = ["paste_into_hole", "seamless_blend", "default_feather", "prediction_reads"]
 
 
 def _hole(mask: torch.Tensor) -> torch.Tensor:
@@ -87,6 +87,22 @@ def _dilate(hole: torch.Tensor, radius: int) -> torch.Tensor:
         return hole
     k = 2 * radius + 1
     return (_box_mean(hole, radius) * (k * k) > 0.5).to(hole.dtype)
+
+
+def prediction_reads(mask: torch.Tensor, blend: str = "none", feather: int | None = None, ring: int | None = None) -> torch.Tensor:
+    """Bool ``[B,1,H,W]``: the prediction pixels that compositing with ``blend`` reads.
+
+    The model only has to produce these (``IN2.forward(region=...)``): ``none`` reads the hole;
+    ``seamless`` also reads the known ring around it (colour statistics and the border
+    residual), ``ring`` pixels wide (default ``2 * feather``), as ``seamless_blend`` does.
+    """
+    hole = _hole(mask)
+    if blend == "none":
+        return hole
+    height, width = mask.shape[-2:]
+    feather = default_feather(height, width) if feather is None else int(feather)
+    ring = 2 * feather if ring is None else int(ring)
+    return _dilate(hole.float(), max(ring, 1)) > 0.5
 
 
 def seamless_blend(

@@ -7,6 +7,7 @@ memory budget), the model, and ``compositing`` (known pixels bit-exact).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from os import PathLike
 from typing import TYPE_CHECKING, Any, Callable, Literal
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable, Literal
 import torch
 import torch.nn.functional as F
 
-from .compositing import paste_into_hole, seamless_blend
+from .compositing import paste_into_hole, prediction_reads, seamless_blend
 from .errors import InputError
 from .imaging import read_images, read_masks
 from .mask_prep import Grow, MaskPrep
@@ -49,6 +50,16 @@ _PROGRESS_SCALE = 1000  # per-image progress units when images of different size
 
 def _pixels(pixels: int) -> str:
     return f"{pixels / 1e6:.1f} MP" if pixels >= 100_000 else f"{pixels:,} pixels"
+
+
+def _resize_reads(reads: torch.Tensor, side: int) -> torch.Tensor:
+    """The pixels of a ``side``-square prediction that its bicubic resize to ``reads``'s size
+    reads at the ``reads`` pixels: their footprint at ``side``, widened by the filter's reach
+    (2 taps, scaled by the shrink factor when antialiasing) plus one pixel for rounding."""
+    height, width = reads.shape[-2:]
+    footprint = F.interpolate(reads.float(), size=(side, side), mode="area") > 0
+    reach = math.ceil(2 * max(1.0, side / height, side / width)) + 1
+    return F.max_pool2d(footprint.float(), 2 * reach + 1, stride=1, padding=reach) > 0
 
 
 @dataclass(frozen=True)
@@ -161,10 +172,12 @@ class InpaintPipeline:
         return int(size or 512)
 
     def _predict(
-        self, image: torch.Tensor, hole: torch.Tensor, mode: str, chunk_size: int, progress: Progress | None
+        self, image: torch.Tensor, hole: torch.Tensor, mode: str, blend: str, chunk_size: int, progress: Progress | None
     ) -> torch.Tensor:
-        """Raw model prediction ``[b,3,H,W]`` float32 at the input's size."""
+        """Raw model prediction ``[b,3,H,W]`` float32 at the input's size, exact wherever
+        compositing with ``blend`` reads it (only there is it decoded; 0 elsewhere)."""
         height, width = image.shape[-2:]
+        reads = prediction_reads(hole, blend)
         if mode == "resize":
             side = self.train_resolution
             model_image = F.interpolate(image, size=(side, side), mode="bicubic", antialias=True, align_corners=False)
@@ -172,10 +185,11 @@ class InpaintPipeline:
             # any hole pixel marks its low-resolution pixel as a hole: a partly known pixel
             # would otherwise show the model a blend of the content that is to be removed
             model_hole = (F.interpolate(hole.float(), size=(side, side), mode="area") > 0).float()
+            model_reads = _resize_reads(reads, side)
         else:
-            model_image, model_hole = image, hole.float()
+            model_image, model_hole, model_reads = image, hole.float(), reads
         with autocast(self.device, self.dtype):
-            pred = self.model(model_image, model_hole, chunk_size=chunk_size, progress=progress)
+            pred = self.model(model_image, model_hole, chunk_size=chunk_size, progress=progress, region=model_reads)
         pred = pred.float()
         if mode == "resize":
             shrink = height < pred.shape[-2] or width < pred.shape[-1]
@@ -287,7 +301,7 @@ class InpaintPipeline:
                 images = images.to(self.device, torch.float32)
                 job_holes = torch.stack([holes[p.index][p.box.slices] for p in job.pieces])[:, None].to(self.device)
                 report = self._job_progress(progress, number, len(jobs))
-                pred = self._predict(images, job_holes, mode, chunk, report)
+                pred = self._predict(images, job_holes, mode, blend, chunk, report)
                 if blend == "seamless":
                     filled = seamless_blend(images, pred, job_holes)
                 else:

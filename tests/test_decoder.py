@@ -8,7 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from in2.nn.decoder import INRB, PyramidDecoder, _axis, num_chunks
+from in2.nn.decoder import INRB, PyramidDecoder
+from in2.nn.query_geometry import axis as _axis, latent_reads, num_chunks
 
 
 def test_axis_geometry_matches_pixel_centres():
@@ -168,3 +169,26 @@ def test_region_decode_gradients_match_full_decode_through_the_hole():
     feat.grad = None
     (dec(feat, [(10, 12), (20, 24)], region=region, chunk_size=37) * sel).sum().backward()
     torch.testing.assert_close(feat.grad, g_full, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("latent,size", [((5, 7), (9, 13)), ((4, 4), (4, 4)), ((6, 3), (23, 5))])
+def test_latent_reads_holds_everything_a_region_reads(latent, size):
+
+
+    block = _block(seed=5)
+    torch.manual_seed(6)
+    feat = torch.randn(2, 5, *latent)
+    region = torch.zeros(2, *size, dtype=torch.bool)
+    region[0, 0, 0] = True  # a corner
+    region[1, size[0] // 2, size[1] - 1] = True  # the right border
+    region[1, -1, : size[1] // 2] = True  # half the bottom row
+    reads = latent_reads(region, latent)
+    assert not bool(reads.all())
+    # anything outside the reads may change without changing the region's output
+    scrambled = torch.where(reads[:, None], feat, torch.randn_like(feat) * 100)
+    with torch.no_grad():
+        a, b = block(feat, size), block(scrambled, size)
+    sel = region[:, None].expand_as(a)
+    torch.testing.assert_close(b[sel], a[sel], rtol=0, atol=1e-5)
+    # a read set no larger than 3x3 around 4 neighbours per query
+    assert int(reads.sum()) <= 36 * int(region.sum())

@@ -14,8 +14,6 @@ Two evaluations of the same function:
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -23,30 +21,25 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-
-@dataclass
-class _Axis:
-    """Per-axis query geometry for one output axis: neighbour indices and relative offsets."""
-
-    lo: torch.Tensor  # [n_dst] long: lower neighbour
-    hi: torch.Tensor  # [n_dst] long: upper neighbour
-    rel_lo: torch.Tensor  # [n_dst] float: 2 * (u - lo)
-    rel_hi: torch.Tensor  # [n_dst] float: 2 * (u - hi)
+from .query_geometry import axis, latent_reads, neighbours, num_chunks
 
 
-def _axis(n_src: int, n_dst: int, device: torch.device) -> _Axis:
-    """Pixel-centre mapping u = (i + 0.5) * n_src / n_dst - 0.5 and its two clamped neighbours."""
-    i = torch.arange(n_dst, device=device, dtype=torch.float64)
-    u = (i + 0.5) * (n_src / n_dst) - 0.5
-    base = torch.floor(u)
-    lo = base.clamp(0, n_src - 1)
-    hi = (base + 1).clamp(0, n_src - 1)
-    return _Axis(lo.long(), hi.long(), (2 * (u - lo)).float(), (2 * (u - hi)).float())
+class _Workspace:
+    """Two activation buffers an INRB reuses from chunk to chunk at inference."""
+
+    def __init__(self) -> None:
+        self.buffers: list[torch.Tensor] = []
+
+    def pair(self, size: int, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """Two flat buffers of at least `size` elements (grown when a chunk needs more)."""
+        if not self.buffers or self.buffers[0].numel() < size or self.buffers[0].dtype != dtype:
+            self.buffers = [torch.empty(size, dtype=dtype, device=device) for _ in range(2)]
+        return self.buffers[0][:size], self.buffers[1][:size]
 
 
-def num_chunks(height: int, width: int, chunk_size: int | None) -> int:
-    """How many chunks a level of height x width queries is decoded in."""
-    return 1 if chunk_size is None else max(1, math.ceil(height * width / chunk_size))
+def _workspace() -> _Workspace | None:
+    """A workspace for inference; None with autograd (the buffers would be overwritten)."""
+    return None if torch.is_grad_enabled() else _Workspace()
 
 
 class INRB(nn.Module):
@@ -74,13 +67,14 @@ class INRB(nn.Module):
         bias = self.first.bias + self.first.weight[:, 9 * self.c_in + 2 :] @ cell
         band = feat[:, :, max(row0 - 1, 0) : min(row1 + 1, h - 1) + 1]
         band = F.pad(band, (1, 1, int(row0 == 0), int(row1 == h - 1)))  # zero padding at true borders only
-        table = F.conv2d(band, w_f, bias)
-        return table.flatten(2).transpose(1, 2).contiguous()
+        # channels-last in, channels-last out: the [pixels, hidden] table is then a view, not a copy
+        table = F.conv2d(band.contiguous(memory_format=torch.channels_last), w_f, bias)
+        return table.permute(0, 2, 3, 1).reshape(table.shape[0], -1, table.shape[1])
 
     def _first_factorised(self, table: torch.Tensor, src: torch.Tensor, rel: torch.Tensor) -> torch.Tensor:
         """src [4, n] latent indices, rel [4, n, 2] -> first-layer pre-activation [B, 4, n, hidden]."""
         w_rel = self.first.weight[:, 9 * self.c_in : 9 * self.c_in + 2]
-        gathered = table[:, src.reshape(-1)].reshape(table.shape[0], *src.shape, -1)
+        gathered = table.index_select(1, src.reshape(-1)).reshape(table.shape[0], *src.shape, -1)
         return gathered + rel @ w_rel.t()
 
     def _first_plain(self, padded: torch.Tensor, width: int, src_y: torch.Tensor, src_x: torch.Tensor, rel: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
@@ -101,8 +95,38 @@ class INRB(nn.Module):
             z = layer(z).relu_()
         return (self.out(z) * weight[None, :, :, None]).sum(1)
 
-    def _chunk_factorised(self, table: torch.Tensor, src: torch.Tensor, rel: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        return self._mlp(self._first_factorised(table, src, rel), weight)
+    def _chunk_factorised(
+        self, table: torch.Tensor, src: torch.Tensor, rel: torch.Tensor, weight: torch.Tensor, work: "_Workspace | None" = None
+    ) -> torch.Tensor:
+        if work is None or not isinstance(self.out, nn.Linear):  # autograd, or swapped layers (int8)
+            return self._mlp(self._first_factorised(table, src, rel), weight)
+        return self._chunk_inference(table, src, rel, weight, work)
+
+    def _chunk_inference(self, table: torch.Tensor, src: torch.Tensor, rel: torch.Tensor, weight: torch.Tensor, work: "_Workspace") -> torch.Tensor:
+        """`_chunk_factorised` without autograd, in two reused buffers: no per-chunk allocation of
+        the [4n, hidden] activations (on the CPU each fresh one costs page faults)."""
+        b, n4, hidden = table.shape[0], src.numel(), table.shape[-1]
+        c_out = self.out.out_features
+        dtype = table.dtype  # under autocast the table is already in the reduced precision
+        flat_x, flat_y = work.pair(b * n4 * max(hidden, c_out), dtype, table.device)
+        x, y = flat_x[: b * n4 * hidden].view(b * n4, hidden), flat_y[: b * n4 * hidden].view(b * n4, hidden)
+        torch.index_select(table, 1, src.reshape(-1), out=x.view(b, n4, hidden))
+        w_rel = self.first.weight[:, 9 * self.c_in : 9 * self.c_in + 2].to(dtype)
+        rel2 = rel.reshape(n4, 2).to(dtype)
+        for bi in range(b):
+            x.view(b, n4, hidden)[bi].addmm_(rel2, w_rel.t())
+        x.relu_()
+        for layer in self.hidden:
+            torch.addmm(layer.bias.to(dtype), x, layer.weight.t().to(dtype), out=y)
+            x, y = y.relu_(), x
+        out = (flat_y if x.data_ptr() == flat_x.data_ptr() else flat_x)[: b * n4 * c_out].view(b * n4, c_out)
+        torch.addmm(self.out.bias.to(dtype), x, self.out.weight.t().to(dtype), out=out)
+        per = out.view(b, 4, -1, c_out)
+        w = weight.to(dtype)[:, None, :, None]  # [4, 1, n, 1]
+        blended = per[:, 0] * w[0]
+        for k in range(1, 4):
+            blended.addcmul_(per[:, k], w[k])
+        return blended
 
     def _chunk_plain(
         self, padded: torch.Tensor, width: int, ys: torch.Tensor, xs: torch.Tensor, rel: torch.Tensor,
@@ -127,7 +151,7 @@ class INRB(nn.Module):
         b, _, h, w = feat.shape
         out_h, out_w = size
         dev, dtype = feat.device, feat.dtype
-        ay, ax = _axis(h, out_h, dev), _axis(w, out_w, dev)
+        ay, ax = axis(h, out_h, dev), axis(w, out_w, dev)
         cell = torch.tensor([h / out_h, w / out_w], device=dev, dtype=dtype)
         if factorized:
             band_rows = (-1, -1)  # latent rows held in `table`
@@ -140,24 +164,19 @@ class INRB(nn.Module):
         # With gradients and chunks, each chunk's MLP is recomputed in backward, so training
         # memory is bounded by the chunk as well (activation checkpointing; same gradients).
         recompute = chunk_size is not None and torch.is_grad_enabled() and step < total
+        work = _workspace()
         result: torch.Tensor | None = None
         for start in range(0, total, step):
             q = torch.arange(start, min(start + step, total), device=dev)
             i, j = q // out_w, q % out_w
-            ys = torch.stack([ay.lo[i], ay.lo[i], ay.hi[i], ay.hi[i]])  # neighbours 00, 01, 10, 11
-            xs = torch.stack([ax.lo[j], ax.hi[j], ax.lo[j], ax.hi[j]])
-            ry = torch.stack([ay.rel_lo[i], ay.rel_lo[i], ay.rel_hi[i], ay.rel_hi[i]])
-            rx = torch.stack([ax.rel_lo[j], ax.rel_hi[j], ax.rel_lo[j], ax.rel_hi[j]])
-            rel = torch.stack([ry, rx], dim=-1).to(dtype)  # [4, n, 2]
-            area = (ry * rx).abs() + 1e-9  # [4, n]
-            weight = (area.flip(0) / area.sum(0, keepdim=True)).to(dtype)  # opposite neighbour's area
+            ys, xs, rel, weight = neighbours(ay, ax, i, j, dtype)
             if factorized:
                 # output rows are non-decreasing in q, so a chunk needs one contiguous band of latent rows
                 row0, row1 = lo_rows[start // out_w], hi_rows[(start + len(q) - 1) // out_w]
                 if not (band_rows[0] <= row0 and row1 <= band_rows[1]):
                     table = self._factorised_table(feat, cell, row0, row1)
                     band_rows = (row0, row1)
-                fn, args = self._chunk_factorised, (table, (ys - band_rows[0]) * w + xs, rel, weight)
+                fn, args = self._chunk_factorised, (table, (ys - band_rows[0]) * w + xs, rel, weight, work)
             else:
                 fn, args = self._chunk_plain, (padded, w, ys, xs, rel, cell, weight)
             if recompute:
@@ -197,10 +216,11 @@ class INRB(nn.Module):
         b, _, h, w = feat.shape
         out_h, out_w = size
         dev, dtype = feat.device, feat.dtype
-        ay, ax = _axis(h, out_h, dev), _axis(w, out_w, dev)
+        ay, ax = axis(h, out_h, dev), axis(w, out_w, dev)
         cell = torch.tensor([h / out_h, w / out_w], device=dev, dtype=dtype)
         flat_region = region.reshape(b, -1)
         recompute = chunk_size is not None and torch.is_grad_enabled()
+        work = _workspace()
         c_out = self.out.out_features if head is None else head(feat.new_zeros(1, 0, self.out.out_features)).shape[-1]
         result = feat.new_zeros(b, out_h * out_w, c_out)
         for bi in range(b):
@@ -211,27 +231,20 @@ class INRB(nn.Module):
             for start in range(0, queries.numel(), step):
                 q = queries[start : start + step]
                 i, j = q // out_w, q % out_w
-                ys = torch.stack([ay.lo[i], ay.lo[i], ay.hi[i], ay.hi[i]])
-                xs = torch.stack([ax.lo[j], ax.hi[j], ax.lo[j], ax.hi[j]])
-                ry = torch.stack([ay.rel_lo[i], ay.rel_lo[i], ay.rel_hi[i], ay.rel_hi[i]])
-                rx = torch.stack([ax.rel_lo[j], ax.rel_hi[j], ax.rel_lo[j], ax.rel_hi[j]])
-                rel = torch.stack([ry, rx], dim=-1).to(dtype)
-                area = (ry * rx).abs() + 1e-9
-                weight = (area.flip(0) / area.sum(0, keepdim=True)).to(dtype)
+                ys, xs, rel, weight = neighbours(ay, ax, i, j, dtype)
                 if factorized:
                     row0, row1 = int(ys.min()), int(ys.max())
                     table = self._factorised_table(one, cell, row0, row1)
-                    fn, args = self._chunk_factorised, (table, (ys - row0) * w + xs, rel, weight)
+                    fn, args = self._chunk_factorised, (table, (ys - row0) * w + xs, rel, weight, work)
                 else:
                     fn, args = self._chunk_plain, (padded, w, ys, xs, rel, cell, weight)
                 chunk = checkpoint(fn, *args, use_reentrant=False) if recompute else fn(*args)
                 if head is not None:
                     chunk = head(chunk)
-                index = (torch.full_like(q, bi), q)
                 if torch.is_grad_enabled():
-                    result = result.index_put(index, chunk[0].to(result.dtype))
+                    result = result.index_put((torch.full_like(q, bi), q), chunk[0].to(result.dtype))
                 else:
-                    result.index_put_(index, chunk[0].to(result.dtype))
+                    result[bi].index_copy_(0, q, chunk[0].to(result.dtype))
                 if on_chunk is not None:
                     on_chunk()
         return result.reshape(b, out_h, out_w, -1).permute(0, 3, 1, 2)
@@ -260,14 +273,22 @@ class PyramidDecoder(nn.Module):
     ) -> torch.Tensor:
         """`sizes` = target size per block, last = output size. Returns [B, out_channels, H, W].
 
-        `region` [B, H, W] bool: decode only these output pixels at the last level (0 elsewhere).
+        `region` [B, H, W] bool: decode only these output pixels (0 elsewhere); every earlier
+        level then decodes only the latent pixels its successor reads (`latent_reads`).
         """
-        if region is None:
-            total = sum(num_chunks(hh, ww, chunk_size) for hh, ww in sizes)
-        else:
-            per_image = region.flatten(1).sum(1).tolist()
-            total = sum(num_chunks(hh, ww, chunk_size) for hh, ww in sizes[:-1])
-            total += sum(num_chunks(1, int(n), chunk_size) if n else 0 for n in per_image)
+        regions: list[torch.Tensor | None] = [None] * len(sizes)
+        if region is not None:
+            regions[-1] = region
+            for k in range(len(sizes) - 1, 0, -1):
+                regions[k - 1] = latent_reads(regions[k], sizes[k - 1])  # type: ignore[arg-type]
+            # a level needed everywhere takes the plain path (no scatter into a buffer)
+            regions = [None if r is None or bool(r.all()) else r for r in regions]
+        total = 0
+        for (hh, ww), level in zip(sizes, regions):
+            if level is None:
+                total += num_chunks(hh, ww, chunk_size)
+            else:
+                total += sum(num_chunks(1, int(n), chunk_size) if n else 0 for n in level.flatten(1).sum(1).tolist())
         done = 0
 
         def tick() -> None:
@@ -277,12 +298,11 @@ class PyramidDecoder(nn.Module):
                 progress(done, total)
 
         last = len(self.blocks) - 1
-        for index, (block, size) in enumerate(zip(self.blocks, sizes)):
-            if index == last and region is not None:
-                return block.decode_region(feat, size, region, chunk_size=chunk_size, factorized=factorized,
-                                           head=self._rgb, on_chunk=tick)
-            feat = block(
-                feat, size, chunk_size=chunk_size, factorized=factorized,
-                head=self._rgb if index == last else None, on_chunk=tick,
-            )
+        for index, (block, size, level) in enumerate(zip(self.blocks, sizes, regions)):
+            head = self._rgb if index == last else None
+            if level is not None:
+                feat = block.decode_region(feat, size, level, chunk_size=chunk_size, factorized=factorized,
+                                           head=head, on_chunk=tick)
+                continue
+            feat = block(feat, size, chunk_size=chunk_size, factorized=factorized, head=head, on_chunk=tick)
         return feat.contiguous()

@@ -1,0 +1,78 @@
+"""The benchmark's own parts: holes of a requested area and the LaMa-Fourier yardstick."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from in2.bench import main as bench_main
+from in2.bench_holes import HoleSpec, hole_mask, parse_holes
+from in2.bench_lama import LaMaFourier
+
+
+def test_parse_holes_reads_shapes_areas_and_full() -> None:
+    assert parse_holes("brush:0.05,spots:0.01,0.25,full") == [
+        HoleSpec("brush", 0.05), HoleSpec("spots", 0.01), HoleSpec("brush", 0.25), HoleSpec("box", 1.0)
+    ]
+
+
+@pytest.mark.parametrize("text", ["blob:0.1", "brush:0", "brush:1.5", "spots:abc"])
+def test_parse_holes_rejects_bad_items(text: str) -> None:
+    with pytest.raises(ValueError, match="hole"):
+        parse_holes(text)
+
+
+@pytest.mark.parametrize("shape", ["brush", "spots", "box"])
+@pytest.mark.parametrize("area", [0.01, 0.05, 0.25])
+@pytest.mark.parametrize("size", [(512, 512), (301, 517)])
+def test_hole_mask_covers_the_requested_area(shape: str, area: float, size: tuple[int, int]) -> None:
+    mask = hole_mask(HoleSpec(shape, area), *size)
+    assert mask.shape == (1, 1, *size)
+    assert set(mask.unique().tolist()) == {0.0, 1.0}
+    # strokes and spots stop at the first segment or spot past the target
+    assert area <= mask.mean().item() <= area * 1.3 + 0.002
+
+
+def test_hole_mask_is_seeded_and_full_is_full() -> None:
+    spec = HoleSpec("brush", 0.05)
+    assert torch.equal(hole_mask(spec, 200, 300, seed=3), hole_mask(spec, 200, 300, seed=3))
+    assert not torch.equal(hole_mask(spec, 200, 300, seed=3), hole_mask(spec, 200, 300, seed=4))
+    assert bool(hole_mask(HoleSpec("spots", 1.0), 40, 50).all())
+
+
+def test_lama_reference_has_the_papers_size_and_keeps_odd_sizes() -> None:
+    model = LaMaFourier().eval()
+    assert 26.5e6 < sum(p.numel() for p in model.parameters()) < 27.5e6
+    small = LaMaFourier(width=8, blocks=1).eval()
+    with torch.no_grad():
+        out = small(torch.rand(2, 3, 37, 53), torch.zeros(1, 1, 37, 53))
+    assert out.shape == (2, 3, 37, 53)
+    assert bool(((out >= 0) & (out <= 1)).all())
+
+
+def test_bench_compare_lama_prints_the_ratio(capsys: pytest.CaptureFixture[str]) -> None:
+    bench_main(["--device", "cpu", "--config", "tiny", "--sizes", "40x24", "--hole", "spots:0.05,full",
+                "--compare", "lama", "--skip", "attention,decoder", "--repeats", "1", "--warmup", "0"])
+    out = capsys.readouterr().out
+    assert "IN2/LaMa" in out
+    rows = [line.split() for line in out.splitlines() if line.strip().startswith("40x24")]
+    assert len(rows) == 2 and rows[1][1] == "full"
+    assert all(float(row[-1]) > 0 for row in rows)
+
+
+def test_precision_study_reports_difference_and_psnr(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    import numpy as np
+    from PIL import Image
+
+    from in2.bench_precision import main as precision_main
+
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(tmp_path / "photo.png")
+    mask = np.zeros((40, 48), np.uint8)
+    mask[10:22, 12:30] = 255
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    precision_main([str(tmp_path / "photo.png"), str(tmp_path / "mask.png"), "--repeats", "1"])
+    out = capsys.readouterr().out
+    rows = {line.split(":")[0].strip(): line for line in out.splitlines() if "hole PSNR" in line}
+    assert set(rows) == {"fp32", "bf16", "int8 decoder"}
+    assert "within 1/255" in rows["bf16"] and "within 1/255" in rows["int8 decoder"]
