@@ -36,8 +36,8 @@ def plot(log_path: Path, out: Path, smooth: int = 5) -> Path:
 
     train, val = read_log(log_path)
 
-    def series(rows: list[dict], key: str) -> tuple[list[float], list[float]]:
-        pts = [(r.get("minutes", r["step"]), r[key]) for r in rows if key in r]
+    def series(rows: list[dict], key: str, smooth: int = smooth) -> tuple[list[float], list[float]]:
+        pts = [(r["minutes"], r[key]) for r in rows if key in r and "minutes" in r]
         xs, ys = [p[0] for p in pts], [p[1] for p in pts]
         if smooth > 1 and len(ys) > smooth:
             ys = [sum(ys[max(0, i - smooth + 1): i + 1]) / len(ys[max(0, i - smooth + 1): i + 1]) for i in range(len(ys))]
@@ -59,7 +59,7 @@ def plot(log_path: Path, out: Path, smooth: int = 5) -> Path:
     ax.set_title("generator terms (unweighted)")
     ax.legend(fontsize=8)
     ax = axes[2]
-    ax.plot(*series(val, "val_masked_psnr"), marker="o", label="hole PSNR")
+    ax.plot(*series(val, "val_masked_psnr", smooth=1), marker="o", label="hole PSNR")
     ax.set_title("validation hole PSNR (dB)")
     for a in axes:
         a.set_xlabel("training minutes")

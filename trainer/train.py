@@ -493,7 +493,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if accelerator.is_main_process:
         metrics = validate(ema.model, vset, accelerator.device, out_dir / "val" / "final.png",
                            int(cfg["validation"]["grid_rows"]))
-        log_row({"step": state.step, **metrics})
+        log_row({"step": state.step, "minutes": state.train_seconds / 60, **metrics})
         export_dir = Path(cfg["export"]["dir"] or out_dir / "export")
         export_generator(ema.model, export_dir, cfg["export"]["dtype"])
         data_desc = (f"{len(train_src)} procedural synthetic faces ({dcfg['synthetic']['size']}px, trainer.synthetic_faces)"
