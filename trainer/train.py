@@ -151,8 +151,10 @@ class GANStep:
                 self.D.requires_grad_(True)
                 logits, _ = self.D(torch.cat([image, comp.detach()]))
                 real_logits, fake_logits = logits.float().chunk(2)
-                if masked_d:
-                    loss_d = L.d_adversarial_masked(real_logits, fake_logits, L.hole_fraction(mask, fake_logits))
+                # the hole's share of each patch, computed once: D's logits have one shape per batch
+                hole = L.hole_fraction(mask, fake_logits) if masked_d else None
+                if hole is not None:
+                    loss_d = L.d_adversarial_masked(real_logits, fake_logits, hole)
                 else:
                     loss_d = L.d_adversarial(real_logits, fake_logits)
                 out["d_adv"] = loss_d.item()
@@ -175,8 +177,8 @@ class GANStep:
             loss_g = comp.new_zeros((), dtype=torch.float32)
             if adversarial:
                 fake_logits, fake_feats = d(comp)
-                if masked_d:
-                    g_adv = L.g_adversarial_masked(fake_logits.float(), L.hole_fraction(mask, fake_logits))
+                if hole is not None:
+                    g_adv = L.g_adversarial_masked(fake_logits.float(), hole)
                 else:
                     g_adv = L.g_adversarial(fake_logits.float())
                 loss_g = loss_g + float(w["adversarial"]) * g_adv
