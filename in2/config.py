@@ -45,6 +45,10 @@ class IN2Config:
     # input handling
     min_size: int = 16  # smaller sides are replicate-padded to this, then cropped back
     train_resolution: int = 512  # pixel side used by the pipeline's "resize" mode
+    # [ours] "zeros" = the paper's input (hole blanked); "smooth" = the hole pre-filled from its
+    # surroundings (push-pull) and the decoder predicting a correction to that fill
+    hole_prefill: str = "zeros"
+    prefill_steps: int = 64  # relaxation steps per pyramid level of the "smooth" pre-fill
 
     def __post_init__(self) -> None:
         problems = []
@@ -60,6 +64,10 @@ class IN2Config:
             problems.append(f"min_size must be >= 8 so the 1/8 level keeps 2 pixels, got {self.min_size}")
         if self.decoder_layers < 1:
             problems.append(f"decoder_layers must be >= 1, got {self.decoder_layers}")
+        if self.hole_prefill not in ("zeros", "smooth"):
+            problems.append(f"hole_prefill must be 'zeros' or 'smooth', got {self.hole_prefill!r}")
+        if self.prefill_steps < 0:
+            problems.append(f"prefill_steps must be >= 0, got {self.prefill_steps}")
         if problems:
             raise ValueError("invalid IN2Config: " + "; ".join(problems))
 

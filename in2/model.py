@@ -21,6 +21,7 @@ from torch import nn
 from .config import IN2Config
 from .errors import InputError, WeightsError
 from .nn import AttentionBody, Encoder, FFCBody, PyramidDecoder
+from .nn.prefill import prefill
 from .runtime import resolve_device
 
 CONFIG_FILE = "config.json"
@@ -68,6 +69,9 @@ class IN2(
         self.decoder = PyramidDecoder(dec_widths, c.out_channels, c.decoder_hidden, c.decoder_layers)
         # Plain LIIF evaluation of the first decoder layer when False (same function, slower).
         self.factorized_decoder = c.factorized_decoder
+        if c.hole_prefill == "smooth":  # start as the pre-fill itself: the decoder learns a correction
+            nn.init.zeros_(self.decoder.to_rgb.weight)
+            nn.init.zeros_(self.decoder.to_rgb.bias)
 
     # -- forward ----------------------------------------------------------------------------
     def _check_inputs(self, image: torch.Tensor, mask: torch.Tensor) -> None:
@@ -114,7 +118,8 @@ class IN2(
             region = region.expand(image.shape[0], 1, height, width)
             if pad_h or pad_w:
                 region = F.pad(region, (0, pad_w, 0, pad_h))
-        x = torch.cat([image * (1 - mask), mask], dim=1)
+        filled = prefill(image, mask, self.config.hole_prefill, self.config.prefill_steps)
+        x = torch.cat([filled, mask], dim=1)
         if pad_h or pad_w:  # pad the blanked input, mask included: a border hole stays a hole, nothing leaks
             x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
             mask = x[:, -1:]
@@ -123,7 +128,12 @@ class IN2(
         sizes = [*reversed(level_sizes(*full)[:2]), full][-self.config.pyramid_levels :]
         y = self.decoder(feat, sizes, chunk_size=chunk_size, factorized=self.factorized_decoder, progress=progress,
                          region=None if region is None else region[:, 0])
-        return y[..., :height, :width] if (pad_h or pad_w) else y
+        y = y[..., :height, :width] if (pad_h or pad_w) else y
+        if self.config.hole_prefill == "smooth":  # sigmoid output -> a correction in (-1, 1)
+            y = (filled + 2 * y - 1).clamp(0, 1)
+            if region is not None:
+                y = y * region[..., :height, :width]
+        return y
 
     # -- weights ----------------------------------------------------------------------------
     def _save_pretrained(self, save_directory: Path) -> None:

@@ -21,6 +21,7 @@ DEFAULTS: dict[str, Any] = {
         "type": "in2",  # in2 | ffc_baseline
         "preset": "default",  # in2: default | small | tiny
         "overrides": {},  # IN2Config fields, or FFCBaselineConfig fields for ffc_baseline
+        "init_from": None,  # exported weights of the same architecture to start from (in2 only)
     },
     "data": {
         "source": "synthetic",  # synthetic | folder

@@ -68,12 +68,40 @@ def build_generator(model_cfg: dict) -> torch.nn.Module:
             config = getattr(IN2Config, preset)(**overrides)
         else:
             raise ValueError(f"unknown model.preset {preset!r}; use default, small or tiny")
-        return IN2(config)
+        model = IN2(config)
+        if model_cfg.get("init_from"):
+            init_from_export(model, str(model_cfg["init_from"]))
+        return model
     if kind == "ffc_baseline":
         from trainer.baseline import FFCBaseline
 
         return FFCBaseline(overrides)
     raise ValueError(f"unknown model.type {kind!r}; use in2 or ffc_baseline")
+
+
+def init_from_export(model: torch.nn.Module, source: str) -> None:
+    """Start from exported weights of the same architecture (a warm start, not a resume).
+
+    When the source was trained for the other hole input (``hole_prefill``), the output head's
+    meaning changes, so it is reset to the new model's start (the pre-fill itself)."""
+    import dataclasses
+
+    from in2 import IN2
+
+    src = IN2.from_pretrained(source, local_files_only=True)
+    ignore = {"hole_prefill", "prefill_steps", "train_resolution", "min_size", "factorized_decoder"}
+    theirs, ours = dataclasses.asdict(src.config), dataclasses.asdict(model.config)
+    differ = sorted(k for k in ours if k not in ignore and ours[k] != theirs.get(k))
+    if differ:
+        raise ValueError(f"model.init_from {source}: another architecture ({', '.join(differ)} differ)")
+    model.load_state_dict(src.state_dict())
+    if src.config.hole_prefill != model.config.hole_prefill:
+        head = model.decoder.to_rgb
+        if model.config.hole_prefill == "smooth":
+            torch.nn.init.zeros_(head.weight)
+            torch.nn.init.zeros_(head.bias)
+        else:
+            head.reset_parameters()
 
 
 def build_perceptual(loss_cfg: dict) -> torch.nn.Module | None:
@@ -140,7 +168,8 @@ class GANStep:
     def __call__(self, image: torch.Tensor, mask: torch.Tensor) -> dict[str, float]:
         acc, w = self.acc, self.w
         out: dict[str, float] = {}
-        adversarial = self.micro >= int(w.get("adv_start_step") or 0) * int(self.acc.gradient_accumulation_steps)
+        adversarial = (float(w["adversarial"]) > 0 or float(w["feature_matching"]) > 0) and (
+            self.micro >= int(w.get("adv_start_step") or 0) * int(self.acc.gradient_accumulation_steps))
         masked_d = bool(w.get("masked_discriminator"))
         with acc.accumulate(self.G, self.D):
             pred = self.G(image, mask, region=mask) if self.hole_only else self.G(image, mask)
