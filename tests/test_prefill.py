@@ -92,3 +92,38 @@ def test_config_field_is_validated_and_old_configs_mean_zeros():
         Config(hole_prefill="blur")
     with pytest.raises(ValueError, match="prefill_steps"):
         Config(prefill_steps=-1)
+
+
+def _reference_fill(image: torch.Tensor, mask: torch.Tensor, steps: int) -> torch.Tensor:
+    """The same membrane fill relaxing every pixel of every level (no hole box)."""
+    import torch.nn.functional as F
+
+    from in2.nn.prefill import _neighbour_mean
+
+    known = 1 - mask
+    colours, weights = [image * known], [known]
+    while colours[-1].shape[-2] > 1 or colours[-1].shape[-1] > 1:
+        colours.append(F.avg_pool2d(colours[-1], 2, ceil_mode=True, count_include_pad=False))
+        weights.append(F.avg_pool2d(weights[-1], 2, ceil_mode=True, count_include_pad=False))
+    guess = colours[-1] / weights[-1].clamp_min(1e-8)
+    for colour, weight in zip(reversed(colours[:-1]), reversed(weights[:-1])):
+        guess = F.interpolate(guess, size=colour.shape[-2:], mode="bilinear", align_corners=False)
+        guess = colour + guess * (1 - weight)
+        for _ in range(steps):
+            guess = torch.addcmul(colour, _neighbour_mean(guess), 1 - weight)
+    return guess
+
+
+@pytest.mark.parametrize("where", ["inside", "corner", "scattered"])
+def test_relaxing_only_the_hole_box_changes_nothing(where):
+    g = torch.Generator().manual_seed(2)
+    image = torch.rand(2, 3, 90, 130, generator=g)
+    mask = torch.zeros(2, 1, 90, 130)
+    if where == "inside":
+        mask[0, :, 30:50, 40:70] = 1
+    elif where == "corner":
+        mask[1, :, 70:, 110:] = 1
+    else:
+        mask = (torch.rand(2, 1, 90, 130, generator=g) > 0.8).float()
+    blanked = image * (1 - mask)
+    assert torch.equal(membrane_fill(blanked, mask, 16), _reference_fill(blanked, mask, 16))
