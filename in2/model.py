@@ -118,8 +118,9 @@ class IN2(
             region = region.expand(image.shape[0], 1, height, width)
             if pad_h or pad_w:
                 region = F.pad(region, (0, pad_w, 0, pad_h))
-        filled = prefill(image, mask, self.config.hole_prefill, self.config.prefill_steps)
-        x = torch.cat([filled, mask], dim=1)
+        # the pre-fill relaxes many times: fp32 whatever the weights' dtype (bf16 would smear it)
+        filled = prefill(image.float(), mask.float(), self.config.hole_prefill, self.config.prefill_steps)
+        x = torch.cat([filled.to(dtype), mask], dim=1)
         if pad_h or pad_w:  # pad the blanked input, mask included: a border hole stays a hole, nothing leaks
             x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
             mask = x[:, -1:]
@@ -130,7 +131,7 @@ class IN2(
                          region=None if region is None else region[:, 0])
         y = y[..., :height, :width] if (pad_h or pad_w) else y
         if self.config.hole_prefill == "smooth":  # sigmoid output -> a correction in (-1, 1)
-            y = (filled + 2 * y - 1).clamp(0, 1)
+            y = (filled + 2 * y.float() - 1).clamp(0, 1).to(dtype)
             if region is not None:
                 y = y * region[..., :height, :width]
         return y
