@@ -29,9 +29,7 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-    M = TypeVar("M", bound=nn.Module)
-else:
-    M = TypeVar("M")
+M = TypeVar("M", bound="nn.Module")
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -129,12 +127,7 @@ def download(
     ``HF_HUB_OFFLINE`` are read at call time); with it, into that folder (ComfyUI's model folder).
     """
     from huggingface_hub import constants, snapshot_download
-    from huggingface_hub.errors import (
-        HfHubHTTPError,
-        LocalEntryNotFoundError,
-        RepositoryNotFoundError,
-        RevisionNotFoundError,
-    )
+    from huggingface_hub.errors import LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
 
     if not is_repo_id(repo_id):
         raise WeightsError(f"{repo_id!r} is not a Hugging Face repo id; write it as 'owner/name'")
@@ -152,23 +145,23 @@ def download(
         options["force_download"] = True
     if token is not None:
         options["token"] = token
-    into = f" into {local_dir}" if local_dir is not None else ""
+    instead = (f"or put the model files in {local_dir} yourself" if local_dir is not None
+               else f"or pass a local directory (no such directory: {repo_id!r})")
     try:
         folder = Path(snapshot_download(**options))
     except LocalEntryNotFoundError as exc:
         reason = "offline mode (HF_HUB_OFFLINE=1)" if offline else "the Hub could not be reached"
         raise WeightsError(
             f"{where} is not in the local Hugging Face cache and {reason}; download it once with network "
-            f"access, or pass a local directory (no such directory: {repo_id!r})"
+            f"access, {instead}"
         ) from exc
     except RevisionNotFoundError as exc:
         raise WeightsError(f"revision {revision!r} not found in Hub repo {repo_id!r}") from exc
     except RepositoryNotFoundError as exc:
         raise WeightsError(f"Hub repo {repo_id!r} not found (and no such local directory); check the name and token") from exc
-    except (HfHubHTTPError, OSError, ValueError) as exc:
+    except Exception as exc:  # network, proxy, auth, disk: all for the user to fix, none a bug here
         raise WeightsError(
-            f"could not download {where}{into}: {exc}. Check the repo id, the revision and your connection, "
-            "or download the folder yourself and pass its path"
+            f"could not download {where}: {exc}. Check the repo id, the revision and your connection, {instead}"
         ) from exc
     for name in (CONFIG_FILE, WEIGHTS_FILE):
         if not (folder / name).is_file():

@@ -281,3 +281,24 @@ def test_the_card_downloaded_with_the_weights_describes_them(offline_cache: Path
     _populate_cache(offline_cache, "in2-test/with-card", saved, names=("config.json", "model.safetensors", "README.md"))
     _, info = load_model("in2-test/with-card", revision="main")
     assert info.description == "Tiny IN2 for tests." and info.summary() == "in2-test/with-card @ main: Tiny IN2 for tests."
+
+
+def test_hub_repo_with_only_a_pickle_is_refused(saved: Path, tmp_path: Path, monkeypatch):
+    import huggingface_hub
+    import huggingface_hub.constants as hf_constants
+
+    snapshot = tmp_path / "snapshot"
+    snapshot.mkdir()
+    (snapshot / "config.json").write_bytes((saved / "config.json").read_bytes())
+    asked = {}
+
+    def fake_snapshot_download(**options):  # what the Hub would send: no model.safetensors in the repo
+        asked.update(options)
+        return str(snapshot)
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
+    with pytest.raises(WeightsError, match=r"someone/faces@v2 has no model.safetensors.*never loads them"):
+        IN2.from_pretrained("someone/faces", revision="v2")
+    assert asked["revision"] == "v2" and asked["allow_patterns"] == ["config.json", "model.safetensors", "README.md"]
