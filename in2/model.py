@@ -19,6 +19,7 @@ from .config import IN2Config
 from .errors import InputError
 from .nn import AttentionBody, Encoder, FFCBody, PyramidDecoder
 from .nn.prefill import prefill
+from .weights_io import load_pretrained, save
 
 
 def level_sizes(height: int, width: int) -> list[tuple[int, int]]:
@@ -137,8 +138,6 @@ class IN2(nn.Module):
 
         Only safetensors are read and loading is strict (see ``in2.weights_io``).
         """
-        from .weights_io import load_pretrained
-
         return load_pretrained(
             pretrained_model_name_or_path, cls, revision, map_location=map_location, cache_dir=cache_dir,
             force_download=force_download, token=token, local_files_only=local_files_only,
@@ -146,6 +145,4 @@ class IN2(nn.Module):
 
     def save_pretrained(self, save_directory: str | os.PathLike) -> Path:
         """Write config.json + model.safetensors, what ``from_pretrained`` reads back."""
-        from .weights_io import save
-
         return save(self, save_directory, self.config.to_dict())
