@@ -1,8 +1,8 @@
-"""Finding and loading IN2 weights.
+"""Which IN2 weights to load, and what to tell the user about them.
 
-Strict loading and every error about the weights themselves (missing or unexpected keys,
-shapes, corrupt files, pickled checkpoints) live in ``IN2.from_pretrained``; this module only
-decides WHICH weights to load and describes them for the user.
+Reading and writing the files themselves (folders, the Hub and its cache, strict loading and
+its errors) lives in ``in2.weights_io``; this module only picks the weights (the bundled demo
+or what the user named) and turns their model card into a one-line description.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import WeightsError
+from .weights_io import CONFIG_FILE, WEIGHTS_FILE, ModelFiles, load, locate
 
 if TYPE_CHECKING:
     from .model import IN2
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 __all__ = ["WeightsInfo", "load_model", "demo_weights_available", "DEMO_WEIGHTS_DIR", "NO_WEIGHTS_MESSAGE", "model_card_summary"]
 
 DEMO_WEIGHTS_DIR = Path(__file__).resolve().parent / "demo_weights"
-_DEMO_FILES = ("config.json", "model.safetensors")
+_DEMO_FILES = (CONFIG_FILE, WEIGHTS_FILE)
 
 NO_WEIGHTS_MESSAGE = (
     "no trained IN2 weights are bundled with this package (in2/demo_weights/ is empty) and none "
@@ -33,6 +34,7 @@ NO_WEIGHTS_MESSAGE = (
 
 
 _MD_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+# The card huggingface_hub's model mixin wrote into folders saved by earlier versions of IN2.
 _MIXIN_BOILERPLATE = "This model has been pushed to the Hub using the"
 
 
@@ -78,29 +80,14 @@ def model_card_summary(readme: str, limit: int = 200) -> str:
     return summary
 
 
-def _readme_summary(folder: Path) -> str:
-    readme = folder / "README.md"
-    if not readme.is_file():
+def _card_summary(files: ModelFiles) -> str:
+    card = files.card
+    if card is None:
         return ""
     try:
-        return model_card_summary(readme.read_text(encoding="utf-8", errors="replace"))
+        return model_card_summary(card.read_text(encoding="utf-8", errors="replace"))
     except OSError:
         return ""
-
-
-def _hub_readme_summary(repo_id: str, revision: str | None) -> str:
-    """Model card of a Hub repo, from the local cache only (never a download just for a description)."""
-    try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError:
-        return ""
-    try:
-        cached = try_to_load_from_cache(repo_id, "README.md", revision=revision)
-    except (ValueError, OSError):  # not a valid repo id (e.g. a local path that is not a folder)
-        return ""
-    if isinstance(cached, str) and Path(cached).is_file():
-        return model_card_summary(Path(cached).read_text(encoding="utf-8", errors="replace"))
-    return ""
 
 
 def demo_weights_available() -> bool:
@@ -114,21 +101,13 @@ def load_model(weights: str | PathLike | None = None, revision: str | None = Non
     """
     from .model import IN2
 
+    if weights is None and not demo_weights_available():
+        raise WeightsError(NO_WEIGHTS_MESSAGE)
+    source = str(DEMO_WEIGHTS_DIR if weights is None else weights)
+    files = locate(source, None if weights is None else revision)
+    model = load(files, IN2)
     if weights is None:
-        if not demo_weights_available():
-            raise WeightsError(NO_WEIGHTS_MESSAGE)
-        model = IN2.from_pretrained(str(DEMO_WEIGHTS_DIR))
-        info = WeightsInfo(
-            source=str(DEMO_WEIGHTS_DIR),
-            revision=None,
-            is_demo=True,
-            description=_readme_summary(DEMO_WEIGHTS_DIR) or "IN2 demo weights",
-        )
-        return model.eval(), info
-
-    source = str(weights)
-    model = IN2.from_pretrained(source, revision=revision)
-    local = Path(source).expanduser()
-    description = _readme_summary(local) if local.is_dir() else _hub_readme_summary(source, revision)
-    info = WeightsInfo(source=source, revision=revision, is_demo=False, description=description)
-    return model.eval(), info
+        info = WeightsInfo(source=source, is_demo=True, description=_card_summary(files) or "IN2 demo weights")
+    else:
+        info = WeightsInfo(source=source, revision=revision, description=_card_summary(files))
+    return model, info

@@ -3,7 +3,8 @@
 A model is a folder holding `config.json` + `model.safetensors` (what `IN2.save_pretrained`
 writes and what a Hugging Face repo holds), placed anywhere under a folder registered as
 `in2` (by default `ComfyUI/models/in2/`; more via `extra_model_paths.yaml`). Its name in the
-node is its path relative to that folder, e.g. `faces-v1` or `people/faces-v1`.
+node is its path relative to that folder, e.g. `faces-v1` or `people/faces-v1`. The file
+names, the repo-id rule and the download come from `in2.weights_io` (a light import).
 """
 
 from __future__ import annotations
@@ -14,21 +15,18 @@ import re
 from pathlib import Path
 
 from in2.errors import WeightsError
+from in2.weights_io import CONFIG_FILE, WEIGHTS_FILE, download, is_repo_id
 
 from . import comfy_bridge
 
 log = logging.getLogger("in2.comfyui")
 
 FOLDER_KEY = "in2"
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
 # What `get_filename_list("in2")` shows other nodes; listing here works on folders instead.
 FOLDER_EXTENSIONS = {".safetensors", ".json"}
 DEMO_CHOICE = "in2-demo (bundled)"
 HUB_CHOICE = "download from Hugging Face (repo_id below)"
 MAX_DEPTH = 3  # how deep model folders may be nested under a registered folder
-
-_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 def register_model_folder() -> None:
@@ -126,7 +124,7 @@ def fetch_from_hub(repo_id: str, revision: str) -> Path:
     under its folder name; delete the folder to download a newer commit of a branch.
     """
     repo_id = repo_id.strip()
-    if not _REPO_ID.match(repo_id):
+    if not is_repo_id(repo_id):
         raise WeightsError(
             f"repo_id {repo_id!r} is not a Hugging Face repo id; write it as 'owner/name' "
             "(or pick a model from the list)"
@@ -135,27 +133,7 @@ def fetch_from_hub(repo_id: str, revision: str) -> Path:
     target = download_folder() / hub_folder_name(repo_id, revision)
     if is_model_dir(target):
         return target
-    try:
-        from huggingface_hub import snapshot_download
-    except ImportError as exc:
-        raise WeightsError(
-            "downloading from Hugging Face needs the 'huggingface_hub' package; run this node pack's "
-            f"install.py (or pip install huggingface_hub) with ComfyUI's Python ({exc})"
-        ) from exc
-    try:
-        snapshot_download(
-            repo_id=repo_id, revision=revision, local_dir=str(target),
-            allow_patterns=[CONFIG_FILE, WEIGHTS_FILE, "README.md"],
-        )
-    except Exception as exc:  # network, auth, offline mode, missing revision: all user-fixable
-        raise WeightsError(
-            f"could not download {repo_id}@{revision} into {target}: {exc}. Check the repo id, the revision "
-            "and your connection, or download the folder yourself and put it there"
-        ) from exc
-    if not is_model_dir(target):
-        raise WeightsError(
-            f"{repo_id}@{revision} has no {CONFIG_FILE} + {WEIGHTS_FILE} at its top level, so it is not an IN2 model"
-        )
+    download(repo_id, revision, local_dir=target)  # checks that the model files arrived
     return target
 
 

@@ -1,15 +1,17 @@
-"""Saving and strict loading of weights: round trip, every refusal, the offline Hub cache."""
+"""in2.weights_io: saving and strict loading of weights, every refusal, the offline Hub cache."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from in2 import IN2, IN2Config, WeightsError
+from in2 import IN2, IN2Config, WeightsError, load_model, weights_io
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
@@ -36,8 +38,82 @@ def _outputs(m: IN2) -> torch.Tensor:
 
 
 def test_save_writes_config_and_safetensors(saved: Path, model: IN2):
-    assert (saved / "config.json").is_file() and (saved / "model.safetensors").is_file()
+    assert sorted(p.name for p in saved.iterdir()) == ["config.json", "model.safetensors"]
     assert json.loads((saved / "config.json").read_text()) == model.config.to_dict()
+
+
+def test_save_with_a_card_writes_it(model: IN2, tmp_path: Path):
+    weights_io.save(model, tmp_path, model.config.to_dict(), card="# tiny\n\nA tiny test model.\n")
+    assert (tmp_path / "README.md").read_text() == "# tiny\n\nA tiny test model.\n"
+    assert weights_io.locate(tmp_path).card == tmp_path / "README.md"
+
+
+def test_failed_save_keeps_the_previous_weights(saved: Path, model: IN2, monkeypatch):
+    import safetensors.torch
+
+    before = (saved / "model.safetensors").read_bytes()
+
+    def crash_halfway(module, filename, *args, **kwargs):
+        Path(filename).write_bytes(b"\x00" * 10)
+        raise OSError("disk full")
+
+    monkeypatch.setattr(safetensors.torch, "save_model", crash_halfway)
+    with pytest.raises(OSError, match="disk full"):
+        IN2(model.config).save_pretrained(saved)
+    assert (saved / "model.safetensors").read_bytes() == before
+    assert sorted(p.name for p in saved.iterdir()) == ["config.json", "model.safetensors"]
+
+
+def test_export_from_before_the_newer_config_fields_loads(saved: Path, model: IN2):
+    """Folders exported before hole_prefill / prefill_steps existed load with their defaults."""
+    config = model.config.to_dict()
+    del config["hole_prefill"], config["prefill_steps"]
+    (saved / "config.json").write_text(json.dumps(config))
+    loaded = IN2.from_pretrained(saved)
+    assert loaded.config.hole_prefill == "zeros"
+    torch.testing.assert_close(_outputs(loaded), _outputs(model), atol=0, rtol=0)
+
+
+class _Affine(torch.nn.Module):
+    def __init__(self, config: dict) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(config["width"], 2)
+
+
+def test_the_loader_builds_any_module_from_its_config(tmp_path: Path):
+    torch.manual_seed(0)
+    original = _Affine({"width": 3})
+    weights_io.save(original, tmp_path, {"width": 3})
+    loaded = weights_io.load_pretrained(tmp_path, _Affine)
+    assert torch.equal(loaded.linear.weight, original.linear.weight) and not loaded.training
+    (tmp_path / "config.json").write_text(json.dumps({"width": 4}))
+    with pytest.raises(WeightsError, match=r"linear.weight has shape \(2, 3\) in the file"):
+        weights_io.load_pretrained(tmp_path, _Affine)
+
+
+@pytest.mark.parametrize("text,ok", [("owner/name", True), ("in2-test/tiny.face_v2", True), ("plain", False),
+                                     ("a/b/c", False), ("../x", False), ("a/..b", False), ("owner/na..me", False), ("owner/name.", False),
+                                     ("owner/-", False), ("/abs/path", False)])
+def test_repo_id_rule(text: str, ok: bool):
+    assert weights_io.is_repo_id(text) is ok
+
+
+def test_upload_refuses_a_folder_that_would_not_load(tmp_path: Path):
+    (tmp_path / "model.safetensors").write_bytes(b"x")
+    with pytest.raises(WeightsError, match="no config.json"):
+        weights_io.upload(tmp_path, "someone/faces")
+    with pytest.raises(WeightsError, match="owner/name"):
+        weights_io.upload(tmp_path, "not a repo")
+
+
+def test_importing_the_file_layer_loads_no_heavy_package():
+    """ComfyUI imports it while listing nodes; torch, safetensors and the Hub client load on use."""
+    code = ("import sys, in2.weights_io; heavy = ('torch', 'safetensors', 'huggingface_hub'); "
+            "print([m for m in heavy if m in sys.modules])")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                            cwd=Path(__file__).resolve().parents[1])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
 
 
 def test_round_trip_outputs_equal(saved: Path, model: IN2):
@@ -154,12 +230,13 @@ def test_nonexistent_path_that_is_not_a_repo_id(name: str, monkeypatch):
 
 # -- the Hub cache, offline -------------------------------------------------------------------
 
-def _populate_cache(cache: Path, repo: str, source: Path) -> None:
-    """Lay out a Hugging Face cache entry the way hf_hub_download leaves it (refs + snapshot)."""
+def _populate_cache(cache: Path, repo: str, source: Path,
+                    names: tuple[str, ...] = ("config.json", "model.safetensors")) -> None:
+    """Lay out a Hugging Face cache entry the way the Hub client leaves it (refs + snapshot)."""
     folder = cache / ("models--" + repo.replace("/", "--"))
     snapshot = folder / "snapshots" / COMMIT
     snapshot.mkdir(parents=True)
-    for name in ("config.json", "model.safetensors"):
+    for name in names:
         (snapshot / name).write_bytes((source / name).read_bytes())
     (folder / "refs").mkdir()
     (folder / "refs" / "main").write_text(COMMIT)
@@ -191,3 +268,37 @@ def test_offline_repo_not_cached(offline_cache: Path):
 def test_offline_unknown_revision(offline_cache: Path):
     with pytest.raises(WeightsError, match="cache"):
         IN2.from_pretrained("in2-test/tiny-face", revision="v9")
+
+
+def test_offline_cache_without_the_weights_file(offline_cache: Path, saved: Path):
+    _populate_cache(offline_cache, "in2-test/config-only", saved, names=("config.json",))
+    with pytest.raises(WeightsError, match="model.safetensors of in2-test/config-only is not in the local"):
+        IN2.from_pretrained("in2-test/config-only")
+
+
+def test_the_card_downloaded_with_the_weights_describes_them(offline_cache: Path, saved: Path):
+    (saved / "README.md").write_text("---\nlicense: mit\n---\n# Faces\n\nTiny IN2 for tests.\n")
+    _populate_cache(offline_cache, "in2-test/with-card", saved, names=("config.json", "model.safetensors", "README.md"))
+    _, info = load_model("in2-test/with-card", revision="main")
+    assert info.description == "Tiny IN2 for tests." and info.summary() == "in2-test/with-card @ main: Tiny IN2 for tests."
+
+
+def test_hub_repo_with_only_a_pickle_is_refused(saved: Path, tmp_path: Path, monkeypatch):
+    import huggingface_hub
+    import huggingface_hub.constants as hf_constants
+
+    snapshot = tmp_path / "snapshot"
+    snapshot.mkdir()
+    (snapshot / "config.json").write_bytes((saved / "config.json").read_bytes())
+    asked = {}
+
+    def fake_snapshot_download(**options):  # what the Hub would send: no model.safetensors in the repo
+        asked.update(options)
+        return str(snapshot)
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
+    with pytest.raises(WeightsError, match=r"someone/faces@v2 has no model.safetensors.*never loads them"):
+        IN2.from_pretrained("someone/faces", revision="v2")
+    assert asked["revision"] == "v2" and asked["allow_patterns"] == ["config.json", "model.safetensors", "README.md"]

@@ -17,7 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from in2.errors import WeightsError
 from in2.nn import FFCResBlock
+from in2.weights_io import CONFIG_FILE, load_pretrained, read_config
 
 
 @dataclass
@@ -83,26 +85,31 @@ class FFCBaseline(nn.Module):
         return y[..., :h, :w]
 
 
+MODEL_TYPE = "ffc_baseline"  # the config.json marker that tells a baseline export from an IN2 one
+
+
+def export_config(model: FFCBaseline) -> dict[str, Any]:
+    """What ``config.json`` of a baseline export holds."""
+    return {"model_type": MODEL_TYPE, **model.config.to_dict()}
+
+
+def _build(config: dict[str, Any]) -> FFCBaseline:
+    config = dict(config)
+    if config.pop("model_type", None) != MODEL_TYPE:
+        raise WeightsError(f"config.json has no model_type {MODEL_TYPE!r}: not an FFC baseline export")
+    try:
+        return FFCBaseline(config)
+    except (TypeError, ValueError) as exc:
+        raise WeightsError(f"invalid FFC baseline config: {exc}") from exc
+
+
 def load_baseline(folder: str | Path) -> FFCBaseline:
-    """Load an exported baseline (``config.json`` with ``model_type: ffc_baseline`` + safetensors), strictly."""
-    import json
-
-    from safetensors.torch import load_file
-
-    folder = Path(folder)
-    cfg = json.loads((folder / "config.json").read_text())
-    if cfg.pop("model_type", None) != "ffc_baseline":
-        raise ValueError(f"{folder} is not an ffc_baseline export")
-    model = FFCBaseline(cfg)
-    model.load_state_dict(load_file(str(folder / "model.safetensors")), strict=True)
-    return model.eval()
+    """Load an exported baseline strictly, through the same loader as IN2 (``in2.weights_io``)."""
+    return load_pretrained(folder, _build)
 
 
 def is_baseline_export(folder: str | Path) -> bool:
-    import json
-
-    p = Path(folder) / "config.json"
     try:
-        return p.is_file() and json.loads(p.read_text()).get("model_type") == "ffc_baseline"
-    except (OSError, ValueError):
+        return read_config(Path(folder) / CONFIG_FILE).get("model_type") == MODEL_TYPE
+    except WeightsError:
         return False

@@ -1,8 +1,10 @@
 """Export trained generators in the format every front end loads, with a model card.
 
-An IN2 export is exactly what ``IN2.from_pretrained`` reads strictly: ``config.json`` +
-``model.safetensors`` (written by ``IN2.save_pretrained``), plus a ``README.md`` model card
-stating data, steps and metrics, so a checkpoint found on disk or the Hub explains itself.
+An export is a model folder written by ``in2.weights_io.save`` (``config.json`` +
+``model.safetensors``) and read back strictly by ``IN2.from_pretrained`` (or, for the conv
+baseline, ``trainer.baseline.load_baseline``), plus a ``README.md`` model card stating data,
+steps and metrics (``card_info`` gathers them from a run), so a checkpoint found on disk or
+the Hub explains itself.
 
 Command line (push an existing export; needs network and a token)::
 
@@ -15,27 +17,29 @@ import argparse
 import copy
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
+
+from in2 import weights_io
+
+if TYPE_CHECKING:
+    from accelerate import Accelerator
+
+    from trainer.masks import MaskParams
+    from trainer.train import TrainState
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
 def export_generator(model: nn.Module, out_dir: Path, dtype: str = "fp32") -> Path:
     """Write ``model`` (an ``IN2`` or the conv baseline) to ``out_dir`` in ``dtype``."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    m = copy.deepcopy(model).to("cpu", DTYPES[dtype]).eval()
-    if hasattr(m, "save_pretrained"):
-        m.save_pretrained(out_dir)
-    else:  # the FFC baseline: same file layout, its own config
-        from safetensors.torch import save_model
+    from trainer.baseline import FFCBaseline, export_config
 
-        save_model(m, str(out_dir / "model.safetensors"))
-        (out_dir / "config.json").write_text(json.dumps({"model_type": "ffc_baseline", **m.config.to_dict()}, indent=2))
-    return out_dir
+    m = copy.deepcopy(model).to("cpu", DTYPES[dtype]).eval()
+    config = export_config(m) if isinstance(m, FFCBaseline) else m.config.to_dict()
+    return weights_io.save(m, out_dir, config)
 
 
 def _fmt(v: Any) -> str:
@@ -85,20 +89,57 @@ def model_card(info: dict[str, Any]) -> str:
 
 
 def write_model_card(out_dir: Path, info: dict[str, Any]) -> Path:
-    path = Path(out_dir) / "README.md"
-    path.write_text(model_card(info))
-    return path
+    return weights_io.write_card(out_dir, model_card(info))
+
+
+def card_info(cfg: dict, state: "TrainState", accelerator: "Accelerator", data_desc: str, buckets,
+              mask_params: "MaskParams", perceptual: nn.Module | None, metrics: dict, n_val: int,
+              n_train: int) -> dict[str, Any]:
+    """Everything the model card states: data, length, hardware, losses, validation metrics."""
+    ats, lcfg = cfg["ats"], cfg["loss"]
+    device = accelerator.device
+    hw = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{device.type} ({torch.get_num_threads()} threads)"
+    if perceptual is None:
+        per = "none (weight 0)"
+    elif perceptual.source == "random":
+        per = (f"weight {lcfg['perceptual']}, VGG-19 with RANDOM weights "
+               f"(perceptual_backbone {lcfg['perceptual_backbone']!r}; no ImageNet file used)")
+    else:
+        per = f"weight {lcfg['perceptual']}, " + (perceptual.source if "EfficientNet" in perceptual.source
+                                                  else f"ImageNet VGG-19 from {perceptual.source}")
+    notes = [f"Losses: adversarial {lcfg['adversarial']}, feature matching {lcfg['feature_matching']}, "
+             f"R1 {lcfg['r1']} (every {lcfg['r1_every']} steps), L1 {lcfg.get('l1', 0)}, perceptual: {per}."]
+    if lcfg.get("adv_start_step"):
+        notes.append(f"Reconstruction-only warm-up: the discriminator and the adversarial and feature-matching "
+                     f"terms start at step {lcfg['adv_start_step']}.")
+    if lcfg.get("masked_discriminator"):
+        notes.append("Mask-aware discriminator: only composite patches that cover the hole are fake targets.")
+    if cfg["data"]["source"] == "synthetic":
+        notes.append("Trained on procedural synthetic face drawings, not photographs: fills on real photos "
+                     "look like smooth drawings.")
+    return {
+        "title": (f"IN2 (preset {cfg['model'].get('preset')})" if cfg["model"]["type"] == "in2"
+                  else "LaMa-style FFC baseline (trainer/baseline.py)"),
+        "data": data_desc + f"; ATS {'on' if ats['enabled'] else 'off'}, buckets (HxW) "
+                + ", ".join(f"{h}x{w}" for h, w in buckets)
+                + f"; brush masks {mask_params.min_area:.0%}-{mask_params.max_area:.0%} of the image",
+        "steps": state.step, "epochs": state.images_seen / max(1, n_train),
+        "images_seen": state.images_seen,
+        "hardware": f"{accelerator.num_processes} process(es) on {hw}, {cfg['train']['mixed_precision'] or 'no'} "
+                    "mixed precision",
+        "train_time": f"{state.train_seconds / 60:.1f} min of training steps",
+        "perceptual": per,
+        "config": cfg,
+        "metrics": {**{f"{k} (validation)": v for k, v in metrics.items()},
+                    "validation images": f"{n_val} (held-out images, each centre-cropped to a training bucket, "
+                                         "fixed 20-30% masks, composited output rounded to uint8)"},
+        "notes": notes,
+    }
 
 
 def push_to_hub(out_dir: Path, repo_id: str, private: bool = False, token: str | None = None) -> str:
     """Upload an export folder (weights, config, card) to a Hub model repo; returns its URL."""
-    from huggingface_hub import HfApi
-
-    api = HfApi(token=token)
-    api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
-    api.upload_folder(folder_path=str(out_dir), repo_id=repo_id, repo_type="model",
-                      commit_message="Upload IN2 weights")
-    return f"https://huggingface.co/{repo_id}"
+    return weights_io.upload(out_dir, repo_id, private, token)
 
 
 def main(argv: list[str] | None = None) -> None:

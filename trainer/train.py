@@ -44,7 +44,7 @@ from trainer.distributed import (RunShape, check_same_batches, check_shared_fold
                                  match_run_shape, release_others)
 from trainer.discriminator import PatchDiscriminator
 from trainer.ema import EMA
-from trainer.export import export_generator, push_to_hub, write_model_card
+from trainer.export import card_info, export_generator, push_to_hub, write_model_card
 from trainer.masks import MaskParams
 from trainer.metrics import masked_psnr, psnr, quantize, ssim
 from trainer.perceptual import build_perceptual_loss
@@ -280,50 +280,6 @@ def validate(model: torch.nn.Module, vset: ValidationSet, device: torch.device, 
 
 
 # ----------------------------------------------------------------------------- main loop
-
-def card_info(cfg: dict, state: TrainState, accelerator: Accelerator, data_desc: str, buckets, mask_params: MaskParams,
-              perceptual: torch.nn.Module | None, metrics: dict, n_val: int, n_train: int) -> dict[str, Any]:
-    """Everything the model card states: data, length, hardware, losses, validation metrics."""
-    ats, lcfg = cfg["ats"], cfg["loss"]
-    device = accelerator.device
-    hw = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{device.type} ({torch.get_num_threads()} threads)"
-    if perceptual is None:
-        per = "none (weight 0)"
-    elif perceptual.source == "random":
-        per = (f"weight {lcfg['perceptual']}, VGG-19 with RANDOM weights "
-               f"(perceptual_backbone {lcfg['perceptual_backbone']!r}; no ImageNet file used)")
-    else:
-        per = f"weight {lcfg['perceptual']}, " + (perceptual.source if "EfficientNet" in perceptual.source
-                                                  else f"ImageNet VGG-19 from {perceptual.source}")
-    notes = [f"Losses: adversarial {lcfg['adversarial']}, feature matching {lcfg['feature_matching']}, "
-             f"R1 {lcfg['r1']} (every {lcfg['r1_every']} steps), L1 {lcfg.get('l1', 0)}, perceptual: {per}."]
-    if lcfg.get("adv_start_step"):
-        notes.append(f"Reconstruction-only warm-up: the discriminator and the adversarial and feature-matching "
-                     f"terms start at step {lcfg['adv_start_step']}.")
-    if lcfg.get("masked_discriminator"):
-        notes.append("Mask-aware discriminator: only composite patches that cover the hole are fake targets.")
-    if cfg["data"]["source"] == "synthetic":
-        notes.append("Trained on procedural synthetic face drawings, not photographs: fills on real photos "
-                     "look like smooth drawings.")
-    return {
-        "title": (f"IN2 (preset {cfg['model'].get('preset')})" if cfg["model"]["type"] == "in2"
-                  else "LaMa-style FFC baseline (trainer/baseline.py)"),
-        "data": data_desc + f"; ATS {'on' if ats['enabled'] else 'off'}, buckets (HxW) "
-                + ", ".join(f"{h}x{w}" for h, w in buckets)
-                + f"; brush masks {mask_params.min_area:.0%}-{mask_params.max_area:.0%} of the image",
-        "steps": state.step, "epochs": state.images_seen / max(1, n_train),
-        "images_seen": state.images_seen,
-        "hardware": f"{accelerator.num_processes} process(es) on {hw}, {cfg['train']['mixed_precision'] or 'no'} "
-                    "mixed precision",
-        "train_time": f"{state.train_seconds / 60:.1f} min of training steps",
-        "perceptual": per,
-        "config": cfg,
-        "metrics": {**{f"{k} (validation)": v for k, v in metrics.items()},
-                    "validation images": f"{n_val} (held-out images, each centre-cropped to a training bucket, "
-                                         "fixed 20-30% masks, composited output rounded to uint8)"},
-        "notes": notes,
-    }
-
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Train IN2 (or the FFC baseline) with Accelerate.")
