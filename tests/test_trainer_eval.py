@@ -107,3 +107,47 @@ def test_evaluate_two_ranks_gathers_every_image_once(weights, tmp_path):
                             "--masks", str(out / "masks")])
     assert float(row["psnr"]) == pytest.approx(single[0]["psnr"], abs=1e-4)
     assert np.isfinite(float(row["ssim"]))
+
+
+def test_score_rounds_both_images_to_what_a_png_holds():
+    from trainer.metrics import score
+
+    gen = torch.Generator().manual_seed(0)
+    target = torch.rand(2, 3, 24, 24, generator=gen)
+    output = target + 0.3 * torch.rand(2, 3, 24, 24, generator=gen) - 0.15
+    mask = torch.zeros(2, 1, 24, 24)
+    mask[..., 6:18, 6:18] = 1
+    rounded = score(torch.round(output.clamp(0, 1) * 255) / 255, torch.round(target * 255) / 255, mask)
+    scores = score(output, target, mask)
+    assert set(scores) == {"psnr", "ssim", "masked_psnr"}  # lpips only when a model is given
+    for name, value in scores.items():
+        assert value.shape == (2,) and torch.equal(value, rounded[name])
+    assert bool((scores["masked_psnr"] < scores["psnr"]).all())  # the error sits in the hole
+    assert score(target, target, mask)["psnr"].tolist() == [100.0, 100.0]
+    assert score(output, target, mask, lpips=lambda a, b: (a - b).abs().mean((1, 2, 3)))["lpips"].shape == (2,)
+
+
+def test_validation_and_evaluation_score_alike():
+    from PIL import Image
+
+    from in2.compositing import paste_into_hole
+    from trainer.data import ValidationSet
+    from trainer.evaluate import COLUMNS, score_row
+    from trainer.synthetic_faces import render_face
+    from trainer.train import validate
+
+    class Faces:
+        def __len__(self) -> int:
+            return 3
+
+        def get(self, i: int) -> Image.Image:
+            return Image.fromarray(render_face(i, 48, 48))
+
+    vset = ValidationSet(Faces(), 3, [(40, 40), (32, 48)], seed=1)
+    torch.manual_seed(0)
+    model = IN2(IN2Config.tiny()).eval()
+    with torch.no_grad():
+        rows = [score_row(paste_into_hole(x[None], model(x[None], m[None]), m[None]), x[None], m[None], None)
+                for x, m in vset.items]
+    means = {name: sum(r[i] for r in rows) / len(rows) for i, name in enumerate(COLUMNS) if name != "lpips"}
+    assert validate(model, vset, torch.device("cpu"), None) == pytest.approx({f"val_{k}": v for k, v in means.items()})
