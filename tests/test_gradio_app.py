@@ -337,3 +337,40 @@ def test_mcp_server_lists_both_endpoints_as_tools(pipeline):
     files = tools["inpaint_files"]
     assert "white area of a mask" in files["description"]
     assert "transparent pixels are filled" in json.dumps(files["inputSchema"])
+
+
+def test_running_out_of_memory_names_the_page_own_ways_out(pipeline, photo, tmp_path):
+    import torch
+
+    class Exhausted:
+        """The loaded pipeline, except that every run runs out of memory."""
+
+        device = pipeline.device
+
+        def describe(self) -> str:
+            return pipeline.describe()
+
+        def __call__(self, *args, **kwargs):
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 9.00 GiB")
+
+    path, _ = photo
+    demo = gradio_app.build_demo(Exhausted())
+    try:
+        c = serve(demo)
+        with pytest.raises(AppError) as info:
+            inpaint(c, editor_value(path, [layer_file(tmp_path, rect_hole(10, 10, 60, 60))]))
+    finally:
+        demo.close()
+    message = str(info.value)
+    assert "ran out of memory" in message and "crop 'on'" in message and "mode 'resize'" in message
+    assert "--" not in message and "chunk" not in message  # only knobs the page has
+
+
+def test_option_radios_offer_the_core_choices(pipeline):
+    from in2 import options
+
+    demo = gradio_app.build_demo(pipeline)
+    radios = {b.elem_id: b for b in demo.blocks.values() if isinstance(b, gr.Radio)}
+    assert [value for _, value in radios["mode"].choices] == list(options.MODES)
+    assert [value for _, value in radios["blend"].choices] == list(options.BLENDS)
+    assert [value for _, value in radios["crop"].choices] == list(options.CROPS)
