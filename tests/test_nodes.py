@@ -184,9 +184,48 @@ def test_pack_offers_the_v3_entry_point_only(pack):
     assert inspect.iscoroutinefunction(pack.comfy_entrypoint)
     assert not hasattr(pack, "NODE_CLASS_MAPPINGS") and not hasattr(pack.nodes, "NODE_CLASS_MAPPINGS")
     assert pack.nodes.NODE_IDS == ("IN2_LoadModel", "IN2_Inpaint")
-    schema = (REPO / "nodes" / "schema.py").read_text()
-    for node_id in pack.nodes.NODE_IDS:
-        assert f'node_id="{node_id}"' in schema
+
+
+def fake_comfy_api() -> dict[str, types.ModuleType]:
+    """`comfy_api.latest` reduced to recording what a schema declares: each input and output a dict."""
+
+    class Kind:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def Input(self, id: str, **options):  # noqa: A002, N802 - ComfyUI's own names
+            return {"id": id, "kind": self.name, **options}
+
+        def Output(self, id: str, **options):  # noqa: A002, N802
+            return {"id": id, "kind": self.name, **options}
+
+    io = types.SimpleNamespace(Schema=lambda **schema: schema, ComfyNode=object, Custom=Kind,
+                               NodeOutput=lambda *values: values)
+    for name in ("Combo", "String", "Image", "Mask", "Boolean", "Float", "Int"):
+        setattr(io, name, Kind(name))
+    latest = types.ModuleType("comfy_api.latest")
+    latest.io, latest.ComfyExtension = io, object
+    return {"comfy_api": types.ModuleType("comfy_api"), "comfy_api.latest": latest}
+
+
+def test_entry_point_declares_both_nodes_with_the_core_choices(pack, tiny_dir, monkeypatch):
+    import asyncio
+
+    from in2 import options
+
+    monkeypatch.setitem(sys.modules, "folder_paths",
+                        fake_folder_paths(tiny_dir.parent.parent, {"in2": [str(tiny_dir.parent)]}))
+    for name, module in fake_comfy_api().items():
+        monkeypatch.setitem(sys.modules, name, module)
+    monkeypatch.delitem(sys.modules, f"{pack.__name__}.nodes.schema", raising=False)
+    nodes = asyncio.run(asyncio.run(pack.comfy_entrypoint()).get_node_list())
+    schemas = {schema["node_id"]: schema for schema in (node.define_schema() for node in nodes)}
+    assert tuple(schemas) == pack.nodes.NODE_IDS
+    combos = {i["id"]: i for schema in schemas.values() for i in schema["inputs"] if i["kind"] == "Combo"}
+    for name, choices in (("mode", options.MODES), ("blend", options.BLENDS), ("crop", options.CROPS),
+                          ("dtype", options.DTYPE_CHOICES)):
+        assert tuple(combos[name]["options"]) == choices and combos[name]["default"] in choices
+    assert "tiny" in combos["model"]["options"]
 
 
 def test_image_tooltip_states_the_cpu_limit_from_the_core(pack):
