@@ -9,6 +9,11 @@ core, so the page, the CLI and the ComfyUI nodes give the same pixels.
 
 Two API endpoints: `/inpaint` (the editor's value, as the page sends it) and `/inpaint_files`
 (a photo file and an optional mask file); `--mcp` also serves both as MCP tools.
+
+Longer than the project's ~350-line guide on purpose: it is one page, read top to bottom: its
+input checks, its two endpoints (whose docstrings are the API and MCP documentation clients
+read), the layout that wires them, and the launcher. The option names, precisions and the
+out-of-memory advice come from `in2.options`; everything else the page does is the core's.
 """
 
 from __future__ import annotations
@@ -27,12 +32,12 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # nothing leaves the
 
 import gradio as gr
 import numpy as np
-import torch
 from gradio.data_classes import FileData
 from PIL import Image, ImageOps
 
 from in2 import IN2Error, InpaintPipeline, InputError, WeightsError
 from in2.imaging import load_image, load_mask, read_masks, save_image
+from in2.options import BLENDS, CROPS, DTYPE_CHOICES, MODES, memory_advice, out_of_memory_errors
 
 log = logging.getLogger("in2.demo")
 
@@ -49,13 +54,13 @@ QUEUE_SIZE = 16
 #: Colour of the brush; translucent so the face stays visible under the paint.
 BRUSH_COLOR = ("#ff00ff", 0.6)
 
-MODES = [("native: at the photo's own resolution", "native"), ("resize: at the training size, then back", "resize")]
-BLENDS = [("off: exact paste into the hole", "none"), ("seam-free: feathered edge and colour match", "seamless")]
-CROPS = [
-    ("auto: a box around each hole when the photo is large", "auto"),
-    ("on: always a box of context around each hole", "on"),
-    ("off: the whole photo", "off"),
-]
+#: How the page words each choice of `in2.options` (the radio shows the label, sends the name).
+LABELS = {
+    "native": "native: at the photo's own resolution", "resize": "resize: at the training size, then back",
+    "none": "off: exact paste into the hole", "seamless": "seam-free: feathered edge and colour match",
+    "auto": "auto: a box around each hole when the photo is large", "on": "on: always a box of context around each hole",
+    "off": "off: the whole photo",
+}
 MAX_GROW = 64
 
 
@@ -146,21 +151,19 @@ def build_demo(pipeline: InpaintPipeline | None, weights_error: str | None = Non
                 seconds = time.perf_counter() - start
         except IN2Error as exc:
             raise gr.Error(str(exc), title="Cannot fill this photo") from exc
-        except (torch.OutOfMemoryError, MemoryError) as exc:
+        except out_of_memory_errors() as exc:
             log.exception("out of memory")
-            raise gr.Error(
-                f"{pipeline.device} ran out of memory on this {photo.width}x{photo.height} photo. "
-                "Try crop 'on', the 'resize' inference mode, or a smaller photo.",
-                title="Out of memory",
-            ) from exc
+            ways = memory_advice(lambda name, value: f"{name} '{value}'", offered=("crop", "mode"))
+            raise gr.Error(f"{pipeline.device} ran out of memory on this {photo.width}x{photo.height} photo. "
+                           f"Try {ways}.", title="Out of memory") from exc
         return result, filled.numpy(), seconds
 
     def inpaint(
         editor: dict[str, Any] | None,
         mask_file: str | None = None,
-        mode: str = "native",
-        blend: str = "none",
-        crop: str = "auto",
+        mode: str = MODES[0],
+        blend: str = BLENDS[0],
+        crop: str = CROPS[0],
         grow: float = 0,
         progress: gr.Progress = gr.Progress(),
     ) -> tuple[str, tuple[Image.Image, str], str, str]:
@@ -196,9 +199,9 @@ def build_demo(pipeline: InpaintPipeline | None, weights_error: str | None = Non
     def inpaint_files(
         image: FileData,
         mask: FileData | None = None,
-        mode: str = "native",
-        blend: str = "none",
-        crop: str = "auto",
+        mode: str = MODES[0],
+        blend: str = BLENDS[0],
+        crop: str = CROPS[0],
         grow: float = 0,
     ) -> FileData:
         """Fill the white area of a mask in a photo with IN2 and return the PNG at the photo's exact size.
@@ -256,9 +259,9 @@ def build_demo(pipeline: InpaintPipeline | None, weights_error: str | None = Non
                 )
                 run = gr.Button("Fill", variant="primary", elem_id="run-btn")
                 with gr.Accordion("Options", open=False):
-                    mode = gr.Radio(MODES, value="native", label="Inference mode", elem_id="mode")
-                    blend = gr.Radio(BLENDS, value="none", label="Blending", elem_id="blend")
-                    crop = gr.Radio(CROPS, value="auto", label="Crop around each hole", elem_id="crop")
+                    mode = gr.Radio(_choices(MODES), value=MODES[0], label="Inference mode", elem_id="mode")
+                    blend = gr.Radio(_choices(BLENDS), value=BLENDS[0], label="Blending", elem_id="blend")
+                    crop = gr.Radio(_choices(CROPS), value=CROPS[0], label="Crop around each hole", elem_id="crop")
                     grow = gr.Slider(
                         -MAX_GROW // 4, MAX_GROW, value=0, step=1, label="Grow the mask (pixels)", elem_id="grow",
                         info="Covers the halo a tight stroke leaves around what should go; negative shrinks it.",
@@ -321,6 +324,11 @@ def result_as_photo(result: str | None) -> tuple[Any, None]:
     return {"background": result, "layers": [], "composite": result}, None
 
 
+def _choices(names: Sequence[str]) -> list[tuple[str, str]]:
+    """(label, name) pairs for a radio over one of `in2.options`' lists."""
+    return [(LABELS[name], name) for name in names]
+
+
 def _file_path(data: Any) -> str:
     """The local path of a file handed to a `gr.api` endpoint (a FileData or its dict)."""
     return data["path"] if isinstance(data, dict) else data.path
@@ -361,7 +369,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--revision", metavar="REV", help="branch, tag or commit of a Hugging Face repo")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     p.add_argument(
-        "--dtype", default="fp32", choices=["fp32", "fp16", "bf16", "auto"],
+        "--dtype", default="fp32", choices=DTYPE_CHOICES,
         help="compute precision (auto: bf16 on GPUs that support it, else fp32)",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 exposes it to the network)")

@@ -10,10 +10,10 @@ What is measured (and printed with the results):
   the same inputs in the same process, runs alternating with IN2's, and the ratio IN2 / LaMa
   (a ratio from one process stays meaningful when other work shares the machine), and the
   ratio of the process CPU times the two spent (steadier still on a busy machine);
-- peak memory: CUDA = torch.cuda.max_memory_allocated during the passes minus what was
-  allocated before them (weights + inputs); CPU = growth of the process's peak resident set
-  (VmHWM) over its resident set before the passes, each (size, dtype) in a fresh
-  subprocess with the peak counter reset (/proc/self/clear_refs), so it includes allocator
+- peak memory (`in2.measure.PeakMemory`): CUDA = torch.cuda.max_memory_allocated during the
+  passes minus what was allocated before them (weights + inputs); CPU = growth of the
+  process's peak resident set (VmHWM) over its resident set before the passes, each
+  (size, dtype) in a fresh subprocess with the peak counter reset, so it includes allocator
   slack and is an upper bound on tensor memory;
 - neighborhood attention alone (portable vs NATTEN) on the body's 1/8 map (dim 256, 8 heads);
 - the implicit decoder alone, factorised vs plain first layer, on a random body output.
@@ -26,7 +26,6 @@ import json
 import math
 import platform
 import statistics
-import subprocess
 import sys
 import time
 import warnings
@@ -38,9 +37,12 @@ from .attention import attention_backend, natten_available, natten_fused_availab
 from .bench_holes import HoleSpec, hole_mask, parse_holes
 from .bench_lama import LaMaFourier
 from .config import IN2Config
+from .errors import IN2Error
+from .measure import PeakMemory, in_fresh_process
 from .model import IN2, level_sizes
+from .options import DTYPES, canonical_dtype
+from .runtime import resolve_device
 
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 CONFIGS = {"default": IN2Config, "small": IN2Config.small, "tiny": IN2Config.tiny}
 
 
@@ -80,26 +82,6 @@ def _inputs(height: int, width: int, hole: HoleSpec, device: torch.device, dtype
     return image.to(device, dtype), hole_mask(hole, height, width).to(device, dtype)
 
 
-def _proc_status_kib(field: str) -> int | None:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-def _reset_peak_rss() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
 def time_alternating(fns: list[Callable[[], Any]], device: torch.device, warmup: int, repeats: int, long_s: float) -> list[list[float]]:
     """Wall times of each function, run in turns so that load from other work hits them alike."""
     slowest = 0.0
@@ -129,28 +111,18 @@ def measure_model(spec: dict[str, Any]) -> dict[str, Any]:
             model(image, mask, chunk_size=spec["chunk_size"], region=region)
 
     result: dict[str, Any] = {"hole_area": mask.mean().item()}
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        base = torch.cuda.memory_allocated(device)
-        torch.cuda.reset_peak_memory_stats(device)
-    else:
-        base_kib = _proc_status_kib("VmRSS")
-        result["peak_counter_reset"] = _reset_peak_rss()
     # IN2 alone first (its warm-up when compared), so its peak memory is its own
-    if spec["compare"]:
-        for _ in range(max(1, spec["warmup"])):
-            run()
-        _sync(device)
-        times: list[float] = []
-    else:
-        times = time_runs(run, device, spec["warmup"], spec["repeats"], spec["long_s"])
-    if device.type == "cuda":
-        result["peak_mib"] = (torch.cuda.max_memory_allocated(device) - base) / 2**20
-        result["peak_kind"] = "cuda max_memory_allocated over weights+inputs"
-    else:
-        hwm = _proc_status_kib("VmHWM")
-        result["peak_mib"] = None if hwm is None or base_kib is None else (hwm - base_kib) / 1024
-        result["peak_kind"] = "peak RSS growth (VmHWM - RSS before)"
+    with PeakMemory(device) as peak:
+        if spec["compare"]:
+            for _ in range(max(1, spec["warmup"])):
+                run()
+            times: list[float] = []
+        else:
+            times = time_runs(run, device, spec["warmup"], spec["repeats"], spec["long_s"])
+    added = peak.added
+    result.update(peak_mib=None if added is None else added / 2**20, peak_kind=peak.kind)
+    if device.type != "cuda":
+        result["peak_counter_reset"] = peak.counter_reset
     if spec["compare"] == "lama":
         lama = LaMaFourier().eval().to(device, dtype)
 
@@ -178,16 +150,6 @@ def measure_model(spec: dict[str, Any]) -> dict[str, Any]:
         result["ratio"] = statistics.median(times) / result["lama_median_s"]
     result.update(times=times, median_s=statistics.median(times))
     return result
-
-
-def model_in_subprocess(spec: dict[str, Any]) -> dict[str, Any]:
-    """CPU peak RSS needs a fresh process per measurement (the peak is per process)."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "in2.bench", "--child", json.dumps(spec)], capture_output=True, text=True
-    )
-    if proc.returncode != 0:
-        return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}"}
-    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def bench_attention(size: tuple[int, int], device: torch.device, args: argparse.Namespace) -> dict[str, Any]:
@@ -270,10 +232,15 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(measure_model(json.loads(args.child))))
         return 0
 
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else ("cpu" if args.device == "auto" else args.device))
+    try:
+        device = resolve_device(args.device)
+    except IN2Error as exc:
+        p.error(str(exc))
     if args.natten_max_tokens is None:
         args.natten_max_tokens = 16384 if device.type == "cuda" else 4096
-    dtypes = args.dtypes.split(",") if args.dtypes else (["fp32", "bf16"] if device.type == "cuda" else ["fp32"])
+    dtypes = [canonical_dtype(d) for d in args.dtypes.split(",")] if args.dtypes else (["fp32", "bf16"] if device.type == "cuda" else ["fp32"])
+    if any(d not in DTYPES for d in dtypes):
+        p.error(f"--dtypes takes {', '.join(DTYPES)}, got {args.dtypes}")
     sizes = [parse_size(s) for s in args.sizes.split(",") if s]
     dec_sizes = [parse_size(s) for s in args.decoder_sizes.split(",")] if args.decoder_sizes else (sizes if device.type == "cuda" else [(512, 512)])
     skip = set(filter(None, args.skip.split(",")))
@@ -303,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
                 for dt in dtypes:
                     spec = dict(device=str(device), dtype=dt, config=args.config, height=h, width=w, hole=[hole.shape, hole.area],
                                 compare=args.compare, full_decode=args.full_decode, chunk_size=args.chunk_size, warmup=args.warmup, repeats=args.repeats, long_s=args.long_s)
-                    res = measure_model(spec) if device.type == "cuda" else model_in_subprocess(spec)
+                    res = measure_model(spec) if device.type == "cuda" else in_fresh_process("in2.bench", spec)
                     res.update(size=f"{w}x{h}", dtype=dt, hole=hole.name)
                     report["model"].append(res)
                     if "error" in res:

@@ -20,7 +20,7 @@ from .errors import IN2Error, InputError
 from .imaging import check_output_path, load_image, load_mask, save_image
 from .batch import add_arguments as add_batch_arguments, job_from_args, pipeline_options, run_batch
 from .regions import DEFAULT_CONTEXT, DEFAULT_CONTEXT_MIN
-from .runtime import OUT_OF_MEMORY as _OUT_OF_MEMORY, out_of_memory_errors as _out_of_memory_errors
+from .options import BLENDS, CROPS, DTYPE_CHOICES, MODES, OUT_OF_MEMORY, out_of_memory_errors
 
 __all__ = ["main", "build_parser"]
 
@@ -77,15 +77,15 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--revision", default=None, metavar="REV", help="Hub revision (branch, tag or commit)")
     parser.add_argument(
-        "--mode", choices=("native", "resize"), default="native",
+        "--mode", choices=MODES, default=MODES[0],
         help="native: run at the image's own resolution (default); resize: run at the training size and composite at full size",
     )
     parser.add_argument(
-        "--blend", choices=("none", "seamless"), default="none",
+        "--blend", choices=BLENDS, default=BLENDS[0],
         help="none: paste the fill (default); seamless: colour-match it and hide the seam inside the hole",
     )
     parser.add_argument(
-        "--crop", choices=("auto", "off", "on"), default="auto",
+        "--crop", choices=CROPS, default=CROPS[0],
         help="on: inpaint a box of context around each hole region and stitch it back; off: the whole image; "
         "auto (default): crop when the image would not fit in memory, or when its holes are small in a large photo",
     )
@@ -107,7 +107,7 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         help="soft (gray) masks are filled where they are at least T of white (default 0.5)",
     )
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
-    parser.add_argument("--dtype", choices=("fp32", "fp16", "bf16", "auto"), default="fp32", help="compute precision (default fp32)")
+    parser.add_argument("--dtype", choices=DTYPE_CHOICES, default="fp32", help="compute precision (default fp32)")
     parser.add_argument("--chunk-size", type=int, default=None, metavar="N", help="decoder pixels per step (lower = less memory)")
 
 
@@ -188,9 +188,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except IN2Error as exc:
         print(f"in2: error: {exc}", file=sys.stderr)
         return 2
-    except _out_of_memory_errors():
+    except out_of_memory_errors():
         where = getattr(args, "image", None) or args.images
-        print(f"in2: error: {_OUT_OF_MEMORY.format(where=f' {where}')}", file=sys.stderr)
+        print(f"in2: error: {OUT_OF_MEMORY.format(where=f' {where}')}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("in2: interrupted", file=sys.stderr)

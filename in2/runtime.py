@@ -3,6 +3,9 @@
 The memory budget exists because native-resolution inpainting has no size limit of its
 own: a 48 MP phone photo would exhaust the machine after minutes of work. Checking the size
 up front turns that into an immediate error that names the ways out.
+
+Option names, precisions and the out-of-memory advice are `in2.options`'s (re-exported here
+for callers that import them from this module).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Iterator
 import torch
 
 from .errors import InputError
+from .options import DTYPES, OUT_OF_MEMORY, canonical_dtype, dtype_name, out_of_memory_errors, runs_on
 
 __all__ = [
     "resolve_device",
@@ -31,16 +35,6 @@ __all__ = [
     "out_of_memory_errors",
 ]
 
-_DTYPES = {
-    "fp32": torch.float32,
-    "float32": torch.float32,
-    "fp16": torch.float16,
-    "float16": torch.float16,
-    "half": torch.float16,
-    "bf16": torch.bfloat16,
-    "bfloat16": torch.bfloat16,
-}
-
 # Output queries the implicit decoder evaluates at once at inference (exact: queries are
 # independent). Bounds the decoder's working memory to a constant.
 DEFAULT_CHUNK_SIZE = 16384
@@ -48,11 +42,12 @@ DEFAULT_CHUNK_SIZE = 16384
 # Peak memory per output pixel of the default IN2Config (15.26M parameters) at inference with
 # chunk_size=DEFAULT_CHUNK_SIZE. It grows linearly with the pixel count: the peak is in the
 # full-resolution stem (its 4->64 channel tensors hold about 530 B/px in fp32). Measured with
-#   python -m in2.runtime --sides 384 768                    (CPU, peak RSS of a fresh process)
-#   python -m in2.runtime --sides 640 1280
-#   python -m in2.runtime --dtype bfloat16 --sides 384 768
-#   python -m in2.runtime --device cuda --dtype float32 --sides 512 1024 2048   (max_memory_allocated)
-#   python -m in2.runtime --device cuda --dtype bfloat16 --sides 512 1024 2048
+#   python -m in2.bench_memory --sides 384 768                    (CPU, peak RSS of a fresh process)
+#   python -m in2.bench_memory --sides 640 1280
+#   python -m in2.bench_memory --dtype bf16 --sides 384 768
+#   python -m in2.bench_memory --device cuda --dtype fp32 --sides 512 1024 2048   (max_memory_allocated)
+#   python -m in2.bench_memory --device cuda --dtype bf16 --sides 512 1024 2048
+# (before the harness moved to in2.measure these ran as `python -m in2.runtime`, which still works)
 # Results: CPU fp32 slopes of 1109 B/px (384->768) and 696 B/px (640->1280), offset 235-360 MiB;
 # CPU bf16 429 B/px (384->768); H100 fp32 913 B/px at 2048^2, bf16 and fp16 465 B/px, offset about 105 MiB.
 # The table keeps the largest fp32 slope, and the half-precision figure with a 20% margin.
@@ -61,17 +56,6 @@ BYTES_PER_PIXEL = {torch.float32: 1100, torch.float16: 560, torch.bfloat16: 560}
 FIXED_BYTES = 512 << 20
 # Fraction of the available memory the budget may use.
 SAFETY_MARGIN = 0.7
-
-# What front ends say when a forward runs out of memory anyway (the budget is an estimate).
-OUT_OF_MEMORY = (
-    "out of memory while inpainting{where}: use --crop on (a lower --context makes the boxes smaller), "
-    "--mode resize, a smaller image, a lower --chunk-size, or a GPU"
-)
-
-
-def out_of_memory_errors() -> tuple[type[BaseException], ...]:
-    """The exceptions a forward raises when memory runs out (host or device)."""
-    return (MemoryError, getattr(torch, "OutOfMemoryError", MemoryError))
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -133,17 +117,17 @@ def resolve_dtype(dtype: str | torch.dtype = "fp32", device: torch.device | str 
     if isinstance(dtype, torch.dtype):
         chosen = dtype
     else:
-        name = (dtype or "fp32").strip().lower()
+        name = canonical_dtype(dtype or "fp32")
         if name == "auto":
             if device.type == "cuda" and torch.cuda.is_bf16_supported():
                 return torch.bfloat16
             return torch.float32
-        if name not in _DTYPES:
-            raise InputError(f"unknown dtype {dtype!r}: use fp32, fp16, bf16 or auto")
-        chosen = _DTYPES[name]
-    if chosen not in (torch.float32, torch.float16, torch.bfloat16):
-        raise InputError(f"unsupported dtype {chosen}: use fp32, fp16, bf16 or auto")
-    if chosen == torch.float16 and device.type == "cpu":
+        if name not in DTYPES:
+            raise InputError(f"unknown dtype {dtype!r}: use {', '.join(DTYPES)} or auto")
+        chosen = DTYPES[name]
+    if chosen not in DTYPES.values():
+        raise InputError(f"unsupported dtype {chosen}: use {', '.join(DTYPES)} or auto")
+    if not runs_on(chosen, device.type):  # fp16 on CPU
         warnings.warn(
             "fp16 is not supported on CPU (PyTorch's CPU half kernels are slow or missing); "
             "running in fp32. Use bf16 to save memory on CPU.",
@@ -151,10 +135,6 @@ def resolve_dtype(dtype: str | torch.dtype = "fp32", device: torch.device | str 
         )
         return torch.float32
     return chosen
-
-
-def dtype_name(dtype: torch.dtype) -> str:
-    return {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}.get(dtype, str(dtype))
 
 
 @contextlib.contextmanager
@@ -243,60 +223,9 @@ def max_pixels(device: torch.device | str, dtype: torch.dtype = torch.float32, a
     return max(0, int((available * SAFETY_MARGIN - FIXED_BYTES) // per_pixel))
 
 
-# ---------------------------------------------------------------------------------------
-# Calibration: how BYTES_PER_PIXEL was measured (python -m in2.runtime [--device cuda])
-# ---------------------------------------------------------------------------------------
-
-_CHILD = """
-import sys, torch
-from in2 import IN2, IN2Config
-from in2.runtime import autocast, DEFAULT_CHUNK_SIZE
-side, device, dtype = int(sys.argv[1]), torch.device(sys.argv[2]), getattr(torch, sys.argv[3])
-torch.manual_seed(0)
-model = IN2(IN2Config()).to(device).eval()
-image = torch.rand(1, 3, side, side, device=device)
-mask = (torch.rand(1, 1, side, side, device=device) > 0.75).float()
-def peak():
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device)
-    with open("/proc/self/status") as f:
-        return next(int(l.split()[1]) * 1024 for l in f if l.startswith("VmHWM:"))
-if device.type == "cuda":
-    torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats(device)
-base = peak()
-with torch.inference_mode(), autocast(device, dtype):
-    model(image, mask, chunk_size=DEFAULT_CHUNK_SIZE)
-if device.type == "cuda":
-    torch.cuda.synchronize()
-print(base, peak())
-"""
-
-
-def _measure(device: str, dtype: str, sides: tuple[int, ...]) -> None:
-    """Peak memory of one default-config forward at several square sizes, each in a fresh
-    process (so the CPU high-water mark is that run's own), and the per-pixel slope."""
-    import subprocess
+if __name__ == "__main__":  # the calibration of BYTES_PER_PIXEL lives with the other measurements
     import sys
 
-    rows = []
-    for side in sides:
-        done = subprocess.run(
-            [sys.executable, "-c", _CHILD, str(side), device, dtype], capture_output=True, text=True, check=True
-        )
-        base, peak = map(int, done.stdout.split())
-        rows.append((side * side, peak - base))
-        print(f"{side}x{side}: peak {peak / 2**20:.0f} MiB, forward adds {(peak - base) / 2**20:.0f} MiB, "
-              f"{(peak - base) / (side * side):.0f} B/px")
-    (p0, m0), (p1, m1) = rows[0], rows[-1]
-    print(f"slope {(m1 - m0) / (p1 - p0):.0f} B/px, offset {(m0 - (m1 - m0) / (p1 - p0) * p0) / 2**20:.0f} MiB")
+    from .bench_memory import main
 
-
-if __name__ == "__main__":
-    import argparse
-
-    parser = argparse.ArgumentParser(description="measure IN2's peak memory per output pixel")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--dtype", default="float32", choices=("float32", "float16", "bfloat16"))
-    parser.add_argument("--sides", type=int, nargs="+", default=[256, 512, 768])
-    cli = parser.parse_args()
-    _measure(cli.device, cli.dtype, tuple(cli.sides))
+    sys.exit(main())

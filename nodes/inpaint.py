@@ -13,6 +13,7 @@ import logging
 import torch
 
 from in2.errors import InputError
+from in2.options import BLENDS, CROPS, MODES
 
 from . import comfy_bridge, layout
 from .core import missing_dependency
@@ -36,8 +37,8 @@ def cpu_size_hint() -> str:
             "resolution; crop 'auto' or 'on' handles larger photos with small holes.")
 
 
-def run_inpaint(model: IN2Model, image: torch.Tensor, mask: torch.Tensor, mode: str = "native",
-                blend: str = "none", resize_mask: bool = False, crop: str = "auto", context: float | None = None,
+def run_inpaint(model: IN2Model, image: torch.Tensor, mask: torch.Tensor, mode: str = MODES[0],
+                blend: str = BLENDS[0], resize_mask: bool = False, crop: str = CROPS[0], context: float | None = None,
                 grow: int = 0, fill_holes: bool = False, threshold: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
     """(inpainted IMAGE [B,H,W,C], filled MASK [B,H,W] float32): the mask after preparation."""
     try:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from comfy_api.latest import ComfyExtension, io
 
-from in2.pipeline import BLENDS, CROPS, MODES
+from in2.options import BLENDS, CROPS, DTYPE_CHOICES, MODES
 from in2.regions import DEFAULT_CONTEXT
 
 from . import model_store
 from .inpaint import cpu_size_hint, run_inpaint
-from .loader import CATEGORY, DEVICES, DTYPES, load_in2_model
+from .loader import CATEGORY, DEVICES, load_in2_model
 
 IN2ModelType = io.Custom("IN2_MODEL")
 FILL_RULE = "values at or above threshold (0.5 unless changed) are filled, lower values are kept"
@@ -45,7 +45,7 @@ class IN2LoadModel(io.ComfyNode):
                                 tooltip="Branch, tag or commit of the Hugging Face repo (a commit hash pins it)."),
                 io.Combo.Input("device", options=DEVICES, default="auto", tooltip=(
                     "auto: the device ComfyUI uses (a GPU when there is one); cpu: always the CPU.")),
-                io.Combo.Input("dtype", options=DTYPES, default="auto", tooltip=(
+                io.Combo.Input("dtype", options=list(DTYPE_CHOICES), default="auto", tooltip=(
                     "Compute precision. auto: bf16 on a GPU that supports it, else fp32. fp16 on CPU runs as "
                     "fp32 (use bf16 there to save memory).")),
             ],
@@ -82,15 +82,15 @@ class IN2Inpaint(io.ComfyNode):
                 io.Image.Input("image", tooltip="One image or a batch, any size." + cpu_size_hint()),
                 io.Mask.Input("mask", tooltip=(
                     f"Area to fill: {FILL_RULE}. One mask for the whole batch, or one per image, at the image size.")),
-                io.Combo.Input("mode", options=list(MODES), default="native", tooltip=(
+                io.Combo.Input("mode", options=list(MODES), default=MODES[0], tooltip=(
                     "native: the model runs at the image's own resolution (sharpest). resize: it runs at its "
                     "training size and the fill is scaled back (less memory on big images).")),
-                io.Combo.Input("blend", options=list(BLENDS), default="none", tooltip=(
+                io.Combo.Input("blend", options=list(BLENDS), default=BLENDS[0], tooltip=(
                     "none: the fill is pasted as is. seamless: colour-matched fill with a feathered edge inside "
                     "the hole so no seam shows. Pixels outside the mask never change.")),
                 io.Boolean.Input("resize_mask", default=False,
                                  tooltip="Stretch a mask of another size to the image instead of stopping with an error."),
-                io.Combo.Input("crop", options=list(CROPS), default="auto", optional=True, tooltip=(
+                io.Combo.Input("crop", options=list(CROPS), default=CROPS[0], optional=True, tooltip=(
                     "on: each separate masked region is filled inside its own box of context and stitched back "
                     "(large photos, small holes, no out-of-memory). off: the whole image runs. auto: crops when "
                     "the whole image would not fit in memory or its holes are small in a large photo.")),
@@ -113,8 +113,8 @@ class IN2Inpaint(io.ComfyNode):
         )
 
     @classmethod
-    def execute(cls, model, image, mask, mode: str = "native", blend: str = "none", resize_mask: bool = False,
-                crop: str = "auto", context: float = DEFAULT_CONTEXT, grow: int = 0, fill_holes: bool = False,
+    def execute(cls, model, image, mask, mode: str = MODES[0], blend: str = BLENDS[0], resize_mask: bool = False,
+                crop: str = CROPS[0], context: float = DEFAULT_CONTEXT, grow: int = 0, fill_holes: bool = False,
                 threshold: float = 0.5) -> io.NodeOutput:
         return io.NodeOutput(*run_inpaint(model, image, mask, mode, blend, resize_mask, crop, context, grow,
                                           fill_holes, threshold))

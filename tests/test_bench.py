@@ -76,3 +76,23 @@ def test_precision_study_reports_difference_and_psnr(tmp_path, capsys: pytest.Ca
     rows = {line.split(":")[0].strip(): line for line in out.splitlines() if "hole PSNR" in line}
     assert set(rows) == {"fp32", "bf16", "int8 decoder"}
     assert "within 1/255" in rows["bf16"] and "within 1/255" in rows["int8 decoder"]
+
+
+def test_peak_memory_counts_what_the_work_added() -> None:
+    from in2.measure import PeakMemory
+
+    with PeakMemory("cpu") as peak:
+        block = torch.ones(16 << 20)  # 64 MiB, written so the pages are resident
+        del block
+    if peak.added is None:
+        pytest.skip("this platform reports no peak resident set")
+    assert peak.counter_reset and (64 << 20) * 0.9 <= peak.added < (64 << 20) * 2
+    with PeakMemory("cpu") as idle:
+        pass
+    assert idle.added < 16 << 20  # a fresh counter: the earlier peak is not counted again
+
+
+def test_bench_refuses_a_device_that_is_not_there(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        bench_main(["--device", "tpu"])
+    assert info.value.code == 2 and "unknown device 'tpu'" in capsys.readouterr().err

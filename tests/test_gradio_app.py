@@ -238,11 +238,52 @@ def test_uploads_beyond_the_size_limit_are_refused(pipeline, photo, monkeypatch)
         demo.close()
 
 
-def test_queue_and_upload_limits(pipeline):
-    demo = gradio_app.build_demo(pipeline)
-    assert demo._queue.max_size == gradio_app.QUEUE_SIZE
-    (inpaint_fn,) = [fn for fn in demo.fns.values() if fn.api_name == "inpaint"]
-    assert inpaint_fn.concurrency_limit == 1
+def test_one_job_runs_at_a_time_and_a_full_queue_refuses_more(pipeline, tmp_path, monkeypatch):
+    import threading
+    import time
+
+    from gradio_client.utils import QueueError
+
+    started, release = threading.Event(), threading.Event()
+
+    class Held:
+        """The loaded pipeline, held at the start of each run until the test lets it go."""
+
+        device = pipeline.device
+
+        def describe(self) -> str:
+            return pipeline.describe()
+
+        def __call__(self, *args, **kwargs):
+            started.set()
+            release.wait(60)
+            return pipeline(*args, **kwargs)
+
+    monkeypatch.setattr(gradio_app, "QUEUE_SIZE", 1)
+    path, _ = make_photo(tmp_path, 64, 48)
+    editor = editor_value(path, [layer_file(tmp_path, rect_hole(5, 5, 20, 20, shape=(48, 64)))])
+    demo = gradio_app.build_demo(Held())
+    try:
+        c = serve(demo)
+        running = c.submit(editor, None, "native", "none", api_name="/inpaint")
+        assert started.wait(60)  # the first job holds the model
+        later = [c.submit(editor, None, "native", "none", api_name="/inpaint") for _ in range(2)]
+        deadline = time.monotonic() + 60
+        while not any(job.done() for job in later) and time.monotonic() < deadline:
+            time.sleep(0.1)  # a refusal comes back at once; a queued job waits for the model
+        release.set()
+        outcomes = []
+        for job in [running, *later]:
+            try:
+                job.result(timeout=120)
+                outcomes.append("done")
+            except QueueError:
+                outcomes.append("refused")
+    finally:
+        release.set()
+        demo.close()
+    # one running, one waiting (the queue holds one), the third refused; two at once would run all three
+    assert outcomes[0] == "done" and sorted(outcomes[1:]) == ["done", "refused"]
 
 
 def test_painted_mask_counts_every_touched_pixel():
@@ -337,3 +378,40 @@ def test_mcp_server_lists_both_endpoints_as_tools(pipeline):
     files = tools["inpaint_files"]
     assert "white area of a mask" in files["description"]
     assert "transparent pixels are filled" in json.dumps(files["inputSchema"])
+
+
+def test_running_out_of_memory_names_the_page_own_ways_out(pipeline, photo, tmp_path):
+    import torch
+
+    class Exhausted:
+        """The loaded pipeline, except that every run runs out of memory."""
+
+        device = pipeline.device
+
+        def describe(self) -> str:
+            return pipeline.describe()
+
+        def __call__(self, *args, **kwargs):
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 9.00 GiB")
+
+    path, _ = photo
+    demo = gradio_app.build_demo(Exhausted())
+    try:
+        c = serve(demo)
+        with pytest.raises(AppError) as info:
+            inpaint(c, editor_value(path, [layer_file(tmp_path, rect_hole(10, 10, 60, 60))]))
+    finally:
+        demo.close()
+    message = str(info.value)
+    assert "ran out of memory" in message and "crop 'on'" in message and "mode 'resize'" in message
+    assert "--" not in message and "chunk" not in message  # only knobs the page has
+
+
+def test_option_radios_offer_the_core_choices(pipeline):
+    from in2 import options
+
+    demo = gradio_app.build_demo(pipeline)
+    radios = {b.elem_id: b for b in demo.blocks.values() if isinstance(b, gr.Radio)}
+    assert [value for _, value in radios["mode"].choices] == list(options.MODES)
+    assert [value for _, value in radios["blend"].choices] == list(options.BLENDS)
+    assert [value for _, value in radios["crop"].choices] == list(options.CROPS)

@@ -94,14 +94,14 @@ def build_fills(names: list[str], weights: str | None) -> dict[str, Fill]:
 
             pipe = InpaintPipeline.from_pretrained(weights, device="cpu")
         if name == "native":
-            fills[FILL_NAMES[name]] = pipeline_fill(pipe, "origin")
+            fills[FILL_NAMES[name]] = pipeline_fill(pipe, "native")
         elif name == "resize":
             fills[FILL_NAMES[name]] = pipeline_fill(pipe, "resize")
         elif name == "untrained":
             from in2 import IN2, InpaintPipeline
 
             torch.manual_seed(0)
-            fills[FILL_NAMES[name]] = pipeline_fill(InpaintPipeline(IN2(pipe.model.config), device="cpu"), "origin")
+            fills[FILL_NAMES[name]] = pipeline_fill(InpaintPipeline(IN2(pipe.model.config), device="cpu"), "native")
         elif name == "telea":
             fills[FILL_NAMES[name]] = telea_fill
         elif name == "mean":

@@ -1,16 +1,17 @@
 """The paper's evaluation protocol (Tables 2-5): eight settings, two inference modes, fixed masks.
 
     accelerate launch trainer/evaluate.py --weights DIR_OR_REPO --data DIR [--limit 100]
-                                          [--settings paper] [--modes origin,resize] [--out DIR]
+                                          [--settings paper] [--modes native,resize] [--out DIR]
 
 For every setting ``H x W`` each test image is cropped on its margins to the setting's aspect
 (centred) and resized to ``H x W`` (1024^2 CelebA-HQ -> 1024x576 trims 224 px per side, as in
 the paper). Masks come from a fixed set on disk (``--masks``; written by
 ``python -m trainer.masks make-eval-set``, or generated into ``OUT/masks`` on first use).
-Inference goes through ``InpaintPipeline`` with ``mode="native"`` (the paper's *origin*) or
-``mode="resize"`` (to the training size and back, composited at full size). Metrics are per
-image on the composited output rounded to uint8 (see ``trainer.metrics``), averaged, and
-gathered across ranks with ``gather_for_metrics``.
+Inference goes through ``InpaintPipeline`` with the product's modes (``in2.options.MODES``):
+``native`` (the paper's *origin*) or ``resize`` (to the training size and back, composited at
+full size). Metrics are per image on the composited output rounded to uint8
+(``trainer.metrics.score``, the rule training validation uses too), averaged, and gathered
+across ranks with ``gather_for_metrics``.
 
 Outputs ``OUT/results.md`` (Table-5-shaped) and ``OUT/results.csv``; the table is printed too.
 ``--data synthetic`` evaluates on held-out procedural faces (seeds never used for training).
@@ -33,12 +34,13 @@ import torch
 from PIL import Image
 
 from in2.imaging import image_to_tensor
+from in2.options import MODES
 from trainer.data import crop_resize, list_images, read_rgb
 from trainer.masks import EVAL_SETTINGS, MaskParams, load_eval_set, make_eval_set, parse_settings, setting_name
-from trainer.metrics import masked_psnr, psnr, quantize, ssim, try_lpips
+from trainer.metrics import score, try_lpips
 from trainer.synthetic_faces import render_face
 
-MODES = {"origin": "native", "resize": "resize"}
+COLUMNS = ("psnr", "ssim", "lpips", "masked_psnr")  # one row of scores per image, in this order
 HELD_OUT_SEED = 5_000_000  # synthetic test faces: far from training (0..) and validation (1e6..) seeds
 
 Fill = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (image [1,3,H,W], mask [1,1,H,W]) -> composite
@@ -75,16 +77,15 @@ def masks_for(setting: tuple[int, int], count: int, mask_dir: Path, seed: int) -
     return load_eval_set(sub, h, w)
 
 
-def score(comp: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, lpips) -> list[float]:
-    """[psnr, ssim, lpips (nan if unavailable), masked psnr] of one composited image."""
-    comp, target = quantize(comp.float()), quantize(target.float())
-    lp = lpips(comp, target).item() if lpips is not None else float("nan")
-    return [psnr(comp, target).item(), ssim(comp, target).item(), lp, masked_psnr(comp, target, mask).item()]
+def score_row(comp: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, lpips) -> list[float]:
+    """``COLUMNS`` of one composited image (lpips nan when unavailable)."""
+    scores = score(comp, target, mask, lpips)
+    return [scores[name].item() if name in scores else float("nan") for name in COLUMNS]
 
 
 def pipeline_fill(pipe, mode: str) -> Fill:
     def fill(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return pipe(image, mask, mode=MODES[mode])
+        return pipe(image, mask, mode=mode)
     return fill
 
 
@@ -123,13 +124,12 @@ def evaluate(fills: dict[str, Fill], items: Sequence, settings: Sequence[tuple[i
             img = image_to_tensor(prepare(load_test_image(items[i]), *setting))[None].to(device)
             mask = torch.from_numpy(masks[i][None, None].astype(np.float32)).to(device)
             for name, fill in fills.items():
-                t = torch.tensor([score(fill(img, mask), img, mask, lpips)], dtype=torch.float64, device=device)
+                t = torch.tensor([score_row(fill(img, mask), img, mask, lpips)], dtype=torch.float64, device=device)
                 per_fill[name].append((accelerator.gather_for_metrics(t) if distributed else t).cpu())
         for name in fills:
-            t = torch.cat(per_fill[name]) if per_fill[name] else torch.zeros(0, 4, dtype=torch.float64)
+            t = torch.cat(per_fill[name]) if per_fill[name] else torch.zeros(0, len(COLUMNS), dtype=torch.float64)
             row = {"model": name, "setting": setting_name(*setting), "n": int(t.shape[0]),
-                   "psnr": t[:, 0].mean().item(), "ssim": t[:, 1].mean().item(),
-                   "lpips": t[:, 2].mean().item(), "masked_psnr": t[:, 3].mean().item()}
+                   **{column: t[:, i].mean().item() for i, column in enumerate(COLUMNS)}}
             rows.append(row)
             log(f"{row['model']:>24s} {row['setting']:>10s} n={row['n']} PSNR {row['psnr']:.3f} "
                 f"SSIM {row['ssim']:.4f} LPIPS {row['lpips']:.4f} hole-PSNR {row['masked_psnr']:.3f}")
@@ -169,7 +169,7 @@ def table5(rows: list[dict], settings: Sequence[tuple[int, int]], per_table: int
 def write_results(rows: list[dict], settings, out_dir: Path, header: str = "") -> str:
     out_dir.mkdir(parents=True, exist_ok=True)
     with open(out_dir / "results.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=["model", "setting", "n", "psnr", "ssim", "lpips", "masked_psnr"])
+        w = csv.DictWriter(f, fieldnames=["model", "setting", "n", *COLUMNS])
         w.writeheader()
         w.writerows(rows)
     text = header + table5(rows, settings)
@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--limit", type=int, default=None, help="use only the first N images")
     p.add_argument("--settings", default="paper", help="'paper' (8 settings) or e.g. 512x512,1024x576")
     p.add_argument("--max-settings", type=int, default=None, help="use only the first N settings")
-    p.add_argument("--modes", default="origin,resize", help="origin (native resolution), resize, or both")
+    p.add_argument("--modes", default=",".join(MODES), help="native (the paper's origin), resize, or both")
     p.add_argument("--masks", default=None, help="fixed mask set folder (default OUT/masks, generated if absent)")
     p.add_argument("--mask-seed", type=int, default=2024)
     p.add_argument("--out", default="runs/eval")
@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     for m in modes:
         if m not in MODES:
-            raise SystemExit(f"unknown mode {m!r}; use origin and/or resize")
+            raise SystemExit(f"unknown mode {m!r}; use {' and/or '.join(MODES)} (the paper's origin is native)")
     out_dir = Path(args.out)
     mask_dir = Path(args.masks) if args.masks else out_dir / "masks"
     device = str(accelerator.device)

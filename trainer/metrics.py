@@ -79,6 +79,21 @@ def ssim(pred: torch.Tensor, target: torch.Tensor, window: int = 11, sigma: floa
     return s.flatten(1).mean(1).float()
 
 
+def score(output: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
+          lpips: nn.Module | None = None) -> dict[str, torch.Tensor]:
+    """Per-image ``[B]`` metrics of a composited output against its target, both as saved.
+
+    The one scoring rule of training validation and the evaluation protocol: both images are
+    quantised to uint8 first, then ``psnr``, ``ssim``, hole-only ``masked_psnr`` and, when an
+    LPIPS model is given, ``lpips``.
+    """
+    out, ref = quantize(output.float()), quantize(target.float())
+    scores = {"psnr": psnr(out, ref), "ssim": ssim(out, ref), "masked_psnr": masked_psnr(out, ref, mask)}
+    if lpips is not None:
+        scores["lpips"] = lpips(out, ref)
+    return scores
+
+
 # ---------------------------------------------------------------- LPIPS (AlexNet, v0.1)
 
 LPIPS_ENV = "IN2_LPIPS_WEIGHTS"

@@ -46,7 +46,7 @@ from trainer.discriminator import PatchDiscriminator
 from trainer.ema import EMA
 from trainer.export import card_info, export_generator, push_to_hub, write_model_card
 from trainer.masks import MaskParams
-from trainer.metrics import masked_psnr, psnr, quantize, ssim
+from trainer.metrics import score
 from trainer.perceptual import build_perceptual_loss
 
 log = logging.getLogger("in2.trainer")
@@ -257,13 +257,13 @@ def validate(model: torch.nn.Module, vset: ValidationSet, device: torch.device, 
     """
     was_training = model.training
     model.eval()
-    p, s, mp, rows = [], [], [], []
+    totals: dict[str, float] = {"psnr": 0.0, "ssim": 0.0, "masked_psnr": 0.0}
+    rows = []
     for i, (img, mask) in enumerate(vset.items):
         x, m = img[None].to(device), mask[None].to(device)
-        comp = quantize(paste_into_hole(x, model(x, m).float(), m))
-        p.append(psnr(comp, x).item())
-        s.append(ssim(comp, x).item())
-        mp.append(masked_psnr(comp, x, m).item())
+        comp = paste_into_hole(x, model(x, m).float(), m)
+        for name, value in score(comp, x, m).items():
+            totals[name] += value.item()
         if out_png is not None and i < grid_rows:
             def u8(t: torch.Tensor) -> np.ndarray:
                 return (t[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
@@ -275,8 +275,8 @@ def validate(model: torch.nn.Module, vset: ValidationSet, device: torch.device, 
         rows = [np.pad(r, ((0, 2), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
         out_png.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(np.concatenate(rows, 0)).save(out_png)
-    n = max(1, len(p))
-    return {"val_psnr": sum(p) / n, "val_ssim": sum(s) / n, "val_masked_psnr": sum(mp) / n}
+    n = max(1, len(vset.items))
+    return {f"val_{name}": total / n for name, total in totals.items()}
 
 
 # ----------------------------------------------------------------------------- main loop
