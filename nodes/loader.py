@@ -20,7 +20,6 @@ log = logging.getLogger("in2.comfyui")
 
 CATEGORY = "inpaint/IN2"
 DEVICES = ["auto", "cpu"]
-DTYPES = ["auto", "fp32", "fp16", "bf16"]
 
 
 @dataclass

@@ -386,7 +386,7 @@ def test_hub_download_goes_into_the_models_folder_once(pack, models_dir, tiny_di
 
     calls = []
 
-    def fake_snapshot_download(repo_id, revision, local_dir, allow_patterns):
+    def fake_snapshot_download(repo_id, revision=None, local_dir=None, **kwargs):
         calls.append((repo_id, revision))
         for name in ("config.json", "model.safetensors"):
             Path(local_dir).mkdir(parents=True, exist_ok=True)

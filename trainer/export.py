@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from in2 import weights_io
+from in2.options import DTYPES
 
 if TYPE_CHECKING:
     from accelerate import Accelerator
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
     from trainer.masks import MaskParams
     from trainer.train import TrainState
 
-DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
 def export_generator(model: nn.Module, out_dir: Path, dtype: str = "fp32") -> Path:
