@@ -93,30 +93,57 @@ class InpaintPipeline:
 
     ``pipe(image, mask)`` takes a PIL image, a numpy array, a ``[3,H,W]``/``[B,3,H,W]`` float
     tensor, or a list of these, and returns the same kind at exactly the same size with the
-    pixels outside the mask bit-exact. See ``in2.imaging`` for the mask rules.
+    pixels outside the mask bit-exact. See ``in2.imaging.masks`` for the mask rules.
+
+    It runs where its weights are: ``device`` moves them at construction (None leaves them
+    where they are), ``to(device)`` or anyone else moving ``model`` moves the pipeline, and
+    inputs are moved to the weights' device at call time.
     """
 
     def __init__(
         self,
         model: "IN2",
-        device: str | torch.device = "auto",
+        device: str | torch.device | None = "auto",
         dtype: str | torch.dtype = "fp32",
         weights_info: WeightsInfo | None = None,
         max_pixels: int | None = None,
     ) -> None:
-        self.device = resolve_device(device)
-        self.dtype = resolve_dtype(dtype, self.device)
         # weights stay fp32; reduced precision runs under autocast (see runtime.resolve_dtype)
-        self.model = model.to(device=self.device, dtype=torch.float32).eval()
+        self.model = model.to(dtype=torch.float32).eval()
+        self._dtype_choice = dtype
+        if device is not None:
+            self.to(device)
+        # an unknown or unsupported dtype fails (or warns) here, not at the first call
+        self._dtypes: dict[torch.device, torch.dtype] = {self.device: resolve_dtype(dtype, self.device)}
         self.weights_info = weights_info or WeightsInfo(source=f"in-memory {type(model).__name__}")
         self._max_pixels = max_pixels
+
+    def to(self, device: str | torch.device) -> "InpaintPipeline":
+        """Move the weights to ``device`` (``runtime.resolve_device`` names); returns the pipeline."""
+        self.model.to(resolve_device(device))
+        return self
+
+    @property
+    def device(self) -> torch.device:
+        """Where the pipeline runs: where its weights are now. Whoever moves the weights (``to``,
+        ComfyUI's model management) moves the pipeline; inputs follow at call time."""
+        weight = next(self.model.parameters(), None)
+        return weight.device if weight is not None else torch.device("cpu")
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """Compute precision on the current device (the choice is resolved once per device)."""
+        device = self.device
+        if device not in self._dtypes:
+            self._dtypes[device] = resolve_dtype(self._dtype_choice, device)
+        return self._dtypes[device]
 
     @classmethod
     def from_pretrained(
         cls,
         weights: str | PathLike | None = None,
         revision: str | None = None,
-        device: str | torch.device = "auto",
+        device: str | torch.device | None = "auto",
         dtype: str | torch.dtype = "fp32",
     ) -> "InpaintPipeline":
         """Load weights (None = bundled demo weights; a folder; a Hub repo id) into a pipeline."""
@@ -188,7 +215,7 @@ class InpaintPipeline:
             model_reads = _resize_reads(reads, side)
         else:
             model_image, model_hole, model_reads = image, hole.float(), reads
-        with autocast(self.device, self.dtype):
+        with autocast(image.device, self.dtype):
             pred = self.model(model_image, model_hole, chunk_size=chunk_size, progress=progress, region=model_reads)
         pred = pred.float()
         if mode == "resize":
@@ -295,11 +322,12 @@ class InpaintPipeline:
         jobs = self._jobs(pieces, mode, limit)
         results: list[torch.Tensor | None] = [None] * len(batch)
 
+        device = self.device
         with torch.inference_mode():
             for number, job in enumerate(jobs):
-                images = torch.stack([batch.tensors[p.index][(slice(None),) + p.box.slices] for p in job.pieces])
-                images = images.to(self.device, torch.float32)
-                job_holes = torch.stack([holes[p.index][p.box.slices] for p in job.pieces])[:, None].to(self.device)
+                images = torch.stack([batch.tensors[p.index][(slice(None),) + p.box.slices].to(device) for p in job.pieces])
+                images = images.to(torch.float32)
+                job_holes = torch.stack([holes[p.index][p.box.slices].to(device) for p in job.pieces])[:, None]
                 report = self._job_progress(progress, number, len(jobs))
                 pred = self._predict(images, job_holes, mode, blend, chunk, report)
                 if blend == "seamless":

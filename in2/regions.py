@@ -120,10 +120,14 @@ def region_boxes(hole: torch.Tensor) -> list[Box]:
     rows, cols = torch.nonzero(hole, as_tuple=True)
     ids = labels[rows, cols]
     big = torch.iinfo(torch.int64).max
-    top = torch.full((count,), big, dtype=torch.int64).scatter_reduce(0, ids, rows, "amin")
-    bottom = torch.full((count,), -1, dtype=torch.int64).scatter_reduce(0, ids, rows, "amax")
-    left = torch.full((count,), big, dtype=torch.int64).scatter_reduce(0, ids, cols, "amin")
-    right = torch.full((count,), -1, dtype=torch.int64).scatter_reduce(0, ids, cols, "amax")
+
+    def start(value: int) -> torch.Tensor:
+        return torch.full((count,), value, dtype=torch.int64, device=hole.device)
+
+    top = start(big).scatter_reduce(0, ids, rows, "amin")
+    bottom = start(-1).scatter_reduce(0, ids, rows, "amax")
+    left = start(big).scatter_reduce(0, ids, cols, "amin")
+    right = start(-1).scatter_reduce(0, ids, cols, "amax")
     return [
         Box(int(t), int(l), int(b) - int(t) + 1, int(r) - int(l) + 1)
         for t, b, l, r in zip(top.tolist(), bottom.tolist(), left.tolist(), right.tolist())

@@ -9,7 +9,10 @@ from PIL import Image
 
 from in2.errors import InputError
 from in2.imaging import (
+    IMAGE_EXTENSIONS,
+    check_not_an_input,
     image_to_tensor,
+    is_image_name,
     load_image,
     load_mask,
     mask_to_tensor,
@@ -136,11 +139,25 @@ def test_list_round_trip_keeps_each_kind():
     assert isinstance(out[0], np.ndarray) and isinstance(out[1], Image.Image) and isinstance(out[2], torch.Tensor)
 
 
-def test_unchanged_result_is_a_copy():
-    arr = _rgb8()
-    batch = read_images(arr)
-    out = batch.restore([None], [torch.zeros(H, W, dtype=torch.bool)])
-    assert out is not arr and np.array_equal(out, arr)
+def _image_of(kind: str):
+    if kind == "numpy":
+        return _rgb8()
+    if kind == "tensor":
+        return torch.rand(3, H, W)
+    return _pil_inputs()[kind]
+
+
+@pytest.mark.parametrize("kind", ["numpy", "RGB", "P", "CMYK", "tensor"])
+@pytest.mark.parametrize("result", ["none", "empty hole"])
+def test_unchanged_result_is_a_copy(kind, result):
+    image = _image_of(kind)
+    batch = read_images(image)
+    prediction = None if result == "none" else torch.full((3, H, W), 0.25)
+    out = batch.restore([prediction], [torch.zeros(H, W, dtype=torch.bool)])
+    assert out is not image and type(out) is type(image)
+    if isinstance(image, Image.Image):
+        assert out.mode == image.mode
+    assert np.array_equal(np.asarray(out), np.asarray(image))
 
 
 def test_image_to_tensor_repeats_gray():
@@ -195,6 +212,22 @@ def test_read_masks_broadcasts_one_mask_and_splits_batches():
     assert [bool(m.any()) for m in split] == [False, True, False]
     for shape in [(H, W), (1, H, W), (3, H, W), (1, 1, H, W)]:
         assert len(read_masks(torch.zeros(shape), sizes)) == 3
+
+
+def test_bool_mask_tensor_is_not_handed_back_as_the_hole():
+    mask = torch.zeros(H, W, dtype=torch.bool)
+    hole = read_masks(mask, [(H, W)])[0]
+    mask[0, 0] = True
+    assert not bool(hole.any())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("dtype", [torch.bool, torch.uint8, torch.float16, torch.float32])
+def test_tensor_masks_stay_on_their_device(dtype):
+    mask = (torch.rand(2, 1, H, W, device="cuda") > 0.5).to(dtype)
+    holes = read_masks(mask * (255 if dtype == torch.uint8 else 1), [(H, W)] * 2)
+    assert all(h.device == mask.device and h.dtype == torch.bool for h in holes)
+    assert torch.equal(torch.stack(holes), mask[:, 0].bool())
 
 
 # --------------------------------------------------------------------------- errors
@@ -299,3 +332,27 @@ def test_save_image_formats(tmp_path):
         save_image(rgba, tmp_path / "a.jpg")
     with pytest.raises(InputError, match="unknown output extension"):
         save_image(rgba, tmp_path / "a.xyz")
+
+
+@pytest.mark.parametrize("ext", IMAGE_EXTENSIONS)
+def test_every_listed_extension_is_written_and_read_back(tmp_path, ext):
+    image = Image.fromarray(_rgb8())
+    path = tmp_path / f"out{ext.upper()}"
+    assert is_image_name(path)
+    save_image(image, path)
+    assert load_image(path).size == image.size
+
+
+def test_other_files_are_not_images():
+    assert not is_image_name("notes.txt") and not is_image_name("README") and not is_image_name(".png")
+
+
+def test_an_output_that_is_an_input_is_refused(tmp_path):
+    photo = tmp_path / "photo.png"
+    Image.fromarray(_rgb8()).save(photo)
+    link = tmp_path / "link.png"
+    link.symlink_to(photo)
+    for output in (photo, link, tmp_path / "sub" / ".." / "photo.png"):
+        with pytest.raises(InputError, match="is the image"):
+            check_not_an_input(output, {"image": photo, "mask": tmp_path / "mask.png"})
+    check_not_an_input(tmp_path / "result.png", {"image": photo})
