@@ -181,6 +181,14 @@ def test_mask_thresholds_at_half_scale():
     assert _mask_of(Image.fromarray(np.array([[0, 255]], np.uint8)).convert("1")).tolist() == [[False, True]]
 
 
+def test_threshold_moves_the_soft_mask_level():
+    soft = np.linspace(0, 1, 11, dtype=np.float32).reshape(1, 11)
+    assert int(read_masks(soft, [(1, 11)])[0].sum()) == 6  # >= 0.5
+    assert int(read_masks(soft, [(1, 11)], threshold=0.75)[0].sum()) == 3
+    assert int(read_masks((soft * 255).round().astype(np.uint8), [(1, 11)], threshold=0.1)[0].sum()) == 10
+    assert int(read_masks(torch.from_numpy(soft), [(1, 11)], threshold=0.25)[0].sum()) == 8
+
+
 def test_rgb_mask_uses_luminance():
     mask = np.zeros((1, 3, 3), np.uint8)
     mask[0, 0] = (255, 255, 255)  # white: fill
