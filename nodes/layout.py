@@ -52,9 +52,9 @@ def mask_batch(mask: torch.Tensor) -> torch.Tensor:
 def holes(masks: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
     """[B,H,W] masks as [B,H,W] bool holes (True = fill) by the core's threshold rule, on
     the masks' device."""
-    from in2.imaging import read_masks  # numpy/PIL only when a node runs
+    from in2.imaging import hole_batch  # numpy/PIL only when a node runs
 
-    return torch.stack(read_masks(masks, [tuple(masks.shape[-2:])] * masks.shape[0], threshold))
+    return hole_batch(masks, threshold)[:, 0]
 
 
 def fit_mask(masks: torch.Tensor, height: int, width: int, resize: bool) -> torch.Tensor:

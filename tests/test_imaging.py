@@ -11,9 +11,11 @@ from in2.errors import InputError
 from in2.imaging import (
     IMAGE_EXTENSIONS,
     check_not_an_input,
+    hole_batch,
     image_to_tensor,
     is_image_name,
     load_image,
+    read_image_file,
     load_mask,
     mask_to_tensor,
     read_images,
@@ -222,6 +224,18 @@ def test_read_masks_broadcasts_one_mask_and_splits_batches():
         assert len(read_masks(torch.zeros(shape), sizes)) == 3
 
 
+def test_hole_batch_is_b1hw_bool_for_every_mask_kind():
+    soft = torch.zeros(2, H, W)
+    soft[1, 3:9, 4:12] = 0.6
+    expected = soft[:, None] >= 0.5
+    for masks in (soft, soft[:, None], [soft[0].numpy(), Image.fromarray((soft[1].numpy() * 255).astype(np.uint8))]):
+        batch = hole_batch(masks)
+        assert batch.dtype == torch.bool and torch.equal(batch, expected)
+    assert torch.equal(hole_batch(soft, threshold=0.7), torch.zeros(2, 1, H, W, dtype=torch.bool))
+    with pytest.raises(InputError, match="different sizes"):
+        hole_batch([np.zeros((H, W), bool), np.zeros((W, H), bool)])
+
+
 def test_bool_mask_tensor_is_not_handed_back_as_the_hole():
     mask = torch.zeros(H, W, dtype=torch.bool)
     hole = read_masks(mask, [(H, W)])[0]
@@ -364,3 +378,13 @@ def test_an_output_that_is_an_input_is_refused(tmp_path):
         with pytest.raises(InputError, match="is the image"):
             check_not_an_input(output, {"image": photo, "mask": tmp_path / "mask.png"})
     check_not_an_input(tmp_path / "result.png", {"image": photo})
+
+
+def test_files_at_a_url_are_written_whole_and_read_back():
+    pytest.importorskip("fsspec")
+    image = Image.fromarray(_rgb8())
+    url = "memory://in2-imaging-test/sub/photo.png"
+    save_image(image, url)
+    assert np.array_equal(np.asarray(read_image_file(url)), np.asarray(image))
+    with pytest.raises(InputError, match="cannot read mask memory://in2-imaging-test/missing.png"):
+        read_image_file("memory://in2-imaging-test/missing.png", "mask")

@@ -21,10 +21,11 @@ from .files import (
     is_image_name,
     load_image,
     load_mask,
+    read_image_file,
     save_image,
 )
 from .images import ImageBatch, image_to_tensor, read_images
-from .masks import mask_to_tensor, read_masks
+from .masks import hole_batch, mask_to_tensor, read_masks
 
 __all__ = [
     "ImageBatch",
@@ -32,11 +33,13 @@ __all__ = [
     "read_masks",
     "image_to_tensor",
     "mask_to_tensor",
+    "hole_batch",
     "load_image",
     "load_mask",
     "decode_image",
     "encode_image",
     "save_image",
+    "read_image_file",
     "check_output_path",
     "check_not_an_input",
     "is_image_name",

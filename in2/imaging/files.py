@@ -16,7 +16,7 @@ from typing import Any, BinaryIO
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import InputError
-from ..storage import same_path, write_atomic
+from .. import storage
 from .scales import check_size
 
 PathLikeStr = str | PathLike
@@ -91,6 +91,17 @@ def load_mask(path: PathLikeStr) -> Image.Image:
     return _open(path, "mask")
 
 
+def read_image_file(path: str, what: str = "image") -> Image.Image:
+    """``load_image`` / ``load_mask`` for a local path or an fsspec URL (``s3://...``)."""
+    if not storage.is_url(path):
+        return _open(path, what)
+    try:
+        data = storage.read_bytes(path)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read {what} {path}: {exc}") from None
+    return decode_image(data, path, what)
+
+
 def check_output_path(path: PathLikeStr) -> str:
     """PIL format name for an output path's extension; InputError for an unknown one."""
     p = Path(path)
@@ -105,7 +116,7 @@ def check_output_path(path: PathLikeStr) -> str:
 def check_not_an_input(output: PathLikeStr, inputs: dict[str, PathLikeStr], way_out: str = "pass another -o") -> None:
     """No command writes over one of its inputs: a photo passed as the output would be lost."""
     for what, path in inputs.items():
-        if same_path(str(output), str(path)):
+        if storage.same_path(str(output), str(path)):
             raise InputError(f"the output {output} is the {what} {path}: writing it would destroy the input; {way_out}")
 
 
@@ -138,7 +149,8 @@ def encode_image(image: Image.Image, path: PathLikeStr) -> bytes:
 
 
 def save_image(image: Image.Image, path: PathLikeStr) -> None:
-    """Save with the format given by the extension (see ``encode_image``). The file appears
-    complete or not at all: a killed process never leaves a truncated image behind."""
+    """Save with the format given by the extension (see ``encode_image``), to a local path or
+    an fsspec URL. The file appears complete or not at all: a killed process never leaves a
+    truncated image behind."""
     data = encode_image(image, path)
-    write_atomic(str(path), data)
+    storage.write_atomic(str(path), data)

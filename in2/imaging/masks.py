@@ -184,3 +184,19 @@ def mask_to_tensor(mask: Any, threshold: float = 0.5) -> torch.Tensor:
         raise InputError(f"expected one mask, got {len(found)}")
     check_size(found[0].shape[0], found[0].shape[1], "mask")
     return found[0]
+
+
+def hole_batch(masks: Any, threshold: float = 0.5) -> torch.Tensor:
+    """Masks of one size (a ``[B,H,W]`` / ``[B,1,H,W]`` tensor, a list, or one mask) as the
+    ``[B,1,H,W]`` bool batch the model, compositing and metrics take (True = fill), on the
+    masks' own device for tensors."""
+    found = _mask_list(masks, threshold)
+    for mask in found:
+        check_size(mask.shape[0], mask.shape[1], "mask")
+    sizes = sorted({tuple(mask.shape) for mask in found})
+    if len(sizes) > 1:
+        raise InputError(
+            f"the masks have different sizes ({', '.join(size_text(*size) for size in sizes)}): "
+            "a mask batch takes masks of one size"
+        )
+    return torch.stack(found)[:, None]
