@@ -19,7 +19,7 @@ from .compositing import paste_into_hole, prediction_reads, seamless_blend
 from .errors import InputError
 from .imaging import read_images, read_masks
 from .mask_prep import Grow, MaskPrep
-from .regions import DEFAULT_CONTEXT, DEFAULT_CONTEXT_MIN, Box, check_context, plan_boxes
+from .regions import DEFAULT_CONTEXT, DEFAULT_CONTEXT_MIN, Box, check_context, crop_boxes, stitch
 from .runtime import (
     BYTES_PER_PIXEL,
     DEFAULT_CHUNK_SIZE,
@@ -41,10 +41,6 @@ Progress = Callable[[int, int], None]
 MODES = ("native", "resize")
 BLENDS = ("none", "seamless")
 CROPS = ("auto", "off", "on")
-# crop="auto" crops a photo of at least this many pixels when its context boxes cover at most
-# AUTO_CROP_SHARE of it (and any photo that would not fit in memory whole).
-AUTO_CROP_MIN_PIXELS = 1_000_000
-AUTO_CROP_SHARE = 0.5
 _PROGRESS_SCALE = 1000  # per-image progress units when images of different sizes run one by one
 
 
@@ -76,16 +72,6 @@ class _Job:
 
     pieces: list[_Piece]
     size: tuple[int, int]
-
-
-def _stitch(result: torch.Tensor | None, original: torch.Tensor, box: Box, filled: torch.Tensor) -> torch.Tensor:
-    """Put a filled box into the image's result (a copy of the original on first use)."""
-    if box.height == original.shape[-2] and box.width == original.shape[-1]:
-        return filled
-    if result is None:
-        result = original.to(filled.device, torch.float32, copy=True)
-    result[(slice(None),) + box.slices] = filled
-    return result
 
 
 class InpaintPipeline:
@@ -230,19 +216,8 @@ class InpaintPipeline:
     def _boxes(self, hole: torch.Tensor, mode: str, crop: str, context: float, context_min: int,
                limit: int | None) -> list[Box]:
         """Where to run the model for one image: the whole image, or a context box per hole region."""
-        height, width = hole.shape
-        whole = [Box(0, 0, height, width)]
-        if crop == "off":
-            return whole
-        boxes = plan_boxes(hole, context, context_min)
-        if crop == "on":
-            return boxes
-        model_h, model_w = self._model_size(whole[0], mode)
-        too_large = limit is not None and model_h * model_w > limit
-        small_holes = (
-            height * width >= AUTO_CROP_MIN_PIXELS and sum(box.area for box in boxes) <= AUTO_CROP_SHARE * height * width
-        )
-        return boxes if too_large or small_holes else whole
+        model_h, model_w = self._model_size(Box(0, 0, *hole.shape), mode)
+        return crop_boxes(hole, crop, context, context_min, whole_fits=limit is None or model_h * model_w <= limit)
 
     def _jobs(self, pieces: list[_Piece], mode: str, limit: int | None) -> list[_Job]:
         """Group pieces of equal size (first-seen order) and split groups to fit the budget."""
@@ -284,8 +259,8 @@ class InpaintPipeline:
         the surroundings and hides the seam inside the hole (``compositing.seamless_blend``).
         crop: ``on`` inpaints each hole region inside its own context box (``regions``) and
         stitches it back; ``off`` runs the whole image; ``auto`` crops when the whole image
-        would not fit in memory, or when it has at least ``AUTO_CROP_MIN_PIXELS`` and its boxes
-        cover at most ``AUTO_CROP_SHARE`` of it.
+        would not fit in memory, or when it has at least ``regions.AUTO_CROP_MIN_PIXELS`` and
+        its boxes cover at most ``regions.AUTO_CROP_SHARE`` of it.
         context, context_min: a box's side is ``context`` times its region's side, at least
         ``context_min`` pixels (at most the image's).
         grow, fill_holes, threshold: mask preparation (``mask_prep.MaskPrep``).
@@ -335,7 +310,7 @@ class InpaintPipeline:
                 else:
                     filled = paste_into_hole(images, pred, job_holes)
                 for slot, piece in enumerate(job.pieces):
-                    results[piece.index] = _stitch(results[piece.index], batch.tensors[piece.index], piece.box, filled[slot])
+                    results[piece.index] = stitch(results[piece.index], batch.tensors[piece.index], piece.box, filled[slot])
         restored = batch.restore(results, holes)
         return (restored, batch.restore_masks(holes)) if return_mask else restored
 

@@ -281,7 +281,7 @@ def test_auto_crops_when_the_whole_photo_is_over_budget(pipe, monkeypatch):
 
 
 def test_auto_crops_small_holes_in_a_large_photo(pipe, monkeypatch):
-    monkeypatch.setattr("in2.pipeline.AUTO_CROP_MIN_PIXELS", 200 * 300)
+    monkeypatch.setattr("in2.regions.AUTO_CROP_MIN_PIXELS", 200 * 300)
     spy = _spy(pipe, monkeypatch)
     image = np.random.default_rng(4).integers(0, 256, (200, 300, 3), dtype=np.uint8)
     pipe(image, _two_holes(), context_min=48)
