@@ -123,8 +123,17 @@ def test_numpy_round_trip(arr):
 
 @pytest.mark.parametrize(
     "tensor",
-    [torch.rand(3, H, W), torch.rand(1, H, W), torch.rand(3, H, W, dtype=torch.float64), torch.rand(2, 3, H, W)],
-    ids=["rgb", "gray", "f64", "batch"],
+    [
+        torch.rand(3, H, W),
+        torch.rand(1, H, W),
+        torch.rand(4, H, W),
+        torch.rand(3, H, W, dtype=torch.float64),
+        torch.rand(3, H, W).half(),
+        torch.rand(3, H, W).bfloat16(),
+        torch.randint(0, 256, (3, H, W), dtype=torch.uint8),
+        torch.rand(2, 3, H, W),
+    ],
+    ids=["rgb", "gray", "rgba", "f64", "f16", "bf16", "u8", "batch"],
 )
 def test_tensor_round_trip(tensor):
     batch, out = _roundtrip(tensor)
@@ -132,6 +141,8 @@ def test_tensor_round_trip(tensor):
     keep = ~torch.from_numpy(HOLE)
     assert torch.equal(out[..., keep], tensor[..., keep])
     assert len(batch) == (tensor.shape[0] if tensor.ndim == 4 else 1)
+    if tensor.shape[-3] == 4:  # alpha passes through untouched, even in the hole
+        assert torch.equal(out[3], tensor[3])
 
 
 def test_list_round_trip_keeps_each_kind():
