@@ -112,8 +112,10 @@ class InpaintPipeline:
     @property
     def device(self) -> torch.device:
         """Where the pipeline runs: where its weights are now. Whoever moves the weights (``to``,
-        ComfyUI's model management) moves the pipeline; inputs follow at call time."""
-        weight = next(self.model.parameters(), None)
+        ComfyUI's model management) moves the pipeline; inputs follow at call time. A model
+        without weights (a plain function standing in for one) runs on the CPU."""
+        parameters = getattr(self.model, "parameters", None)
+        weight = next(parameters(), None) if callable(parameters) else None
         return weight.device if weight is not None else torch.device("cpu")
 
     @property
