@@ -25,7 +25,7 @@ from typing import Callable, Iterator
 from . import storage
 from .batch_plan import LOG_FOLDER, Plan, Task, make_plan, shard
 from .errors import IN2Error, InputError
-from .imaging import decode_image, encode_image, load_image, load_mask
+from .imaging import read_image_file, save_image
 from .processes import Processes, join_processes
 from .regions import DEFAULT_CONTEXT, DEFAULT_CONTEXT_MIN
 from .runtime import OUT_OF_MEMORY, out_of_memory_errors
@@ -152,17 +152,6 @@ def _shared_plan(job: BatchJob, group: Processes, say: Say, warn: Say) -> Plan:
 # ------------------------------------------------------------------ working
 
 
-def _read(path: str, what: str):
-    """An image or mask file, local or URL (``InputError`` for anything unreadable)."""
-    if not storage.is_url(path):
-        return load_image(path) if what == "image" else load_mask(path)
-    try:
-        data = storage.read_bytes(path)
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read {what} {path}: {exc}") from None
-    return decode_image(data, path, what)
-
-
 def _groups(tasks: list[Task], size: int) -> Iterator[list[Task]]:
     for start in range(0, len(tasks), max(1, size)):
         yield tasks[start : start + size]
@@ -187,7 +176,7 @@ class _Worker:
 
     def _mask(self, path: str):
         if self._mask_cache is None or self._mask_cache[0] != path:
-            self._mask_cache = (path, _read(path, "mask"))
+            self._mask_cache = (path, read_image_file(path, "mask"))
         return self._mask_cache[1]
 
     def _load(self, tasks: list[Task]) -> dict[tuple[int, int], list[tuple[Task, object, object]]]:
@@ -195,7 +184,7 @@ class _Worker:
         by_size: dict[tuple[int, int], list[tuple[Task, object, object]]] = {}
         for task in tasks:
             try:
-                image, mask = _read(task.image, "image"), self._mask(task.mask)
+                image, mask = read_image_file(task.image, "image"), self._mask(task.mask)
                 if mask.size != image.size:
                     raise InputError(f"mask is {mask.width}x{mask.height} but the image is {image.width}x{image.height} ({task.mask})")
             except IN2Error as exc:
@@ -222,7 +211,7 @@ class _Worker:
                 seconds = (time.perf_counter() - start) / len(items)
                 for (task, _, _), result in zip(items, results):
                     try:
-                        storage.write_atomic(task.output, encode_image(result, task.output))
+                        save_image(result, task.output)
                     except (IN2Error, OSError) as exc:
                         self._fail(task, f"cannot write {task.output}: {exc}")
                         continue

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 
 from . import storage
 from .errors import InputError
-from .imaging import IMAGE_EXTENSIONS, check_output_path
+from .imaging import IMAGE_EXTENSIONS, check_not_an_input, check_output_path, is_image_name
 
 __all__ = ["Task", "Plan", "make_plan", "shard", "LOG_FOLDER"]
 
@@ -46,10 +46,6 @@ class Plan:
         rows += [dict(name=n, status="skipped", reason=r) for n, r in self.skipped]
         rows += [dict(name=n, status="failed", reason=r) for n, r in self.failed]
         return "".join(json.dumps(row) + "\n" for row in rows)
-
-
-def _is_image(name: str) -> bool:
-    return posixpath.splitext(name)[1].lower() in IMAGE_EXTENSIONS
 
 
 def _read_list(list_file: str) -> list[str]:
@@ -90,7 +86,7 @@ def _mask_finder(masks: str, names: list[str], plan: Plan, skip: tuple[str, ...]
         raise InputError(f"mask folder not found: {masks}")
     by_stem: dict[str, list[str]] = {}
     for relative in storage.list_files(masks, skip=skip):
-        if _is_image(relative):
+        if is_image_name(relative):
             by_stem.setdefault(posixpath.splitext(relative)[0], []).append(relative)
     wanted = {posixpath.splitext(n)[0] for n in names}
     plan.notes += [f"mask {found[0]} has no image: unused" for stem, found in sorted(by_stem.items()) if stem not in wanted]
@@ -119,7 +115,7 @@ def make_plan(images: str, masks: str, output: str, ext: str | None = None, list
     if not storage.is_dir(images):
         what = "a file: pass a folder of images (or use `in2 inpaint` for one file)" if storage.exists(images) else "not found"
         raise InputError(f"image folder {images} is {what}")
-    if storage.is_file(output) or (not storage.exists(output) and _is_image(output)):
+    if storage.is_file(output) or (not storage.exists(output) and is_image_name(output)):
         raise InputError(f"IMAGES is a folder, so OUT must be a folder, but {output} is a file name: pass a folder")
     new_ext = _output_extension(ext)
     for what, folder in (("image", images), ("mask", masks)):
@@ -128,7 +124,7 @@ def make_plan(images: str, masks: str, output: str, ext: str | None = None, list
                 f"the output folder {output} is the {what} folder {folder}: results would mix with (or replace) "
                 "the inputs; pass another folder with -o"
             )
-    names = _read_list(list_file) if list_file else [n for n in storage.list_files(images, skip=_skip(output, images)) if _is_image(n)]
+    names = _read_list(list_file) if list_file else [n for n in storage.list_files(images, skip=_skip(output, images)) if is_image_name(n)]
     if not names:
         raise InputError(f"no images in {images} (looked for {', '.join(IMAGE_EXTENSIONS)}, in every subfolder)")
     if storage.is_file(masks) and storage.inside(masks, images):  # one mask for all, kept among the images
@@ -149,12 +145,7 @@ def make_plan(images: str, masks: str, output: str, ext: str | None = None, list
         stem, own_ext = posixpath.splitext(name)
         relative = stem + (new_ext or own_ext.lower())
         task = Task(name, storage.join(images, name), mask, storage.join(output, relative))
-        for source in (task.image, task.mask):
-            if storage.same_path(task.output, source):
-                raise InputError(
-                    f"the output {task.output} would replace the input {source}: pass another folder with -o "
-                    "(no command writes over one of its inputs)"
-                )
+        check_not_an_input(task.output, {"image": task.image, "mask": task.mask}, "pass another folder with -o")
         targets.setdefault(relative, []).append(task)
     for relative, tasks in targets.items():
         if len(tasks) > 1:

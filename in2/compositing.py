@@ -132,17 +132,16 @@ def seamless_blend(
     ring = 2 * feather if ring is None else int(ring)
 
     hole_bool = _hole(mask).expand(image.shape[0], 1, height, width)
-    if not bool(hole_bool.any()):
-        return image[0].clone() if squeeze else image.clone()
+    out = torch.where(hole_bool, prediction, image)  # outside the hole's box: nothing to blend
     # work on the hole's bounding box plus the ring: large photos usually have small holes
     rows = torch.nonzero(hole_bool.any(dim=(0, 1, 3))).flatten()
     cols = torch.nonzero(hole_bool.any(dim=(0, 1, 2))).flatten()
-    margin = ring + feather + 1
-    top, bottom = max(0, int(rows[0]) - margin), min(height, int(rows[-1]) + margin + 1)
-    left, right = max(0, int(cols[0]) - margin), min(width, int(cols[-1]) + margin + 1)
-    box = (..., slice(top, bottom), slice(left, right))
-    out = torch.where(hole_bool, prediction, image)  # outside the box: nothing to blend
-    out[box] = _blend_box(image[box], prediction[box], hole_bool[box], feather, ring, max_gain)
+    if rows.numel():
+        margin = ring + feather + 1
+        top, bottom = max(0, int(rows[0]) - margin), min(height, int(rows[-1]) + margin + 1)
+        left, right = max(0, int(cols[0]) - margin), min(width, int(cols[-1]) + margin + 1)
+        box = (..., slice(top, bottom), slice(left, right))
+        out[box] = _blend_box(image[box], prediction[box], hole_bool[box], feather, ring, max_gain)
     return out[0] if squeeze else out
 
 

@@ -3,7 +3,7 @@
 Hand-painted and detector masks usually hug the object too tightly (a halo of the old
 content stays around the fill) or leave specks unpainted inside a stroke. Growing the hole
 and filling enclosed gaps fixes both in the core, so the CLI, the nodes and the demo agree.
-(The soft-mask threshold is applied while masks are read: ``in2.imaging.read_masks``.)
+(The soft-mask threshold is applied while masks are read: ``in2.imaging.masks.read_masks``.)
 Everything works on ``[H,W]`` bool torch tensors.
 """
 

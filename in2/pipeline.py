@@ -19,7 +19,7 @@ from .compositing import paste_into_hole, prediction_reads, seamless_blend
 from .errors import InputError
 from .imaging import read_images, read_masks
 from .mask_prep import Grow, MaskPrep
-from .regions import DEFAULT_CONTEXT, DEFAULT_CONTEXT_MIN, Box, check_context, plan_boxes
+from .regions import DEFAULT_CONTEXT, DEFAULT_CONTEXT_MIN, Box, check_context, crop_boxes, stitch
 from .runtime import (
     BYTES_PER_PIXEL,
     DEFAULT_CHUNK_SIZE,
@@ -41,10 +41,6 @@ Progress = Callable[[int, int], None]
 MODES = ("native", "resize")
 BLENDS = ("none", "seamless")
 CROPS = ("auto", "off", "on")
-# crop="auto" crops a photo of at least this many pixels when its context boxes cover at most
-# AUTO_CROP_SHARE of it (and any photo that would not fit in memory whole).
-AUTO_CROP_MIN_PIXELS = 1_000_000
-AUTO_CROP_SHARE = 0.5
 _PROGRESS_SCALE = 1000  # per-image progress units when images of different sizes run one by one
 
 
@@ -78,45 +74,64 @@ class _Job:
     size: tuple[int, int]
 
 
-def _stitch(result: torch.Tensor | None, original: torch.Tensor, box: Box, filled: torch.Tensor) -> torch.Tensor:
-    """Put a filled box into the image's result (a copy of the original on first use)."""
-    if box.height == original.shape[-2] and box.width == original.shape[-1]:
-        return filled
-    if result is None:
-        result = original.to(filled.device, torch.float32, copy=True)
-    result[(slice(None),) + box.slices] = filled
-    return result
-
-
 class InpaintPipeline:
     """Fill the masked part of images with IN2, at their own resolution.
 
     ``pipe(image, mask)`` takes a PIL image, a numpy array, a ``[3,H,W]``/``[B,3,H,W]`` float
     tensor, or a list of these, and returns the same kind at exactly the same size with the
-    pixels outside the mask bit-exact. See ``in2.imaging`` for the mask rules.
+    pixels outside the mask bit-exact. See ``in2.imaging.masks`` for the mask rules.
+
+    It runs where its weights are: ``device`` moves them at construction (None leaves them
+    where they are), ``to(device)`` or anyone else moving ``model`` moves the pipeline, and
+    inputs are moved to the weights' device at call time.
     """
 
     def __init__(
         self,
         model: "IN2",
-        device: str | torch.device = "auto",
+        device: str | torch.device | None = "auto",
         dtype: str | torch.dtype = "fp32",
         weights_info: WeightsInfo | None = None,
         max_pixels: int | None = None,
     ) -> None:
-        self.device = resolve_device(device)
-        self.dtype = resolve_dtype(dtype, self.device)
         # weights stay fp32; reduced precision runs under autocast (see runtime.resolve_dtype)
-        self.model = model.to(device=self.device, dtype=torch.float32).eval()
+        self.model = model.to(dtype=torch.float32).eval()
+        self._dtype_choice = dtype
+        if device is not None:
+            self.to(device)
+        # an unknown or unsupported dtype fails (or warns) here, not at the first call
+        self._dtypes: dict[torch.device, torch.dtype] = {self.device: resolve_dtype(dtype, self.device)}
         self.weights_info = weights_info or WeightsInfo(source=f"in-memory {type(model).__name__}")
         self._max_pixels = max_pixels
+
+    def to(self, device: str | torch.device) -> "InpaintPipeline":
+        """Move the weights to ``device`` (``runtime.resolve_device`` names); returns the pipeline."""
+        self.model.to(resolve_device(device))
+        return self
+
+    @property
+    def device(self) -> torch.device:
+        """Where the pipeline runs: where its weights are now. Whoever moves the weights (``to``,
+        ComfyUI's model management) moves the pipeline; inputs follow at call time. A model
+        without weights (a plain function standing in for one) runs on the CPU."""
+        parameters = getattr(self.model, "parameters", None)
+        weight = next(parameters(), None) if callable(parameters) else None
+        return weight.device if weight is not None else torch.device("cpu")
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """Compute precision on the current device (the choice is resolved once per device)."""
+        device = self.device
+        if device not in self._dtypes:
+            self._dtypes[device] = resolve_dtype(self._dtype_choice, device)
+        return self._dtypes[device]
 
     @classmethod
     def from_pretrained(
         cls,
         weights: str | PathLike | None = None,
         revision: str | None = None,
-        device: str | torch.device = "auto",
+        device: str | torch.device | None = "auto",
         dtype: str | torch.dtype = "fp32",
     ) -> "InpaintPipeline":
         """Load weights (None = bundled demo weights; a folder; a Hub repo id) into a pipeline."""
@@ -188,7 +203,7 @@ class InpaintPipeline:
             model_reads = _resize_reads(reads, side)
         else:
             model_image, model_hole, model_reads = image, hole.float(), reads
-        with autocast(self.device, self.dtype):
+        with autocast(image.device, self.dtype):
             pred = self.model(model_image, model_hole, chunk_size=chunk_size, progress=progress, region=model_reads)
         pred = pred.float()
         if mode == "resize":
@@ -203,19 +218,8 @@ class InpaintPipeline:
     def _boxes(self, hole: torch.Tensor, mode: str, crop: str, context: float, context_min: int,
                limit: int | None) -> list[Box]:
         """Where to run the model for one image: the whole image, or a context box per hole region."""
-        height, width = hole.shape
-        whole = [Box(0, 0, height, width)]
-        if crop == "off":
-            return whole
-        boxes = plan_boxes(hole, context, context_min)
-        if crop == "on":
-            return boxes
-        model_h, model_w = self._model_size(whole[0], mode)
-        too_large = limit is not None and model_h * model_w > limit
-        small_holes = (
-            height * width >= AUTO_CROP_MIN_PIXELS and sum(box.area for box in boxes) <= AUTO_CROP_SHARE * height * width
-        )
-        return boxes if too_large or small_holes else whole
+        model_h, model_w = self._model_size(Box(0, 0, *hole.shape), mode)
+        return crop_boxes(hole, crop, context, context_min, whole_fits=limit is None or model_h * model_w <= limit)
 
     def _jobs(self, pieces: list[_Piece], mode: str, limit: int | None) -> list[_Job]:
         """Group pieces of equal size (first-seen order) and split groups to fit the budget."""
@@ -257,8 +261,8 @@ class InpaintPipeline:
         the surroundings and hides the seam inside the hole (``compositing.seamless_blend``).
         crop: ``on`` inpaints each hole region inside its own context box (``regions``) and
         stitches it back; ``off`` runs the whole image; ``auto`` crops when the whole image
-        would not fit in memory, or when it has at least ``AUTO_CROP_MIN_PIXELS`` and its boxes
-        cover at most ``AUTO_CROP_SHARE`` of it.
+        would not fit in memory, or when it has at least ``regions.AUTO_CROP_MIN_PIXELS`` and
+        its boxes cover at most ``regions.AUTO_CROP_SHARE`` of it.
         context, context_min: a box's side is ``context`` times its region's side, at least
         ``context_min`` pixels (at most the image's).
         grow, fill_holes, threshold: mask preparation (``mask_prep.MaskPrep``).
@@ -295,11 +299,12 @@ class InpaintPipeline:
         jobs = self._jobs(pieces, mode, limit)
         results: list[torch.Tensor | None] = [None] * len(batch)
 
+        device = self.device
         with torch.inference_mode():
             for number, job in enumerate(jobs):
-                images = torch.stack([batch.tensors[p.index][(slice(None),) + p.box.slices] for p in job.pieces])
-                images = images.to(self.device, torch.float32)
-                job_holes = torch.stack([holes[p.index][p.box.slices] for p in job.pieces])[:, None].to(self.device)
+                images = torch.stack([batch.tensors[p.index][(slice(None),) + p.box.slices].to(device) for p in job.pieces])
+                images = images.to(torch.float32)
+                job_holes = torch.stack([holes[p.index][p.box.slices].to(device) for p in job.pieces])[:, None]
                 report = self._job_progress(progress, number, len(jobs))
                 pred = self._predict(images, job_holes, mode, blend, chunk, report)
                 if blend == "seamless":
@@ -307,7 +312,7 @@ class InpaintPipeline:
                 else:
                     filled = paste_into_hole(images, pred, job_holes)
                 for slot, piece in enumerate(job.pieces):
-                    results[piece.index] = _stitch(results[piece.index], batch.tensors[piece.index], piece.box, filled[slot])
+                    results[piece.index] = stitch(results[piece.index], batch.tensors[piece.index], piece.box, filled[slot])
         restored = batch.restore(results, holes)
         return (restored, batch.restore_masks(holes)) if return_mask else restored
 

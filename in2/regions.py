@@ -26,6 +26,8 @@ __all__ = [
     "region_boxes",
     "context_box",
     "plan_boxes",
+    "crop_boxes",
+    "stitch",
     "DEFAULT_CONTEXT",
     "DEFAULT_CONTEXT_MIN",
 ]
@@ -35,6 +37,10 @@ DEFAULT_CONTEXT = 3.0
 # Smallest side of a context box in pixels (the model sees a face's scale from its
 # surroundings; a tight box around a small hole shows it too little).
 DEFAULT_CONTEXT_MIN = 384
+# crop="auto" crops a photo of at least this many pixels when its context boxes cover at most
+# AUTO_CROP_SHARE of it (and any photo that would not fit in memory whole).
+AUTO_CROP_MIN_PIXELS = 1_000_000
+AUTO_CROP_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -120,10 +126,14 @@ def region_boxes(hole: torch.Tensor) -> list[Box]:
     rows, cols = torch.nonzero(hole, as_tuple=True)
     ids = labels[rows, cols]
     big = torch.iinfo(torch.int64).max
-    top = torch.full((count,), big, dtype=torch.int64).scatter_reduce(0, ids, rows, "amin")
-    bottom = torch.full((count,), -1, dtype=torch.int64).scatter_reduce(0, ids, rows, "amax")
-    left = torch.full((count,), big, dtype=torch.int64).scatter_reduce(0, ids, cols, "amin")
-    right = torch.full((count,), -1, dtype=torch.int64).scatter_reduce(0, ids, cols, "amax")
+
+    def start(value: int) -> torch.Tensor:
+        return torch.full((count,), value, dtype=torch.int64, device=hole.device)
+
+    top = start(big).scatter_reduce(0, ids, rows, "amin")
+    bottom = start(-1).scatter_reduce(0, ids, rows, "amax")
+    left = start(big).scatter_reduce(0, ids, cols, "amin")
+    right = start(-1).scatter_reduce(0, ids, cols, "amax")
     return [
         Box(int(t), int(l), int(b) - int(t) + 1, int(r) - int(l) + 1)
         for t, b, l, r in zip(top.tolist(), bottom.tolist(), left.tolist(), right.tolist())
@@ -186,3 +196,34 @@ def plan_boxes(
                 break
         if not merged:
             return sorted(boxes, key=lambda box: (box.top, box.left))
+
+
+def crop_boxes(hole: torch.Tensor, crop: str, context: float, minimum: int, whole_fits: bool) -> list[Box]:
+    """Where the model runs for one ``[H,W]`` hole: the whole photo, or ``plan_boxes``.
+
+    crop ``off``: the whole photo; ``on``: the boxes; ``auto``: the boxes when the whole photo
+    does not fit (``whole_fits`` False), or when it has at least ``AUTO_CROP_MIN_PIXELS`` and
+    the boxes cover at most ``AUTO_CROP_SHARE`` of it.
+    """
+    height, width = hole.shape
+    whole = [Box(0, 0, height, width)]
+    if crop == "off":
+        return whole
+    boxes = plan_boxes(hole, context, minimum)
+    if crop == "on" or not whole_fits:
+        return boxes
+    small_holes = (
+        height * width >= AUTO_CROP_MIN_PIXELS and sum(box.area for box in boxes) <= AUTO_CROP_SHARE * height * width
+    )
+    return boxes if small_holes else whole
+
+
+def stitch(result: torch.Tensor | None, original: torch.Tensor, box: Box, filled: torch.Tensor) -> torch.Tensor:
+    """Put a filled ``[C,h,w]`` box into the image's result (a float32 copy of the
+    ``[C,H,W]`` original on first use, on ``filled``'s device)."""
+    if box.height == original.shape[-2] and box.width == original.shape[-1]:
+        return filled
+    if result is None:
+        result = original.to(filled.device, torch.float32, copy=True)
+    result[(slice(None),) + box.slices] = filled
+    return result

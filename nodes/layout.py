@@ -2,8 +2,9 @@
 
 ComfyUI passes IMAGE as [B,H,W,C] and MASK as [B,H,W] or [H,W]; the pipeline takes channels
 first ([B,C,H,W]) and the same masks, and keeps dtype, device and channel count. Mask
-meaning (threshold, pairing) is the core's (`in2.imaging`); nothing here changes a pixel
-except the opt-in mask resize.
+meaning (threshold, pairing) is the core's (`in2.imaging.masks`); `node_holes` thresholds a
+MASK once, through the core, and hands the pipeline bool holes, which it takes as they are.
+Nothing here changes a pixel except the opt-in mask resize.
 """
 
 from __future__ import annotations
@@ -48,11 +49,12 @@ def mask_batch(mask: torch.Tensor) -> torch.Tensor:
     return mask
 
 
-def holes(masks: torch.Tensor, threshold: float = 0.5) -> list[torch.Tensor]:
-    """Each [H,W] mask as bool (True = fill) by the core's threshold rule."""
-    from in2.imaging import mask_to_tensor  # numpy/PIL only when a node runs
+def holes(masks: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
+    """[B,H,W] masks as [B,H,W] bool holes (True = fill) by the core's threshold rule, on
+    the masks' device."""
+    from in2.imaging import hole_batch  # numpy/PIL only when a node runs
 
-    return [mask_to_tensor(m, threshold) for m in masks]
+    return hole_batch(masks, threshold)[:, 0]
 
 
 def fit_mask(masks: torch.Tensor, height: int, width: int, resize: bool) -> torch.Tensor:
@@ -67,3 +69,17 @@ def fit_mask(masks: torch.Tensor, height: int, width: int, resize: bool) -> torc
         )
     resized = F.interpolate(masks.unsqueeze(1).float(), size=(height, width), mode="bilinear", align_corners=False)
     return resized[:, 0].clamp(0, 1).to(masks.dtype if masks.is_floating_point() else torch.float32)
+
+
+def node_holes(mask: torch.Tensor, height: int, width: int, resize: bool, threshold: float = 0.5) -> torch.Tensor | None:
+    """A ComfyUI MASK as [B,H,W] bool holes at the image size, thresholded once; None when
+    nothing is to be filled (also LoadImage's 64x64 all-zero MASK for an image without alpha,
+    whatever its size). A MASK of another size is resized first when `resize` is on (the soft
+    values, then thresholded), else an error naming both sizes."""
+    masks = mask_batch(mask)
+    found = holes(masks, threshold)
+    if not bool(found.any()):
+        return None
+    if tuple(masks.shape[-2:]) == (height, width):
+        return found
+    return holes(fit_mask(masks, height, width, resize), threshold)

@@ -99,3 +99,13 @@ def test_seamless_with_border_holes_and_a_different_mask_per_image():
     for b in range(3):
         alone = seamless_blend(image[b : b + 1], prediction[b : b + 1], mask[b : b + 1])
         torch.testing.assert_close(blended[b : b + 1], alone, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("squeeze", [False, True])
+def test_an_empty_hole_gives_a_copy_of_the_image(squeeze):
+    image, prediction, mask = _scene()
+    mask.zero_()
+    if squeeze:
+        image, prediction, mask = image[0], prediction[0], mask[0]
+    for out in (seamless_blend(image, prediction, mask), paste_into_hole(image, prediction, mask)):
+        assert torch.equal(out, image) and out.data_ptr() != image.data_ptr()

@@ -1,4 +1,4 @@
-"""Image and mask conversion: every input kind goes in as float and comes back as itself."""
+"""Image conversion (``in2.imaging.images``): every input kind goes in as float and comes back as itself."""
 
 from __future__ import annotations
 
@@ -8,15 +8,7 @@ import torch
 from PIL import Image
 
 from in2.errors import InputError
-from in2.imaging import (
-    image_to_tensor,
-    load_image,
-    load_mask,
-    mask_to_tensor,
-    read_images,
-    read_masks,
-    save_image,
-)
+from in2.imaging import image_to_tensor, read_images
 
 H, W = 13, 17
 RNG = np.random.default_rng(0)
@@ -118,8 +110,17 @@ def test_numpy_round_trip(arr):
 
 @pytest.mark.parametrize(
     "tensor",
-    [torch.rand(3, H, W), torch.rand(1, H, W), torch.rand(3, H, W, dtype=torch.float64), torch.rand(2, 3, H, W)],
-    ids=["rgb", "gray", "f64", "batch"],
+    [
+        torch.rand(3, H, W),
+        torch.rand(1, H, W),
+        torch.rand(4, H, W),
+        torch.rand(3, H, W, dtype=torch.float64),
+        torch.rand(3, H, W).half(),
+        torch.rand(3, H, W).bfloat16(),
+        torch.randint(0, 256, (3, H, W), dtype=torch.uint8),
+        torch.rand(2, 3, H, W),
+    ],
+    ids=["rgb", "gray", "rgba", "f64", "f16", "bf16", "u8", "batch"],
 )
 def test_tensor_round_trip(tensor):
     batch, out = _roundtrip(tensor)
@@ -127,6 +128,8 @@ def test_tensor_round_trip(tensor):
     keep = ~torch.from_numpy(HOLE)
     assert torch.equal(out[..., keep], tensor[..., keep])
     assert len(batch) == (tensor.shape[0] if tensor.ndim == 4 else 1)
+    if tensor.shape[-3] == 4:  # alpha passes through untouched, even in the hole
+        assert torch.equal(out[3], tensor[3])
 
 
 def test_list_round_trip_keeps_each_kind():
@@ -136,82 +139,30 @@ def test_list_round_trip_keeps_each_kind():
     assert isinstance(out[0], np.ndarray) and isinstance(out[1], Image.Image) and isinstance(out[2], torch.Tensor)
 
 
-def test_unchanged_result_is_a_copy():
-    arr = _rgb8()
-    batch = read_images(arr)
-    out = batch.restore([None], [torch.zeros(H, W, dtype=torch.bool)])
-    assert out is not arr and np.array_equal(out, arr)
+def _image_of(kind: str):
+    if kind == "numpy":
+        return _rgb8()
+    if kind == "tensor":
+        return torch.rand(3, H, W)
+    return _pil_inputs()[kind]
+
+
+@pytest.mark.parametrize("kind", ["numpy", "RGB", "P", "CMYK", "tensor"])
+@pytest.mark.parametrize("result", ["none", "empty hole"])
+def test_unchanged_result_is_a_copy(kind, result):
+    image = _image_of(kind)
+    batch = read_images(image)
+    prediction = None if result == "none" else torch.full((3, H, W), 0.25)
+    out = batch.restore([prediction], [torch.zeros(H, W, dtype=torch.bool)])
+    assert out is not image and type(out) is type(image)
+    if isinstance(image, Image.Image):
+        assert out.mode == image.mode
+    assert np.array_equal(np.asarray(out), np.asarray(image))
 
 
 def test_image_to_tensor_repeats_gray():
     t = image_to_tensor(np.full((H, W), 255, np.uint8))
     assert t.shape == (3, H, W) and torch.all(t == 1)
-
-
-# --------------------------------------------------------------------------- masks
-
-
-def _mask_of(mask) -> np.ndarray:
-    return mask_to_tensor(mask).numpy()
-
-
-def test_mask_thresholds_at_half_scale():
-    assert _mask_of(np.array([[127, 128]], np.uint8)).tolist() == [[False, True]]
-    assert _mask_of(np.array([[32767, 32768]], np.uint16)).tolist() == [[False, True]]
-    assert _mask_of(np.array([[0.49, 0.5]], np.float32)).tolist() == [[False, True]]
-    assert _mask_of(np.array([[False, True]])).tolist() == [[False, True]]
-    assert _mask_of(torch.tensor([[0.2, 0.7]])).tolist() == [[False, True]]
-    assert _mask_of(Image.fromarray(np.array([[0, 255]], np.uint8)).convert("1")).tolist() == [[False, True]]
-
-
-def test_rgb_mask_uses_luminance():
-    mask = np.zeros((1, 3, 3), np.uint8)
-    mask[0, 0] = (255, 255, 255)  # white: fill
-    mask[0, 1] = (255, 0, 0)  # red: luminance 0.299, keep
-    mask[0, 2] = (0, 255, 0)  # green: 0.587, fill
-    assert _mask_of(mask).tolist() == [[True, False, True]]
-    assert _mask_of(Image.fromarray(mask)).tolist() == [[True, False, True]]
-
-
-def test_rgba_mask_uses_alpha_when_it_is_used_else_luminance():
-    painted = np.zeros((1, 3, 4), np.uint8)  # a brush layer: black strokes on transparent
-    painted[0, 1, 3] = 255
-    painted[0, 2, 3] = 100  # faint edge below half: keep
-    assert _mask_of(Image.fromarray(painted)).tolist() == [[False, True, False]]
-    opaque = np.full((1, 2, 4), 255, np.uint8)  # white-on-black saved as RGBA
-    opaque[0, 0, :3] = 0
-    assert _mask_of(opaque).tolist() == [[False, True]]
-    la = Image.fromarray(painted).convert("LA")
-    assert _mask_of(la).tolist() == [[False, True, False]]
-
-
-def test_read_masks_broadcasts_one_mask_and_splits_batches():
-    sizes = [(H, W)] * 3
-    one = read_masks(HOLE, sizes)
-    assert len(one) == 3 and all(torch.equal(m, torch.from_numpy(HOLE)) for m in one)
-    batched = torch.zeros(3, 1, H, W)
-    batched[1, 0, 0, 0] = 1
-    split = read_masks(batched, sizes)
-    assert [bool(m.any()) for m in split] == [False, True, False]
-    for shape in [(H, W), (1, H, W), (3, H, W), (1, 1, H, W)]:
-        assert len(read_masks(torch.zeros(shape), sizes)) == 3
-
-
-# --------------------------------------------------------------------------- errors
-
-
-def test_size_mismatch_names_both_sizes():
-    with pytest.raises(InputError, match=r"mask is 20x10 but the image is 17x13.*exact size"):
-        read_masks(np.zeros((10, 20), bool), [(H, W)])
-
-
-def test_mask_channel_and_count_errors():
-    with pytest.raises(InputError, match="3 channels.*one channel"):
-        read_masks(torch.zeros(1, 3, H, W), [(H, W)])
-    with pytest.raises(InputError, match="3 mask"):
-        read_masks([HOLE, HOLE, HOLE], [(H, W), (H, W)])
-    with pytest.raises(InputError, match="mask array has shape"):
-        read_masks(np.zeros((H, W, 5)), [(H, W)])
 
 
 @pytest.mark.parametrize(
@@ -231,71 +182,3 @@ def test_mask_channel_and_count_errors():
 def test_bad_images_raise_input_error(bad, pattern):
     with pytest.raises(InputError, match=pattern):
         read_images(bad)
-
-
-def test_bad_mask_values():
-    with pytest.raises(InputError, match="int64"):
-        read_masks(np.zeros((H, W), np.int64), [(H, W)])
-    with pytest.raises(InputError, match=r"\[0, 1\]"):
-        read_masks(np.full((H, W), 255.0), [(H, W)])
-
-
-# --------------------------------------------------------------------------- files
-
-
-def test_load_image_applies_exif_orientation(tmp_path):
-    arr = np.zeros((10, 20, 3), np.uint8)
-    arr[:, :10] = 255  # left half white
-    exif = Image.Exif()
-    exif[0x0112] = 6  # rotate 90 degrees clockwise for display
-    path = tmp_path / "phone.jpg"
-    Image.fromarray(arr).save(path, exif=exif.tobytes(), quality=100)
-    loaded = load_image(path)
-    assert loaded.size == (10, 20)
-    top = np.asarray(loaded)[:10].mean()
-    assert top > 200  # the white half is on top after rotation
-    assert load_mask(path).size == (10, 20)
-
-
-def test_load_errors_are_clear(tmp_path):
-    with pytest.raises(InputError, match="not found"):
-        load_image(tmp_path / "missing.png")
-    with pytest.raises(InputError, match="is a folder"):
-        load_image(tmp_path)
-    text = tmp_path / "notes.png"
-    text.write_text("not an image")
-    with pytest.raises(InputError, match="not an image"):
-        load_image(text)
-    full = tmp_path / "full.png"
-    Image.fromarray(_rgb8()).save(full)
-    cut = tmp_path / "cut.png"
-    cut.write_bytes(full.read_bytes()[:-200])
-    with pytest.raises(InputError, match="corrupt or truncated"):
-        load_mask(cut)
-
-
-def test_oversized_file_is_an_input_error(tmp_path, monkeypatch):
-    path = tmp_path / "big.png"
-    Image.fromarray(_rgb8()).save(path)
-    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10)  # PIL refuses more than twice this
-    with pytest.raises(InputError, match="too large to open"):
-        load_image(path)
-
-
-@pytest.mark.parametrize("shape", [(0, 5), (5, 0), (0, 5, 5), (2, 0, 5), (1, 1, 5, 0)])
-def test_empty_float_mask_tensor_is_an_input_error(shape):
-    with pytest.raises(InputError, match="empty"):
-        mask_to_tensor(torch.zeros(shape))
-
-
-def test_save_image_formats(tmp_path):
-    rgba = _pil_inputs()["RGBA"]
-    save_image(rgba, tmp_path / "a.png")
-    assert np.array_equal(np.asarray(Image.open(tmp_path / "a.png")), np.asarray(rgba))
-    i16 = _pil_inputs()["I;16"]
-    save_image(i16, tmp_path / "deep.png")
-    assert np.array_equal(np.asarray(Image.open(tmp_path / "deep.png")).astype(np.uint16), np.asarray(i16))
-    with pytest.raises(InputError, match="RGBA"):
-        save_image(rgba, tmp_path / "a.jpg")
-    with pytest.raises(InputError, match="unknown output extension"):
-        save_image(rgba, tmp_path / "a.xyz")

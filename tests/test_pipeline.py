@@ -281,7 +281,7 @@ def test_auto_crops_when_the_whole_photo_is_over_budget(pipe, monkeypatch):
 
 
 def test_auto_crops_small_holes_in_a_large_photo(pipe, monkeypatch):
-    monkeypatch.setattr("in2.pipeline.AUTO_CROP_MIN_PIXELS", 200 * 300)
+    monkeypatch.setattr("in2.regions.AUTO_CROP_MIN_PIXELS", 200 * 300)
     spy = _spy(pipe, monkeypatch)
     image = np.random.default_rng(4).integers(0, 256, (200, 300, 3), dtype=np.uint8)
     pipe(image, _two_holes(), context_min=48)
@@ -314,3 +314,39 @@ def test_bad_crop_arguments(pipe, hole):
         pipe(_rgb(), hole, context=0.5)
     with pytest.raises(InputError, match="grow"):
         pipe(_rgb(), hole, grow="lots")
+
+
+# ------------------------------------------------------------------ where it runs
+
+
+def test_the_pipeline_runs_where_its_weights_are():
+    on_meta = InpaintPipeline(IN2(IN2Config.tiny()).to("meta"), device=None)
+    assert on_meta.device == torch.device("meta")  # device=None leaves the weights in place
+    pipe = InpaintPipeline(IN2(IN2Config.tiny()), device=None)
+    assert pipe.to("cpu") is pipe and pipe.device == torch.device("cpu")
+    pipe.model.to("meta")  # moved by someone else (ComfyUI's model management, say)
+    assert pipe.device == torch.device("meta") and "meta" in pipe.describe()
+
+
+def test_dtype_is_resolved_for_the_device_the_weights_are_on():
+    pipe = InpaintPipeline(IN2(IN2Config.tiny()), device="cpu", dtype="auto")
+    assert pipe.dtype == torch.float32  # auto is fp32 on the CPU
+    with pytest.raises(InputError, match="unknown dtype"):
+        InpaintPipeline(IN2(IN2Config.tiny()), device=None, dtype="int8")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_inputs_follow_the_weights_between_devices(hole):
+    torch.manual_seed(0)
+    pipe = InpaintPipeline(IN2(IN2Config.tiny()), device="cpu")
+    image = torch.rand(2, 3, H, W)
+    mask = torch.from_numpy(hole >= 128)
+    on_cpu = pipe(image, mask)
+    pipe.to("cuda")
+    assert pipe.device.type == "cuda"
+    assert torch.allclose(pipe(image, mask), on_cpu, atol=1e-4)  # CPU inputs, GPU weights, CPU result
+    out, filled = pipe(image.cuda(), mask.cuda(), return_mask=True, grow=2, crop="on", context_min=16)
+    assert out.device.type == "cuda" and filled.device.type == "cuda"  # results and holes stay with the input
+    pipe.model.to("cpu")
+    out = pipe(image.cuda(), mask.cuda())  # GPU inputs, CPU weights: runs on the CPU, answers on the GPU
+    assert out.device.type == "cuda" and torch.allclose(out.cpu(), on_cpu, atol=1e-4)

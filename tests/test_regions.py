@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from in2.errors import InputError
-from in2.regions import Box, context_box, label_regions, plan_boxes, region_boxes
+from in2.regions import Box, context_box, crop_boxes, label_regions, plan_boxes, region_boxes, stitch
 
 
 def _hole(height: int, width: int, *rects: tuple[int, int, int, int]) -> torch.Tensor:
@@ -66,3 +66,26 @@ def test_overlapping_boxes_merge_and_far_ones_do_not():
 def test_bad_context_is_an_input_error(context, minimum):
     with pytest.raises(InputError, match="context|pixels"):
         plan_boxes(_hole(10, 10, (1, 1, 2, 2)), context, minimum)
+
+
+def test_crop_boxes_follow_the_crop_choice(monkeypatch):
+    hole = _hole(100, 120, (10, 10, 20, 20))
+    whole, boxes = [Box(0, 0, 100, 120)], plan_boxes(hole, 3.0, 30)
+    assert crop_boxes(hole, "off", 3.0, 30, whole_fits=False) == whole
+    assert crop_boxes(hole, "on", 3.0, 30, whole_fits=True) == boxes
+    assert crop_boxes(hole, "auto", 3.0, 30, whole_fits=False) == boxes  # does not fit whole
+    assert crop_boxes(hole, "auto", 3.0, 30, whole_fits=True) == whole  # a small photo runs whole
+    monkeypatch.setattr("in2.regions.AUTO_CROP_MIN_PIXELS", 100 * 120)
+    assert crop_boxes(hole, "auto", 3.0, 30, whole_fits=True) == boxes  # a large photo, small holes
+    assert crop_boxes(hole, "auto", 3.0, 100, whole_fits=True) == whole  # boxes cover most of it
+
+
+def test_stitch_copies_the_original_once_and_fills_the_box():
+    original = torch.rand(3, 8, 10, dtype=torch.float64)
+    first = stitch(None, original, Box(1, 2, 3, 4), torch.zeros(3, 3, 4))
+    assert first.dtype == torch.float32 and float(first[:, 1:4, 2:6].abs().sum()) == 0
+    both = stitch(first, original, Box(5, 0, 2, 2), torch.ones(3, 2, 2))
+    assert both is first and bool((both[:, 5:7, 0:2] == 1).all())
+    assert torch.equal(both[:, 0], original[:, 0].float())
+    whole = torch.rand(3, 8, 10)
+    assert stitch(None, original, Box(0, 0, 8, 10), whole) is whole

@@ -17,15 +17,13 @@ import numpy as np
 import torch
 from PIL import Image
 
-from in2.imaging import image_to_tensor, load_image
+from in2.imaging import image_to_tensor, is_image_name, load_image
 
 from .buckets import Sample
 from .masks import MaskParams, training_mask
 from .synthetic_faces import render_face
 
 log = logging.getLogger("in2.trainer")
-
-IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
 
 
 def read_rgb(path: Path) -> Image.Image:
@@ -73,7 +71,7 @@ def list_images(root: Path, list_file: Path | None = None) -> list[Path]:
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"data folder {root} does not exist; set data.root to a folder of images")
-    found = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTS and p.is_file())
+    found = sorted(p for p in root.rglob("*") if is_image_name(p) and p.is_file())
     if list_file is None:
         return found
     by_name: dict[str, Path] = {}
@@ -89,7 +87,7 @@ def list_images(root: Path, list_file: Path | None = None) -> list[Path]:
         if p.is_file():
             out.append(p)
         elif p.is_dir():  # a folder entry, e.g. one person of a face set: every image under it
-            out.extend(sorted(q for q in p.rglob("*") if q.suffix.lower() in IMAGE_EXTS and q.is_file()))
+            out.extend(sorted(q for q in p.rglob("*") if is_image_name(q) and q.is_file()))
         elif Path(entry).name in by_name:
             out.append(by_name[Path(entry).name])
         else:

@@ -1,0 +1,156 @@
+"""Image and mask files: open them fully decoded and upright, write them whole or not at all.
+
+One table, ``OUTPUT_FORMATS``, says which extensions are images and how each is written;
+``IMAGE_EXTENSIONS`` (what folder listings pick up, here and in the trainer) is its keys.
+Writes go through ``storage.write_atomic``, so a killed process never leaves a truncated
+image under the final name; commands check that an output is not one of their inputs.
+"""
+
+from __future__ import annotations
+
+import io
+from os import PathLike
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from ..errors import InputError
+from .. import storage
+from .scales import check_size
+
+PathLikeStr = str | PathLike
+
+# Extension -> PIL format name: the image files read (folder listings) and written.
+OUTPUT_FORMATS = {
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".webp": "WEBP",
+    ".bmp": "BMP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".gif": "GIF",
+    ".ppm": "PPM",
+    ".pgm": "PPM",
+    ".tga": "TGA",
+}
+IMAGE_EXTENSIONS = tuple(OUTPUT_FORMATS)
+
+
+def is_image_name(name: str | PathLike) -> bool:
+    """True when the file name's extension is one of ``IMAGE_EXTENSIONS`` (any case)."""
+    return Path(name).suffix.lower() in OUTPUT_FORMATS
+
+
+def _open(path: PathLikeStr, what: str) -> Image.Image:
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{what} file not found: {p}")
+    if p.is_dir():
+        raise InputError(f"{what} path is a folder, not a file: {p}")
+    return _decode(p, str(p), what)
+
+
+def _decode(source: Path | BinaryIO, name: str, what: str) -> Image.Image:
+    """Fully decoded, upright image from a path or an open binary file; ``name`` is for messages."""
+    try:
+        with Image.open(source) as opened:
+            opened.load()  # decode now so a truncated file fails here, not later
+            image = ImageOps.exif_transpose(opened)
+            if image is opened:
+                image = opened.copy()
+    except UnidentifiedImageError:
+        raise InputError(f"{what} file is not an image PIL can read: {name} (use PNG, JPEG, WebP, TIFF or BMP)") from None
+    except Image.DecompressionBombError as exc:
+        raise InputError(
+            f"{what} file is too large to open: {name} ({exc}); downscale or crop it first, or raise "
+            "PIL.Image.MAX_IMAGE_PIXELS when calling from Python"
+        ) from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise InputError(f"{what} file is corrupt or truncated: {name} ({exc}); re-export or re-download it") from None
+    check_size(image.height, image.width, f"{what} {name}")
+    return image
+
+
+def decode_image(data: bytes, name: str, what: str = "image") -> Image.Image:
+    """``load_image`` for bytes already read (from an object store, say); ``what`` is "image" or "mask"."""
+    return _decode(io.BytesIO(data), name, what)
+
+
+def load_image(path: PathLikeStr) -> Image.Image:
+    """Open an image file fully decoded, upright (EXIF orientation applied: phone photos).
+
+    Multi-frame files (GIF, TIFF) give their first frame.
+    """
+    return _open(path, "image")
+
+
+def load_mask(path: PathLikeStr) -> Image.Image:
+    """Open a mask file; EXIF orientation is applied as for images so both stay aligned."""
+    return _open(path, "mask")
+
+
+def read_image_file(path: str, what: str = "image") -> Image.Image:
+    """``load_image`` / ``load_mask`` for a local path or an fsspec URL (``s3://...``)."""
+    if not storage.is_url(path):
+        return _open(path, what)
+    try:
+        data = storage.read_bytes(path)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read {what} {path}: {exc}") from None
+    return decode_image(data, path, what)
+
+
+def check_output_path(path: PathLikeStr) -> str:
+    """PIL format name for an output path's extension; InputError for an unknown one."""
+    p = Path(path)
+    fmt = OUTPUT_FORMATS.get(p.suffix.lower())
+    if fmt is None:
+        raise InputError(
+            f"unknown output extension {p.suffix or '(none)'!r} for {p}: use one of {', '.join(sorted(OUTPUT_FORMATS))}"
+        )
+    return fmt
+
+
+def check_not_an_input(output: PathLikeStr, inputs: dict[str, PathLikeStr], way_out: str = "pass another -o") -> None:
+    """No command writes over one of its inputs: a photo passed as the output would be lost."""
+    for what, path in inputs.items():
+        if storage.same_path(str(output), str(path)):
+            raise InputError(f"the output {output} is the {what} {path}: writing it would destroy the input; {way_out}")
+
+
+def encode_image(image: Image.Image, path: PathLikeStr) -> bytes:
+    """The file bytes of ``image`` in the format of ``path``'s extension. PNG/TIFF/WebP are
+    lossless here (WebP with ``lossless=True``); JPEG uses quality 95 and cannot keep alpha."""
+    p = Path(str(path))
+    fmt = check_output_path(p)
+    options: dict[str, Any] = {}
+    icc = image.info.get("icc_profile")
+    if icc and fmt in ("PNG", "JPEG", "WEBP", "TIFF"):
+        options["icc_profile"] = icc
+    if fmt == "JPEG":
+        if image.mode not in ("RGB", "L", "CMYK"):
+            raise InputError(
+                f"JPEG cannot store a {image.mode} image ({p}): save as .png to keep it exactly"
+                + (" (with its alpha channel)" if "A" in image.mode else "")
+            )
+        options.update(quality=95, subsampling=0)
+    elif fmt == "WEBP":
+        options["lossless"] = True
+    buffer = io.BytesIO()
+    try:
+        image.save(buffer, format=fmt, **options)
+    except (OSError, ValueError, KeyError) as exc:
+        raise InputError(
+            f"cannot save a {image.mode} image as {fmt} ({p}): {exc}; use .png, or .tif which stores every mode"
+        ) from None
+    return buffer.getvalue()
+
+
+def save_image(image: Image.Image, path: PathLikeStr) -> None:
+    """Save with the format given by the extension (see ``encode_image``), to a local path or
+    an fsspec URL. The file appears complete or not at all: a killed process never leaves a
+    truncated image behind."""
+    data = encode_image(image, path)
+    storage.write_atomic(str(path), data)

@@ -1,0 +1,59 @@
+"""ComfyUI layouts <-> the pipeline's, and a MASK thresholded once into holes (nodes/layout.py)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+from in2 import IN2, IN2Config, InpaintPipeline
+from in2.errors import InputError
+
+_spec = importlib.util.spec_from_file_location("in2_node_layout", Path(__file__).parent.parent / "nodes" / "layout.py")
+layout = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(layout)
+
+H, W = 24, 32
+
+
+def _soft_mask(batch: int = 1) -> torch.Tensor:
+    mask = torch.zeros(batch, H, W)
+    mask[:, 4:12, 6:20] = 0.3
+    mask[:, 12:20, 6:20] = 0.8
+    return mask
+
+
+@pytest.mark.parametrize("threshold", [0.25, 0.5])
+def test_node_holes_are_the_core_threshold_at_the_image_size(threshold):
+    mask = _soft_mask(2)
+    holes = layout.node_holes(mask, H, W, resize=False, threshold=threshold)
+    assert holes.dtype == torch.bool and holes.shape == (2, H, W) and holes.device == mask.device
+    assert torch.equal(holes, mask >= threshold)
+    assert torch.equal(layout.node_holes(mask[0], H, W, resize=False, threshold=threshold), holes[:1])
+
+
+def test_an_empty_mask_of_any_size_means_nothing_to_fill():
+    assert layout.node_holes(torch.zeros(64, 64), H, W, resize=False) is None  # LoadImage's default MASK
+    assert layout.node_holes(torch.full((1, H, W), 0.4), H, W, resize=False, threshold=0.5) is None
+
+
+def test_another_size_is_an_error_unless_resized():
+    mask = torch.zeros(1, H // 2, W // 2)
+    mask[:, 2:10, 3:10] = 1.0
+    with pytest.raises(InputError, match=f"mask size {W // 2}x{H // 2} does not match image size {W}x{H}"):
+        layout.node_holes(mask, H, W, resize=False)
+    holes = layout.node_holes(mask, H, W, resize=True)
+    assert holes.dtype == torch.bool and holes.shape == (1, H, W)
+    assert bool(holes[0, 8, 10]) and not bool(holes[0, 0, 0])
+
+
+def test_holes_fill_what_the_soft_mask_fills_in_the_pipeline():
+    torch.manual_seed(0)
+    pipe = InpaintPipeline(IN2(IN2Config.tiny()), device="cpu")
+    image = torch.rand(1, 3, H, W)
+    mask = _soft_mask()
+    out_soft, filled_soft = pipe(image, mask, threshold=0.25, return_mask=True)
+    out_bool, filled_bool = pipe(image, layout.node_holes(mask, H, W, False, 0.25), threshold=0.25, return_mask=True)
+    assert torch.equal(filled_bool, filled_soft) and torch.equal(out_bool, out_soft)
