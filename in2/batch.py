@@ -28,7 +28,7 @@ from .errors import IN2Error, InputError
 from .imaging import read_image_file, save_image
 from .processes import Processes, join_processes
 from .regions import DEFAULT_CONTEXT, DEFAULT_CONTEXT_MIN
-from .runtime import OUT_OF_MEMORY, out_of_memory_errors
+from .options import OUT_OF_MEMORY, out_of_memory_errors
 
 __all__ = ["BatchJob", "add_arguments", "job_from_args", "pipeline_options", "run_batch", "PIPELINE_OPTIONS"]
 

@@ -17,7 +17,7 @@ from typing import Sequence
 
 from . import __version__
 from .errors import IN2Error, InputError
-from .imaging import check_output_path, load_image, load_mask, save_image
+from .imaging import check_not_an_input, check_output_path, load_image, load_mask, save_image
 from .batch import add_arguments as add_batch_arguments, job_from_args, pipeline_options, run_batch
 from .regions import DEFAULT_CONTEXT, DEFAULT_CONTEXT_MIN
 from .options import BLENDS, CROPS, DTYPE_CHOICES, MODES, OUT_OF_MEMORY, out_of_memory_errors
@@ -123,15 +123,6 @@ class _Pair:
     output: Path
 
 
-def _check_not_an_input(output: Path, inputs: dict[str, Path]) -> None:
-    """No command writes over one of its inputs: a photo passed as OUT would be lost."""
-    for what, path in inputs.items():
-        if output.exists() and output.resolve() == path.resolve():
-            raise InputError(
-                f"the output {output} is the {what} {path}: writing it would destroy the input; pass another -o"
-            )
-
-
 def _plan_file(image: Path, mask: Path, output: Path) -> _Pair:
     """The image/mask/output triple of a one-file run."""
     if not image.exists():
@@ -143,7 +134,7 @@ def _plan_file(image: Path, mask: Path, output: Path) -> _Pair:
     if output.is_dir():
         output = output / f"{image.stem}.png"
     check_output_path(output)
-    _check_not_an_input(output, {"image": image, "mask": mask})
+    check_not_an_input(output, {"image": image, "mask": mask})
     return _Pair(image, mask, output)
 
 

@@ -19,6 +19,7 @@ from .compositing import paste_into_hole, prediction_reads, seamless_blend
 from .errors import InputError
 from .imaging import read_images, read_masks
 from .mask_prep import Grow, MaskPrep
+from .options import BLENDS, CROPS, MODES, memory_advice, python_setting
 from .regions import DEFAULT_CONTEXT, DEFAULT_CONTEXT_MIN, Box, check_context, crop_boxes, stitch
 from .runtime import (
     BYTES_PER_PIXEL,
@@ -38,9 +39,6 @@ if TYPE_CHECKING:
 __all__ = ["InpaintPipeline", "MODES", "BLENDS", "CROPS"]
 
 Progress = Callable[[int, int], None]
-MODES = ("native", "resize")
-BLENDS = ("none", "seamless")
-CROPS = ("auto", "off", "on")
 _PROGRESS_SCALE = 1000  # per-image progress units when images of different sizes run one by one
 
 
@@ -170,10 +168,8 @@ class InpaintPipeline:
             )
         raise InputError(
             f"too large to inpaint on {self.device} ({dtype_name(self.dtype)}): {what}, but the limit is "
-            f"{_pixels(limit)} ({why}). Ways out: crop='on' (--crop on) inpaints a box of context "
-            "around each hole (lower context to shrink the boxes); mode='resize' (--mode resize) "
-            "inpaints at the training size and composites at full size; use a smaller image; or run "
-            "on a GPU (--device cuda)."
+            f"{_pixels(limit)} ({why}). Ways out: "
+            + memory_advice(python_setting, offered=("crop", "context", "mode", "device"))
         )
 
     # ------------------------------------------------------------------ running

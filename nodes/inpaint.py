@@ -53,13 +53,12 @@ def _run(model: IN2Model, image: torch.Tensor, mask: torch.Tensor, mode: str, bl
     if not isinstance(model, IN2Model):
         raise InputError(f"model must come from the IN2 Load Model node, got {type(model).__name__}")
     pixels = layout.channels_first(image)
-    masks = layout.mask_batch(mask)
     batch, _, height, width = pixels.shape
-    if not any(bool(h.any()) for h in layout.holes(masks, threshold)):
+    masks = layout.node_holes(mask, height, width, resize_mask, threshold)  # thresholded once, here
+    if masks is None:
         # Also LoadImage's 64x64 all-zero MASK for an image without alpha: nothing to fill.
         log.info("IN2 Inpaint: the mask is empty, returning the image unchanged")
         return image, torch.zeros(batch, height, width, dtype=torch.float32, device=image.device)
-    masks = layout.fit_mask(masks, height, width, resize_mask)
     model.prepare()
     options = {} if context is None else {"context": context}
     out, filled = model.pipeline(

@@ -57,3 +57,18 @@ def test_holes_fill_what_the_soft_mask_fills_in_the_pipeline():
     out_soft, filled_soft = pipe(image, mask, threshold=0.25, return_mask=True)
     out_bool, filled_bool = pipe(image, layout.node_holes(mask, H, W, False, 0.25), threshold=0.25, return_mask=True)
     assert torch.equal(filled_bool, filled_soft) and torch.equal(out_bool, out_soft)
+
+
+@pytest.mark.parametrize("channels", [1, 3, 4])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+def test_comfy_images_round_trip_in_any_channel_count_and_precision(channels, dtype):
+    """The node hands the core [B,C,H,W] in the IMAGE's own precision (the core keeps alpha and
+    dtype: test_imaging), and gives ComfyUI back [B,H,W,C]."""
+    image = torch.rand(2, H, W, channels).to(dtype)
+    first = layout.channels_first(image)
+    assert first.shape == (2, channels, H, W) and first.dtype == dtype
+    back = layout.channels_last(first)
+    assert torch.equal(back, image) and back.is_contiguous()
+    assert layout.channels_first(image[0]).shape == (1, channels, H, W)
+    with pytest.raises(InputError, match="channels"):
+        layout.channels_first(torch.rand(1, H, W, 2))
