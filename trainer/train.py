@@ -11,6 +11,11 @@ block so both networks step together under gradient accumulation:
 3. G step with D frozen and unwrapped (no pointless all-reduce): adversarial + perceptual
    (VGG-19) + feature matching (+ optional L1).
 The EMA of G is what gets validated and exported.
+
+Longer than the project's ~350-line guide on purpose: the training loop is meant to be read in
+one sitting, top to bottom (config -> models -> step -> validation -> loop); its building blocks
+(data, buckets, losses, discriminator, EMA, checkpoints, export, distributed checks) each live in
+their own module next to it.
 """
 
 from __future__ import annotations
