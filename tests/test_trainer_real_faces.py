@@ -176,3 +176,17 @@ def test_face_protocol_crops_the_256_square_to_each_setting():
         r = np.asarray(out)[..., 0]
         y, x = np.unravel_index(int(r.argmax()), r.shape)
         assert abs(y - h / 2) <= 2 and abs(x - w / 2) <= 2  # centred crop, no rescale beyond 256/250
+
+
+def test_prefill_fill_changes_only_the_hole_and_continues_a_ramp():
+    from trainer.compare_fills import build_fills, mean_colour_fill
+    from trainer.metrics import masked_psnr
+
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, 40), torch.linspace(0, 1, 56), indexing="ij")
+    image = torch.stack([yy, xx, (yy + xx) / 2])[None]
+    mask = torch.zeros(1, 1, 40, 56)
+    mask[..., 10:25, 20:40] = 1
+    out = build_fills(["prefill"], None)["membrane pre-fill alone"](image, mask)
+    assert torch.equal(out[mask.expand_as(out) == 0], image[mask.expand_as(image) == 0])
+    assert masked_psnr(out, image, mask) > 40  # a ramp is harmonic: the membrane reproduces it
+    assert masked_psnr(out, image, mask) > masked_psnr(mean_colour_fill(image, mask), image, mask) + 20

@@ -16,6 +16,7 @@ Fills, all composited and scored the same way as ``evaluate.py`` on the same fix
   non-learned fill every photo tool has,
 - ``mean``: every hole pixel set to the mean known colour,
 - ``untrained``: the same architecture freshly initialised (seed 0).
+- ``prefill``: the membrane pre-fill alone (what ``hole_prefill: smooth`` models start from).
 
 ``--protocol faces`` is the real-face setting: each photo is resized to 256 x 256 and
 centre-cropped to W x H = 256x256, 192x256, 256x192 and 256x144; the masks are fixed, seeded
@@ -45,7 +46,7 @@ from trainer.masks import parse_settings, setting_name
 FACE_SIDE = 256
 FACE_SETTINGS = "256x256,256x192,192x256,144x256"  # H x W: W x H = 256x256, 192x256, 256x192, 256x144
 FILL_NAMES = {"native": "IN2 native", "resize": "IN2 resize", "telea": "Telea (OpenCV)", "mean": "mean colour",
-              "untrained": "IN2 untrained"}
+              "untrained": "IN2 untrained", "prefill": "membrane pre-fill alone"}
 
 
 def mean_colour_fill(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -53,6 +54,13 @@ def mean_colour_fill(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     known = 1 - mask
     mean = (image * known).sum((2, 3), keepdim=True) / known.sum((2, 3), keepdim=True).clamp_min(1)
     return paste_into_hole(image, mean.expand_as(image), mask)
+
+
+def prefill_fill(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The smooth pre-fill IN2 starts from (``hole_prefill: smooth``), with no network on top."""
+    from in2.nn.prefill import membrane_fill
+
+    return paste_into_hole(image, membrane_fill(image * (1 - mask), mask), mask)
 
 
 def telea_fill(image: torch.Tensor, mask: torch.Tensor, radius: int = 5) -> torch.Tensor:
@@ -106,6 +114,8 @@ def build_fills(names: list[str], weights: str | None) -> dict[str, Fill]:
             fills[FILL_NAMES[name]] = telea_fill
         elif name == "mean":
             fills[FILL_NAMES[name]] = mean_colour_fill
+        elif name == "prefill":
+            fills[FILL_NAMES[name]] = prefill_fill
         else:
             raise SystemExit(f"unknown fill {name!r}; choose from {', '.join(FILL_NAMES)}")
     return fills
