@@ -95,10 +95,13 @@ class InpaintPipeline:
         # weights stay fp32; reduced precision runs under autocast (see runtime.resolve_dtype)
         self.model = model.to(dtype=torch.float32).eval()
         self._dtype_choice = dtype
+        self._dtypes: dict[torch.device, torch.dtype] = {}
         if device is not None:
             self.to(device)
-        # an unknown or unsupported dtype fails (or warns) here, not at the first call
-        self._dtypes: dict[torch.device, torch.dtype] = {self.device: resolve_dtype(dtype, self.device)}
+            # an unknown or unsupported dtype fails (or warns) here, not at the first call
+            self._dtypes[self.device] = resolve_dtype(dtype, self.device)
+        else:  # whoever owns the weights (ComfyUI) moves them: only the name is checked now
+            resolve_dtype(dtype, "meta")
         self.weights_info = weights_info or WeightsInfo(source=f"in-memory {type(model).__name__}")
         self._max_pixels = max_pixels
 

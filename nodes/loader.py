@@ -58,11 +58,17 @@ def load_in2_model(model: str, repo_id: str = "", revision: str = "main", device
             info = dataclasses.replace(info, source=f"{repo_id.strip()} ({weights})",
                                        revision=revision.strip() or "main")
         load_device, offload_device = pick_devices(device)
-        pipeline = InpaintPipeline(network, device=load_device, dtype=dtype, weights_info=info)
+        managed = comfy_bridge.devices() is not None
+        # Under ComfyUI the weights stay where they were loaded (the CPU) until ComfyUI moves
+        # them to the compute device right before a run; outside it the pipeline places them.
+        pipeline = InpaintPipeline(network, device=None if managed else load_device, dtype=dtype, weights_info=info)
     except ModuleNotFoundError as exc:
         raise missing_dependency(exc) from exc
     patcher = None
-    if comfy_bridge.devices() is not None:
-        patcher = comfy_bridge.make_patcher(pipeline.model, torch.device(pipeline.device), offload_device)
-    log.info("IN2: %s", pipeline.describe())
+    if managed:
+        patcher = comfy_bridge.make_patcher(pipeline.model, torch.device(load_device), offload_device)
+    if managed:  # the precision is resolved where ComfyUI runs it, not on the CPU it waits on
+        log.info("IN2: %s; ComfyUI runs it on %s (%s)", pipeline.weights_info.summary(), load_device, dtype)
+    else:
+        log.info("IN2: %s", pipeline.describe())
     return IN2Model(pipeline=pipeline, patcher=patcher, name=model)

@@ -674,3 +674,23 @@ def test_example_workflows_match_the_nodes(pack):
     api_inpaint = next(n for n in api.values() if n["class_type"] == "IN2_Inpaint")["inputs"]
     assert api[api_inpaint["mask"][0]]["class_type"] == "LoadImage" and api_inpaint["mask"][1] == 1
     assert {n["class_type"] for n in api.values()} == {"LoadImage", "IN2_LoadModel", "IN2_Inpaint", "SaveImage"}
+
+
+def test_under_comfyui_the_weights_wait_where_they_were_loaded(pack, tiny_dir, monkeypatch):
+    """ComfyUI, not the loader, moves the weights to the compute device: loading moves nothing,
+    and a precision the offload device cannot run is not refused (or warned about) at load."""
+    import warnings
+
+    fake = FakeComfy()
+    fake.modules["comfy.model_management"].get_torch_device = lambda: torch.device("meta")  # a "GPU"
+    for name, module in fake.modules.items():
+        monkeypatch.setitem(sys.modules, name, module)
+    monkeypatch.setitem(sys.modules, "folder_paths",
+                        fake_folder_paths(tiny_dir.parent.parent, {"in2": [str(tiny_dir.parent)]}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # fp16 resolved against the CPU would warn here
+        loaded = pack.nodes.load_in2_model("tiny", "", "main", "auto", "fp16")
+    assert loaded.patcher.load_device == torch.device("meta")
+    assert loaded.pipeline.device == torch.device("cpu")  # not moved at load
+    loaded.pipeline.model.to("meta")  # what ComfyUI's load_models_gpu does before a run
+    assert loaded.pipeline.device == torch.device("meta")

@@ -350,3 +350,13 @@ def test_inputs_follow_the_weights_between_devices(hole):
     pipe.model.to("cpu")
     out = pipe(image.cuda(), mask.cuda())  # GPU inputs, CPU weights: runs on the CPU, answers on the GPU
     assert out.device.type == "cuda" and torch.allclose(out.cpu(), on_cpu, atol=1e-4)
+
+
+def test_without_a_device_the_precision_is_resolved_where_it_first_runs():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pipe = InpaintPipeline(IN2(IN2Config.tiny()), device=None, dtype="fp16")  # nothing said yet
+    with pytest.warns(UserWarning, match="fp16 is not supported on CPU"):
+        assert pipe.dtype == torch.float32  # on the CPU, at first use
