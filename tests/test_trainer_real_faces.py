@@ -190,3 +190,26 @@ def test_prefill_fill_changes_only_the_hole_and_continues_a_ramp():
     assert torch.equal(out[mask.expand_as(out) == 0], image[mask.expand_as(image) == 0])
     assert masked_psnr(out, image, mask) > 40  # a ramp is harmonic: the membrane reproduces it
     assert masked_psnr(out, image, mask) > masked_psnr(mean_colour_fill(image, mask), image, mask) + 20
+
+
+@pytest.mark.parametrize("with_d", [True, False])
+def test_plot_curves_draws_a_run_with_or_without_a_discriminator(tmp_path, with_d):
+    pytest.importorskip("matplotlib", reason="pip install matplotlib (the train extra)")
+    import json
+
+    from PIL import Image
+
+    from trainer.plot_curves import plot
+
+    rows = []
+    for step in range(1, 21):
+        row = {"step": step, "minutes": step / 10, "l1": 0.02 - step * 1e-4}
+        if with_d:
+            row.update(d_adv=1.2, d_real_logit=0.5, d_fake_logit=-0.5, g_adv=0.7)
+        rows.append(row)
+    rows.append({"step": 20, "minutes": 2.0, "val_psnr": 25.0, "val_masked_psnr": 19.0})
+    log = tmp_path / "log.jsonl"
+    log.write_text("\n".join(json.dumps(r) for r in rows))
+    out = plot(log, tmp_path / "curves.png")
+    width, _ = Image.open(out).size
+    assert (width > 1200) == with_d  # three panels with a discriminator, two without

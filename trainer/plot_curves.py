@@ -2,9 +2,9 @@
 
     python trainer/plot_curves.py runs/lfw_cpu/log.jsonl -o docs/training_curves.png
 
-Three panels against training minutes: the discriminator (its loss with the 2 ln 2 line of a
-D that cannot tell real from fake, and its mean real / fake logits), the generator terms, and
-the validation hole PSNR. Needs matplotlib (the ``train`` extra).
+Panels against training minutes: the discriminator (its loss with the 2 ln 2 line of a D that
+cannot tell real from fake, and its mean real / fake logits; left out for a run without one),
+the generator terms, and the validation hole PSNR. Needs matplotlib (the ``train`` extra).
 """
 
 from __future__ import annotations
@@ -43,13 +43,16 @@ def plot(log_path: Path, out: Path, smooth: int = 5) -> Path:
             ys = [sum(ys[max(0, i - smooth + 1): i + 1]) / len(ys[max(0, i - smooth + 1): i + 1]) for i in range(len(ys))]
         return xs, ys
 
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-    ax = axes[0]
-    for key, label in (("d_adv", "D loss"), ("d_real_logit", "D real logit"), ("d_fake_logit", "D fake logit")):
-        ax.plot(*series(train, key), label=label)
-    ax.axhline(2 * math.log(2), color="grey", ls="--", lw=1, label="2 ln 2 (D at chance)")
-    ax.set_title("discriminator")
-    ax.legend(fontsize=8)
+    has_d = any("d_adv" in r for r in train)  # a reconstruction-only run has no discriminator
+    fig, axes = plt.subplots(1, 3 if has_d else 2, figsize=(15 if has_d else 10, 4))
+    axes = list(axes) if has_d else [None, *axes]
+    if has_d:
+        ax = axes[0]
+        for key, label in (("d_adv", "D loss"), ("d_real_logit", "D real logit"), ("d_fake_logit", "D fake logit")):
+            ax.plot(*series(train, key), label=label)
+        ax.axhline(2 * math.log(2), color="grey", ls="--", lw=1, label="2 ln 2 (D at chance)")
+        ax.set_title("discriminator")
+        ax.legend(fontsize=8)
     ax = axes[1]
     for key in GENERATOR_TERMS:
         xs, ys = series(train, key)
@@ -62,7 +65,8 @@ def plot(log_path: Path, out: Path, smooth: int = 5) -> Path:
     ax.plot(*series(val, "val_masked_psnr", smooth=1), marker="o", label="hole PSNR")
     ax.set_title("validation hole PSNR (dB)")
     for a in axes:
-        a.set_xlabel("training minutes")
+        if a is not None:
+            a.set_xlabel("training minutes")
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=90)
