@@ -101,7 +101,7 @@ def measure_model(spec: dict[str, Any]) -> dict[str, Any]:
     device = torch.device(spec["device"])
     dtype = DTYPES[spec["dtype"]]
     torch.manual_seed(0)
-    model = IN2(CONFIGS[spec["config"]]()).eval().to(device, dtype)
+    model = IN2(CONFIGS[spec["config"]](hole_prefill=spec.get("prefill", "zeros"))).eval().to(device, dtype)
     image, mask = _inputs(spec["height"], spec["width"], HoleSpec(*spec["hole"]), device, dtype)
 
     region = None if spec["full_decode"] else mask  # what compositing with blend='none' reads
@@ -110,7 +110,7 @@ def measure_model(spec: dict[str, Any]) -> dict[str, Any]:
         with torch.no_grad():
             model(image, mask, chunk_size=spec["chunk_size"], region=region)
 
-    result: dict[str, Any] = {"hole_area": mask.mean().item()}
+    result: dict[str, Any] = {"hole_area": mask.mean().item(), "prefill": model.config.hole_prefill}
     # IN2 alone first (its warm-up when compared), so its peak memory is its own
     with PeakMemory(device) as peak:
         if spec["compare"]:
@@ -215,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hole", default="box:0.25",
                    help="comma-separated SHAPE:AREA holes (brush, spots, box; AREA in (0, 1]; 'full' = 1.0), e.g. brush:0.05,spots:0.01,brush:0.25,full")
     p.add_argument("--compare", default=None, choices=["lama"], help="also time a LaMa-Fourier-shaped generator (random weights) on the same inputs")
+    p.add_argument("--prefill", default="zeros", choices=["zeros", "smooth"],
+                   help="the hole input: zeros (the paper) or smooth (membrane pre-fill, the bundled weights)")
     p.add_argument("--full-decode", action="store_true", help="decode every output pixel, not only the hole")
     p.add_argument("--chunk-size", type=int, default=65536, help="decoder queries per chunk")
     p.add_argument("--repeats", type=int, default=3, help="timed runs per measurement (median reported)")
@@ -248,17 +250,18 @@ def main(argv: list[str] | None = None) -> int:
         holes = parse_holes(args.hole)
     except ValueError as exc:
         p.error(str(exc))
-    config = CONFIGS[args.config]()
+    config = CONFIGS[args.config](hole_prefill=args.prefill)
     model = IN2(config).eval().to(device)
     params = sum(t.numel() for t in model.parameters())
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
     report: dict[str, Any] = {
         "device": str(device), "device_name": where, "torch": torch.__version__, "config": args.config,
+        "prefill": args.prefill,
         "params": params, "chunk_size": args.chunk_size, "natten_available": natten_available(),
         "natten_fused": natten_fused_available(), "model": [], "attention": [], "decoder": [],
     }
     print(f"IN2 benchmark on {device} ({where}), torch {torch.__version__}")
-    print(f"config {args.config}: {params:,} parameters; decoder chunk {args.chunk_size}; "
+    print(f"config {args.config} (hole input: {args.prefill}): {params:,} parameters; decoder chunk {args.chunk_size}; "
           f"median of {args.repeats} after {args.warmup} warm-up (1 timed run when a warm-up > {args.long_s:.0f} s)")
 
     if "model" not in skip:
@@ -268,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         for h, w in sizes:
             for hole in holes:
                 for dt in dtypes:
-                    spec = dict(device=str(device), dtype=dt, config=args.config, height=h, width=w, hole=[hole.shape, hole.area],
+                    spec = dict(device=str(device), dtype=dt, config=args.config, prefill=args.prefill, height=h, width=w, hole=[hole.shape, hole.area],
                                 compare=args.compare, full_decode=args.full_decode, chunk_size=args.chunk_size, warmup=args.warmup, repeats=args.repeats, long_s=args.long_s)
                     res = measure_model(spec) if device.type == "cuda" else in_fresh_process("in2.bench", spec)
                     res.update(size=f"{w}x{h}", dtype=dt, hole=hole.name)
