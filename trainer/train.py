@@ -9,7 +9,8 @@ block so both networks step together under gradient accumulation:
 2. D step: non-saturating logistic loss on real ``I`` vs ``I_hat.detach()``, plus (lazy) R1
    on real images, computed in fp32.
 3. G step with D frozen and unwrapped (no pointless all-reduce): adversarial + perceptual
-   (VGG-19) + feature matching (+ optional L1).
+   (VGG-19) + feature matching (+ optional L1). With the adversarial and feature-matching
+   weights both 0 (a reconstruction-only run) step 2 is skipped altogether.
 The EMA of G is what gets validated and exported.
 
 Longer than the project's ~350-line guide on purpose: the training loop is meant to be read in
