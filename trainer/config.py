@@ -41,7 +41,13 @@ DEFAULTS: dict[str, Any] = {
         "multiple_of": 8,
         "min_keep": 0.55,  # a margin crop keeps at least this fraction of the trimmed side
     },
-    "masks": {"min_area": 0.2, "max_area": 0.3, "min_width": 12.0, "max_width": 48.0},
+    "masks": {"min_area": 0.2, "max_area": 0.3, "min_width": 12.0, "max_width": 48.0,
+              # face-part holes (trainer/face_parts.py): the share of samples that get one instead
+              # of brush strokes, the kinds and their weights, the data set's landmarks, jitter, scale
+              "face_parts": {"share": 0.0, "kinds": ["eyes", "eye", "nose", "mouth", "inner_face"],
+                             "weights": [0.3, 0.3, 0.1, 0.15, 0.15],
+                             "landmarks": [[0.412, 0.448], [0.584, 0.448], [0.5, 0.64]],
+                             "jitter": 0.08, "scale": [0.9, 1.2]}},
     "train": {
         "epochs": 100,
         "max_steps": None,  # overrides epochs when set
@@ -78,7 +84,9 @@ DEFAULTS: dict[str, Any] = {
     "log": {"every": 10, "tensorboard": False, "progress_bar": True},
     "validation": {"every": 500, "count": 8, "seed": 1234, "extra_images": [], "grid_rows": 8},
     "checkpoint": {"every": 1000, "keep": 3},
-    "export": {"dtype": "fp32", "dir": None},  # dir None = <output_dir>/export
+    # dir None = <output_dir>/export; snapshot_every N > 0 also exports the EMA every N steps to
+    # <output_dir>/snapshots/step-N (kept, for curves of any metric against training time)
+    "export": {"dtype": "fp32", "dir": None, "snapshot_every": 0},
 }
 
 

@@ -20,6 +20,7 @@ from PIL import Image
 from in2.imaging import image_to_tensor, is_image_name, load_image
 
 from .buckets import Sample
+from .face_parts import FacePartParams, Landmarks, random_part_mask
 from .masks import MaskParams, training_mask
 from .synthetic_faces import render_face
 
@@ -150,11 +151,16 @@ def crop_resize(img: Image.Image, height: int, width: int, offset: float = 0.5) 
 
 
 class InpaintDataset(torch.utils.data.Dataset):
-    """Maps ``(index, H, W, epoch)`` to ``{"image": [3,H,W], "mask": [1,H,W], "index": int}``."""
+    """Maps ``(index, H, W, epoch)`` to ``{"image": [3,H,W], "mask": [1,H,W], "index": int}``.
+
+    A ``face_parts.share`` of the samples get a face-part hole (``face_parts.py``) placed from the
+    data set's landmarks, moved with the sample's crop, resize and flip; the rest get brush strokes.
+    """
 
     def __init__(self, source: ImageSource, seed: int = 0, mask_params: MaskParams = MaskParams(),
-                 hflip: bool = True) -> None:
+                 hflip: bool = True, face_parts: FacePartParams = FacePartParams()) -> None:
         self.source, self.seed, self.mask_params, self.hflip = source, seed, mask_params, hflip
+        self.face_parts = face_parts
 
     def __len__(self) -> int:
         return len(self.source)
@@ -173,10 +179,22 @@ class InpaintDataset(torch.utils.data.Dataset):
         idx, h, w, epoch = sample
         rng = np.random.default_rng([self.seed, epoch, idx, 1])  # crop/flip stream; masks use [seed, epoch, idx]
         _, img = self._image(idx)
-        img = crop_resize(img, h, w, offset=float(rng.random()))
-        if self.hflip and rng.random() < 0.5:
+        src_w, src_h = img.size
+        box = margin_crop_box((src_h, src_w), (h, w), float(rng.random()))
+        img = crop_resize(img.crop(box), h, w)
+        flip = self.hflip and rng.random() < 0.5
+        if flip:
             img = img.transpose(Image.FLIP_LEFT_RIGHT)
-        mask = training_mask(self.seed, epoch, idx, h, w, self.mask_params)
+        part_rng = np.random.default_rng([self.seed, epoch, idx, 2])
+        if self.face_parts.share > 0 and part_rng.random() < self.face_parts.share:
+            left, top, right, bottom = box
+            marks = Landmarks.from_fractions(self.face_parts.landmarks, src_w, src_h).map(
+                lambda x: (x - left) * w / (right - left), lambda y: (y - top) * h / (bottom - top))
+            if flip:
+                marks = marks.map(lambda x: w - x, lambda y: y)
+            mask = random_part_mask(part_rng, marks, h, w, self.face_parts)
+        else:
+            mask = training_mask(self.seed, epoch, idx, h, w, self.mask_params)
         return {"image": image_to_tensor(img), "mask": torch.from_numpy(mask[None].astype(np.float32)), "index": idx}
 
 

@@ -51,6 +51,7 @@ from trainer.distributed import (RunShape, check_same_batches, check_shared_fold
 from trainer.discriminator import PatchDiscriminator
 from trainer.ema import EMA
 from trainer.export import card_info, export_generator, push_to_hub, write_model_card
+from trainer.face_parts import FacePartParams
 from trainer.masks import MaskParams
 from trainer.metrics import score
 from trainer.perceptual import build_perceptual_loss
@@ -326,11 +327,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     set_seed(seed)  # identical initial weights on every rank
 
     # -- data
-    mask_params = MaskParams.from_dict(cfg["masks"])
+    mask_cfg = dict(cfg["masks"])
+    face_parts = FacePartParams.from_dict(mask_cfg.pop("face_parts", None))
+    mask_params = MaskParams.from_dict(mask_cfg)
     ats = cfg["ats"]
     buckets = make_buckets(int(ats["base_size"]), ats["ratios"], int(ats["multiple_of"]), bool(ats["enabled"]))
     train_src = main_decides(accelerator, lambda: build_source(dcfg, "train"))  # one scan of the image headers
-    dataset = InpaintDataset(train_src, seed=seed, mask_params=mask_params, hflip=bool(dcfg["hflip"]))
+    dataset = InpaintDataset(train_src, seed=seed, mask_params=mask_params, hflip=bool(dcfg["hflip"]),
+                             face_parts=face_parts)
     sampler = BucketBatchSampler(train_src.sizes, buckets, int(dcfg["batch_size"]), seed=seed,
                                  num_replicas=accelerator.num_processes, rank=accelerator.process_index,
                                  min_keep=float(ats["min_keep"]))
@@ -418,6 +422,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     every_log, every_val = int(cfg["log"]["every"]), int(cfg["validation"]["every"])
     every_ckpt, keep = int(cfg["checkpoint"]["every"]), int(cfg["checkpoint"]["keep"])
+    every_snapshot = int(cfg["export"].get("snapshot_every") or 0)
     accum: dict[str, list[float]] = {}
     t_last, imgs_last = time.time(), 0
     run_start = time.time()
@@ -466,6 +471,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 log.info("step %d validation: %s", state.step, {k: round(v, 3) for k, v in metrics.items()})
             if every_ckpt > 0 and state.step % every_ckpt == 0:
                 save_checkpoint(accelerator, ckpt_root, state.step, keep)
+            if every_snapshot > 0 and state.step % every_snapshot == 0 and accelerator.is_main_process:
+                # the EMA as a loadable export, kept: what curves of any metric against time read
+                export_generator(ema.model, out_dir / "snapshots" / f"step-{state.step:08d}", cfg["export"]["dtype"])
             out_of_time = deadline is not None and time.time() > deadline
             if accelerator.num_processes > 1 and deadline is not None:  # all ranks must stop together
                 flag = torch.tensor([float(out_of_time)], device=accelerator.device)
