@@ -40,7 +40,7 @@ def _env() -> dict[str, str]:
 def _config(tmp_path: Path, **sections) -> Path:
     cfg = json.loads(json.dumps(TINY))
     for k, v in sections.items():
-        cfg[k].update(v) if isinstance(v, dict) else cfg.__setitem__(k, v)
+        cfg.setdefault(k, {}).update(v) if isinstance(v, dict) else cfg.__setitem__(k, v)
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
@@ -231,3 +231,30 @@ def test_interrupted_save_is_never_visible(tmp_path, monkeypatch):
         C.save_checkpoint(FakeAccelerator(), root, 5)
     assert C.latest_checkpoint(root) is None and C.resolve_resume("latest", root) is None
     assert (root / ".tmp-step-00000005").is_dir()  # only the temp dir holds the partial write
+
+
+def test_face_part_training_keeps_snapshots_that_the_curve_scores(tmp_path):
+    """A run with face-part holes exports its EMA every N steps; snapshot_curve scores each one."""
+    pytest.importorskip("cv2")
+    pytest.importorskip("matplotlib")
+    from PIL import Image
+
+    from trainer.snapshot_curve import main as curve
+
+    cfg = _config(tmp_path, masks={"face_parts": {"share": 1.0}}, export={"snapshot_every": 2})
+    out = tmp_path / "parts"
+    _train(cfg, out)
+    snaps = sorted(p.name for p in (out / "snapshots").iterdir())
+    assert snaps == ["step-00000002", "step-00000004"]
+    assert IN2.from_pretrained(out / "snapshots" / snaps[0]).config == IN2.from_pretrained(out / "export").config
+
+    photo = Image.open(ROOT / "examples" / "astronaut.png").convert("RGB").crop((120, 10, 330, 220))
+    for person in ("Ann_A", "Bob_B"):
+        (tmp_path / "faces" / person).mkdir(parents=True)
+        photo.save(tmp_path / "faces" / person / f"{person}_0001.png")
+    points = curve([str(out), "--start", str(out / "export"), "--data", str(tmp_path / "faces"), "--limit", "2",
+                    "--masks", str(tmp_path / "masks"), "-o", str(tmp_path / "curve.png")])
+    assert [p["step"] for p in points] == [0, 2, 4]
+    assert points[1]["minutes"] > 0 and all(0 <= p["both_eyes_found"] <= 1 for p in points)
+    assert (tmp_path / "curve.png").is_file()
+    assert json.loads((tmp_path / "curve.json").read_text()) == points

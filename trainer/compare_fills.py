@@ -18,6 +18,9 @@ Fills, all composited and scored the same way as ``evaluate.py`` on the same fix
 - ``untrained``: the same architecture freshly initialised (seed 0).
 - ``prefill``: the membrane pre-fill alone (what ``hole_prefill: smooth`` models start from).
 
+``--protocol parts`` hides both eyes, one eye, the nose, the mouth or the inner face and asks
+independent face and eye detectors whether they come back (``parts_eval.py``).
+
 ``--protocol faces`` is the real-face setting: each photo is resized to 256 x 256 and
 centre-cropped to W x H = 256x256, 192x256, 256x192 and 256x144; the masks are fixed, seeded
 20-30% brush strokes. ``--gallery PNG`` also draws photo | mask | IN2 | Telea rows.
@@ -46,7 +49,7 @@ from trainer.masks import parse_settings, setting_name
 FACE_SIDE = 256
 FACE_SETTINGS = "256x256,256x192,192x256,144x256"  # H x W: W x H = 256x256, 192x256, 256x192, 256x144
 FILL_NAMES = {"native": "IN2 native", "resize": "IN2 resize", "telea": "Telea (OpenCV)", "mean": "mean colour",
-              "untrained": "IN2 untrained", "prefill": "membrane pre-fill alone"}
+              "untrained": "IN2 untrained", "prefill": "membrane pre-fill alone", "original": "original photo"}
 
 
 def mean_colour_fill(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -116,6 +119,8 @@ def build_fills(names: list[str], weights: str | None) -> dict[str, Fill]:
             fills[FILL_NAMES[name]] = mean_colour_fill
         elif name == "prefill":
             fills[FILL_NAMES[name]] = prefill_fill
+        elif name == "original":
+            fills[FILL_NAMES[name]] = lambda image, mask: image
         else:
             raise SystemExit(f"unknown fill {name!r}; choose from {', '.join(FILL_NAMES)}")
     return fills
@@ -157,8 +162,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--list", default=None, help="file naming the test photos or person folders")
     p.add_argument("--per-person", type=int, default=0, help="1 = only the first photo of each person folder")
     p.add_argument("--limit", type=int, default=32)
-    p.add_argument("--protocol", choices=("paper", "faces"), default="paper",
-                   help="faces: resize to 256x256 and centre-crop to the four face settings")
+    p.add_argument("--protocol", choices=("paper", "faces", "parts"), default="paper",
+                   help="faces: resize to 256x256 and centre-crop to the four face settings; parts: hide face "
+                        "parts at 256x256 and ask face and eye detectors whether they come back (parts_eval.py)")
+    p.add_argument("--parts", default="eyes,eye,nose,mouth,inner_face", help="parts protocol: the parts to hide")
+    p.add_argument("--no-frechet", action="store_true", help="parts protocol: skip the Frechet distance")
     p.add_argument("--settings", default=None, help="H x W list, e.g. 64x64,48x88 (default per protocol)")
     p.add_argument("--fills", default="native,resize,telea,mean", help=f"comma list of {', '.join(FILL_NAMES)}")
     p.add_argument("--synthetic-size", type=int, default=96)
@@ -169,6 +177,16 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--out", default="runs/compare_fills")
     args = p.parse_args(argv)
 
+    if args.protocol == "parts":
+        from trainer.parts_eval import run
+
+        fills = build_fills([f.strip() for f in args.fills.split(",") if f.strip()], args.weights)
+        header = f"Weights: {args.weights or 'bundled demo weights'}; data: {args.data}\n\n"
+        return run(fills, collect_images(args.data, None, args.list), args.limit,
+                   [k.strip() for k in args.parts.split(",") if k.strip()], Path(args.out), face_crop,
+                   frechet=not args.no_frechet, header=header,
+                   gallery=Path(args.gallery) if args.gallery else None,
+                   gallery_fills=(FILL_NAMES["native"], FILL_NAMES["telea"]))
     faces = args.protocol == "faces"
     settings = parse_settings(args.settings or (FACE_SETTINGS if faces else "64x64,48x88,88x48"))
     prepare = face_crop if faces else centred_crop

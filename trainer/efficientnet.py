@@ -99,13 +99,16 @@ class EfficientNetLite0(nn.Module):
                 out.append(h)
         return out
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """ImageNet logits for [B, 3, H, W] in [0, 1] (224 x 224 as trained)."""
+    def pooled(self, x: torch.Tensor) -> torch.Tensor:
+        """The 1280-d globally pooled features the classifier reads, [B, 1280]."""
         h = F.relu6(self._bn0(self._conv_stem(self.normalise(x))))
         for block in self._blocks:
             h = block(h)
-        h = F.relu6(self._bn1(self._conv_head(h)))
-        return self._fc(h.mean((2, 3)))
+        return F.relu6(self._bn1(self._conv_head(h))).mean((2, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """ImageNet logits for [B, 3, H, W] in [0, 1] (224 x 224 as trained)."""
+        return self._fc(self.pooled(x))
 
 
 def packaged_weights() -> Path:
