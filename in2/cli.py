@@ -51,6 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_model_options(inpaint)
     inpaint.add_argument("--ext", default=".png", help="output extension for folder runs (default .png)")
+    inpaint.add_argument(
+        "--overwrite", action="store_true",
+        help="replace an output file that already exists (by default an existing file is never written over)",
+    )
     inpaint.add_argument("-q", "--quiet", action="store_true", help="print errors only")
 
     batch = commands.add_parser(
@@ -123,8 +127,9 @@ class _Pair:
     output: Path
 
 
-def _plan_file(image: Path, mask: Path, output: Path) -> _Pair:
-    """The image/mask/output triple of a one-file run."""
+def _plan_file(image: Path, mask: Path, output: Path, overwrite: bool = False) -> _Pair:
+    """The image/mask/output triple of a one-file run; an existing output is replaced only
+    with ``overwrite``."""
     if not image.exists():
         raise InputError(f"image not found: {image}")
     if not mask.exists():
@@ -135,6 +140,10 @@ def _plan_file(image: Path, mask: Path, output: Path) -> _Pair:
         output = output / f"{image.stem}.png"
     check_output_path(output)
     check_not_an_input(output, {"image": image, "mask": mask})
+    if output.exists() and not overwrite:
+        raise InputError(
+            f"{output} already exists and is left as it is: choose another -o, or pass --overwrite to replace it"
+        )
     return _Pair(image, mask, output)
 
 
@@ -150,7 +159,7 @@ def _inpaint(args: argparse.Namespace) -> int:
         if not args.quiet:
             tqdm.write(message, file=sys.stderr)
 
-    pair = _plan_file(Path(args.image), Path(args.mask), Path(args.output))
+    pair = _plan_file(Path(args.image), Path(args.mask), Path(args.output), args.overwrite)
     pipe = InpaintPipeline.from_pretrained(args.weights, revision=args.revision, device=args.device, dtype=args.dtype)
     say(pipe.describe())
     image, mask = load_image(pair.image), load_mask(pair.mask)
@@ -182,6 +191,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except out_of_memory_errors():
         where = getattr(args, "image", None) or args.images
         print(f"in2: error: {OUT_OF_MEMORY.format(where=f' {where}')}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # storage the core did not name (a log folder, a busy device): still one line
+        print(f"in2: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("in2: interrupted", file=sys.stderr)

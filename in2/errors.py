@@ -16,3 +16,8 @@ class InputError(IN2Error, ValueError):
 
 class WeightsError(IN2Error):
     """Weights that cannot be found or do not match the model (missing, corrupt, pickled, mismatched)."""
+
+
+class StorageError(IN2Error):
+    """A file or folder that cannot be written or created (permissions, a full disk, a file
+    where a folder is needed); nothing half-written is left behind."""

@@ -19,6 +19,7 @@ from .compositing import paste_into_hole, prediction_reads, seamless_blend
 from .errors import InputError
 from .imaging import read_images, read_masks
 from .mask_prep import Grow, MaskPrep
+from .numbers import as_float, as_int
 from .options import BLENDS, CROPS, MODES, memory_advice, python_setting
 from .regions import DEFAULT_CONTEXT, DEFAULT_CONTEXT_MIN, Box, check_context, crop_boxes, stitch
 from .runtime import (
@@ -36,7 +37,12 @@ from .weights import WeightsInfo, load_model
 if TYPE_CHECKING:
     from .model import IN2
 
-__all__ = ["InpaintPipeline", "MODES", "BLENDS", "CROPS"]
+__all__ = ["InpaintPipeline", "MODES", "BLENDS", "CROPS", "check_options", "MAX_CONTEXT"]
+
+#: Bounds that keep a crop box and a decoder step finite and meaningful.
+MAX_CONTEXT = 64.0
+MAX_CONTEXT_MIN = 65536
+MAX_CHUNK_SIZE = 1 << 26
 
 Progress = Callable[[int, int], None]
 _PROGRESS_SCALE = 1000  # per-image progress units when images of different sizes run one by one
@@ -54,6 +60,32 @@ def _resize_reads(reads: torch.Tensor, side: int) -> torch.Tensor:
     footprint = F.interpolate(reads.float(), size=(side, side), mode="area") > 0
     reach = math.ceil(2 * max(1.0, side / height, side / width)) + 1
     return F.max_pool2d(footprint.float(), 2 * reach + 1, stride=1, padding=reach) > 0
+
+
+def check_options(mode: str = MODES[0], blend: str = BLENDS[0], crop: str = CROPS[0], context: Any = DEFAULT_CONTEXT,
+                  context_min: Any = DEFAULT_CONTEXT_MIN, grow: Grow = 0, fill_holes: Any = False,
+                  threshold: Any = 0.5, chunk_size: Any = None) -> dict[str, Any]:
+    """Every option of ``InpaintPipeline.__call__`` checked and normalised (numpy and torch
+    scalars, whole floats for pixel counts), so front ends can refuse bad ones before any work."""
+    if mode not in MODES:
+        raise InputError(f"unknown mode {mode!r}: use 'native' or 'resize'")
+    if blend not in BLENDS:
+        raise InputError(f"unknown blend {blend!r}: use 'none' or 'seamless'")
+    if crop not in CROPS:
+        raise InputError(f"unknown crop {crop!r}: use 'auto', 'off' or 'on'")
+    context = as_float(context, "context", f"a factor from 1 to {MAX_CONTEXT:g} (the box around a hole is context x its size)")
+    context_min = as_int(context_min, "context_min", f"a whole number of pixels from 1 to {MAX_CONTEXT_MIN}")
+    check_context(context, context_min)
+    if context > MAX_CONTEXT or context_min > MAX_CONTEXT_MIN:
+        raise InputError(f"context must be at most {MAX_CONTEXT:g} and context_min at most {MAX_CONTEXT_MIN} pixels, "
+                         f"got {context:g} and {context_min}")
+    if chunk_size is not None:
+        chunk_size = as_int(chunk_size, "chunk_size", f"a whole number of pixels from 1 to {MAX_CHUNK_SIZE}")
+        if not 1 <= chunk_size <= MAX_CHUNK_SIZE:
+            raise InputError(f"chunk_size must be a whole number of pixels from 1 to {MAX_CHUNK_SIZE}, got {chunk_size}")
+    prep = MaskPrep(grow=grow, fill_holes=fill_holes, threshold=threshold)
+    return dict(mode=mode, blend=blend, crop=crop, context=context, context_min=context_min, grow=prep.grow,
+                fill_holes=prep.fill_holes, threshold=prep.threshold, chunk_size=chunk_size)
 
 
 @dataclass(frozen=True)
@@ -274,17 +306,10 @@ class InpaintPipeline:
         An empty mask returns a copy of the input without running the model; a full mask
         runs the model on the mask alone (nothing is known) and returns its prediction.
         """
-        if mode not in MODES:
-            raise InputError(f"unknown mode {mode!r}: use 'native' or 'resize'")
-        if blend not in BLENDS:
-            raise InputError(f"unknown blend {blend!r}: use 'none' or 'seamless'")
-        if crop not in CROPS:
-            raise InputError(f"unknown crop {crop!r}: use 'auto', 'off' or 'on'")
-        check_context(context, context_min)
-        if chunk_size is not None and chunk_size < 1:
-            raise InputError(f"chunk_size must be a positive number of pixels, got {chunk_size}")
-        chunk = chunk_size or DEFAULT_CHUNK_SIZE
-        prep = MaskPrep(grow=grow, fill_holes=fill_holes, threshold=threshold)
+        options = check_options(mode, blend, crop, context, context_min, grow, fill_holes, threshold, chunk_size)
+        context, context_min = options["context"], options["context_min"]
+        chunk = options["chunk_size"] or DEFAULT_CHUNK_SIZE
+        prep = MaskPrep(grow=options["grow"], fill_holes=options["fill_holes"], threshold=options["threshold"])
 
         batch = read_images(image)
         holes = [prep.apply(hole) for hole in read_masks(mask, batch.sizes, prep.threshold)]

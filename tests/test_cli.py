@@ -189,3 +189,48 @@ def test_running_out_of_memory_is_one_line_with_the_ways_out(tmp_path, tiny_weig
     assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
     assert str(image_path) in err and memory_advice() in err
     assert not out.exists()
+
+
+def _small_pair(folder: Path, name: str = "face") -> tuple[Path, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    image, mask = folder / f"{name}.jpg", folder.parent / f"{name}_mask.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(image)
+    hole = np.zeros((16, 16), np.uint8)
+    hole[4:10, 4:10] = 255
+    Image.fromarray(hole).save(mask)
+    return image, mask
+
+
+def test_an_existing_output_is_never_replaced_unless_asked(tmp_path, tiny_weights, capsys):
+    image, mask = _small_pair(tmp_path / "d")
+    other = tmp_path / "d" / "face.png"  # a different photo that happens to share the name
+    other.write_bytes(b"another photo")
+    common = ["--weights", str(tiny_weights), "--device", "cpu", "-q"]
+    for target in (tmp_path / "d", other):
+        assert main(["inpaint", str(image), str(mask), "-o", str(target), *common]) == 2
+        err = capsys.readouterr().err
+        assert f"{other} already exists and is left as it is" in err and "--overwrite" in err
+    assert other.read_bytes() == b"another photo"
+    assert main(["inpaint", str(image), str(mask), "-o", str(tmp_path / "d"), "--overwrite", *common]) == 0
+    assert Image.open(other).size == (16, 16)
+
+
+def test_an_unwritable_output_is_one_line_and_leaves_nothing(tmp_path, tiny_weights, monkeypatch, capsys):
+    import os
+
+    image, mask = _small_pair(tmp_path / "d")
+    common = ["--weights", str(tiny_weights), "--device", "cpu", "-q"]
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    def full(fd):
+        raise OSError(28, "No space left on device")
+
+    for patch, why in ((("replace", denied)), "permission denied"), ((("fsync", full)), "the disk is full"):
+        with monkeypatch.context() as m:
+            m.setattr(os, *patch)
+            assert main(["inpaint", str(image), str(mask), "-o", str(tmp_path / "out.png"), *common]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"in2: error: cannot write {tmp_path / 'out.png'}: {why}") and err.count("\n") == 1
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["d", "face_mask.png"]
