@@ -17,6 +17,7 @@ import argparse
 import json
 import sys
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -25,8 +26,8 @@ from typing import Callable, Iterator
 from . import storage
 from .batch_log import Log, read_history
 from .batch_plan import LOG_FOLDER, Plan, Task, make_plan, output_extension, shard
-from .errors import IN2Error, InputError, StorageError
-from .imaging import encode_image, read_image_file
+from .errors import EMPTY_MASK_NOTE, EmptyMaskWarning, IN2Error, InputError, StorageError
+from .imaging import Fit, encode_image, output_fit, read_image_file
 from .processes import Processes, join_processes
 from .regions import DEFAULT_CONTEXT, DEFAULT_CONTEXT_MIN
 from .options import OUT_OF_MEMORY, out_of_memory_errors
@@ -192,6 +193,16 @@ def _groups(tasks: list[Task], size: int) -> Iterator[list[Task]]:
         yield tasks[start : start + size]
 
 
+@dataclass
+class _Item:
+    """One loaded image of a shard: its task, pixels, mask and how its output format takes it."""
+
+    task: Task
+    image: object
+    mask: object
+    fit: Fit
+
+
 class _Worker:
     """Inpaints one process's shard, logging one JSON line per image."""
 
@@ -199,14 +210,22 @@ class _Worker:
         self.job, self.pipe, self.log, self.say, self.stats = job, pipe, log, say, stats
         self._mask_cache: tuple[str, object] | None = None
         self._options = made_with(job)
+        self._noted: set[str] = set()
 
     def _record(self, task: Task, status: str, **extra) -> None:
         self.log.write(name=task.name, output=task.output, status=status, **extra)
 
-    def _save(self, task: Task, result, width: int, height: int, seconds: float) -> None:
+    def _note(self, note: str) -> None:
+        """A warning about the outputs (lossy format, fewer bits), said once per run and process."""
+        if note not in self._noted:
+            self._noted.add(note)
+            self.say(f"warning: {note}")
+
+    def _save(self, item: _Item, result, filled, seconds: float) -> None:
         """Encode, record what is about to be written (so a rerun knows it as this job's), write."""
+        task, (width, height) = item.task, item.image.size
         try:
-            data = encode_image(result, task.output)
+            data = encode_image(result, task.output, item.fit)
         except IN2Error as exc:
             self._fail(task, f"cannot write {task.output}: {exc}")
             return
@@ -214,7 +233,11 @@ class _Worker:
         storage.write_atomic(task.output, data)
         self.stats.done += 1
         self.stats.pixels += width * height
-        self._record(task, "done", size=[width, height], seconds=round(seconds, 4))
+        extra = {}
+        if not bool(filled.any()):
+            extra["note"] = EMPTY_MASK_NOTE
+            self.say(f"warning: {task.name}: {EMPTY_MASK_NOTE}")
+        self._record(task, "done", size=[width, height], seconds=round(seconds, 4), **extra)
 
     def _fail(self, task: Task, reason: str) -> None:
         self.stats.failed += 1
@@ -227,45 +250,52 @@ class _Worker:
             self._mask_cache = (path, read_image_file(path, "mask"))
         return self._mask_cache[1]
 
-    def _load(self, tasks: list[Task]) -> dict[tuple[int, int], list[tuple[Task, object, object]]]:
-        """Readable pairs of matching size, grouped by size; the others are failed here."""
-        by_size: dict[tuple[int, int], list[tuple[Task, object, object]]] = {}
+    def _load(self, tasks: list[Task]) -> dict[tuple[int, int], list[_Item]]:
+        """Readable pairs of matching size whose output format can hold them, grouped by size;
+        the others are failed here, before any inference."""
+        by_size: dict[tuple[int, int], list[_Item]] = {}
         for task in tasks:
             try:
                 image, mask = read_image_file(task.image, "image"), self._mask(task.mask)
                 if mask.size != image.size:
                     raise InputError(f"mask is {mask.width}x{mask.height} but the image is {image.width}x{image.height} ({task.mask})")
+                fit = output_fit(image.mode, task.output)
             except IN2Error as exc:
                 self._fail(task, str(exc))
                 continue
-            by_size.setdefault(image.size, []).append((task, image, mask))
+            if fit.note:
+                self._note(fit.note)
+            by_size.setdefault(image.size, []).append(_Item(task, image, mask, fit))
         return by_size
 
     def run(self, tasks: list[Task], progress: Callable[[int], None]) -> None:
         """Inpaint ``tasks``; an output that cannot be written (full disk, no permission) stops the run."""
         try:
-            self._run(tasks, progress)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", EmptyMaskWarning)  # said per file name in _save
+                self._run(tasks, progress)
         except StorageError as exc:  # reported once, by run_batch, when every process has stopped
             self.stats.stopped = str(exc)
 
     def _run(self, tasks: list[Task], progress: Callable[[int], None]) -> None:
         options = pipeline_options(self.job)
         for window in _groups(tasks, self.job.group):
-            for (width, height), items in self._load(window).items():
+            for items in self._load(window).values():
                 start = time.perf_counter()
                 try:
-                    results = self.pipe([i for _, i, _ in items], [m for _, _, m in items], **options)
+                    results, filled = self.pipe([i.image for i in items], [i.mask for i in items], return_mask=True,
+                                                **options)
                 except IN2Error as exc:
-                    for task, _, _ in items:
-                        self._fail(task, str(exc))
+                    for item in items:
+                        self._fail(item.task, str(exc))
                     continue
                 except out_of_memory_errors():
-                    for task, _, _ in items:
-                        self._fail(task, OUT_OF_MEMORY.format(where=""))
+                    for item in items:
+                        self._fail(item.task, OUT_OF_MEMORY.format(where=""))
                     continue
                 seconds = (time.perf_counter() - start) / len(items)
-                for (task, _, _), result in zip(items, results):
-                    self._save(task, result, width, height, seconds)
+                for item, result, hole in zip(items, results, filled):
+                    self._save(item, result, hole, seconds)
             progress(len(window))
 
 

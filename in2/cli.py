@@ -17,7 +17,7 @@ from typing import Sequence
 
 from . import __version__
 from .errors import IN2Error, InputError
-from .imaging import check_not_an_input, check_output_path, load_image, load_mask, save_image
+from .imaging import check_not_an_input, check_output_path, load_image, load_mask, output_fit, save_image
 from .batch import add_arguments as add_batch_arguments, job_from_args, pipeline_options, run_batch
 from .regions import DEFAULT_CONTEXT, DEFAULT_CONTEXT_MIN
 from .options import BLENDS, CROPS, DTYPE_CHOICES, MODES, OUT_OF_MEMORY, out_of_memory_errors
@@ -115,9 +115,9 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chunk-size", type=int, default=None, metavar="N", help="decoder pixels per step (lower = less memory)")
 
 
-def _format_warning(message, category, filename, lineno, line=None) -> str:  # noqa: ANN001
-    """Warnings as one plain line, like the errors."""
-    return f"in2: warning: {message}\n"
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    """Warnings as one plain line on stderr, like the errors."""
+    print(f"in2: warning: {message}", file=sys.stderr)
 
 
 @dataclass
@@ -153,16 +153,20 @@ def _inpaint(args: argparse.Namespace) -> int:
 
     from tqdm.auto import tqdm
 
-    from .pipeline import InpaintPipeline
+    from .pipeline import InpaintPipeline, check_options
 
     def say(message: str) -> None:
         if not args.quiet:
             tqdm.write(message, file=sys.stderr)
 
+    check_options(**pipeline_options(args))
     pair = _plan_file(Path(args.image), Path(args.mask), Path(args.output), args.overwrite)
+    image, mask = load_image(pair.image), load_mask(pair.mask)
+    fit = output_fit(image.mode, pair.output)  # a format that cannot hold the photo stops here, before inference
+    if fit.note:
+        warnings.warn(fit.note)
     pipe = InpaintPipeline.from_pretrained(args.weights, revision=args.revision, device=args.device, dtype=args.dtype)
     say(pipe.describe())
-    image, mask = load_image(pair.image), load_mask(pair.mask)
     with tqdm(total=0, desc="decoding", unit="chunk", disable=args.quiet or None, file=sys.stderr) as bar:
 
         def progress(done: int, total: int) -> None:
@@ -171,7 +175,7 @@ def _inpaint(args: argparse.Namespace) -> int:
             bar.refresh()
 
         result = pipe(image, mask, progress=progress, **pipeline_options(args))
-    save_image(result, pair.output)
+    save_image(result, pair.output, fit)
     say(f"wrote {pair.output}")
     return 0
 
@@ -179,7 +183,14 @@ def _inpaint(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``in2`` console script and ``python -m in2``."""
     args = build_parser().parse_args(argv)
-    warnings.formatwarning = _format_warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = _show_warning
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The command, with every error the user can act on as one line and exit code 2."""
     try:
         if args.command == "inpaint":
             return _inpaint(args)

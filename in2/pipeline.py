@@ -8,6 +8,7 @@ memory budget), the model, and ``compositing`` (known pixels bit-exact).
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from os import PathLike
 from typing import TYPE_CHECKING, Any, Callable, Literal
@@ -16,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from .compositing import paste_into_hole, prediction_reads, seamless_blend
-from .errors import InputError
+from .errors import EmptyMaskWarning, InputError
 from .imaging import read_images, read_masks
 from .mask_prep import Grow, MaskPrep
 from .numbers import as_float, as_int
@@ -86,6 +87,19 @@ def check_options(mode: str = MODES[0], blend: str = BLENDS[0], crop: str = CROP
     prep = MaskPrep(grow=grow, fill_holes=fill_holes, threshold=threshold)
     return dict(mode=mode, blend=blend, crop=crop, context=context, context_min=context_min, grow=prep.grow,
                 fill_holes=prep.fill_holes, threshold=prep.threshold, chunk_size=chunk_size)
+
+
+def _warn_empty(given: list[torch.Tensor], holes: list[torch.Tensor], prep: MaskPrep) -> None:
+    """Say so when a mask leaves nothing to fill: that image comes back unchanged."""
+    empty = [index for index, hole in enumerate(holes) if not bool(hole.any())]
+    if not empty:
+        return
+    where = f" in image(s) {', '.join(map(str, empty))} of {len(holes)}" if len(holes) > 1 else ""
+    if any(bool(given[index].any()) for index in empty):
+        why = f"the mask is empty after grow={prep.grow!r}"
+    else:
+        why = f"no mask pixel is at or above threshold={prep.threshold:g} of white"
+    warnings.warn(f"nothing to fill{where}: {why}, so the image is returned unchanged", EmptyMaskWarning, stacklevel=3)
 
 
 @dataclass(frozen=True)
@@ -303,8 +317,9 @@ class InpaintPipeline:
         progress: ``progress(done, total)`` after every decoded chunk; may raise to stop. When
         several forwards run (images of different sizes, or a batch split to fit memory) the
         counts are scaled to ``1000`` per forward.
-        An empty mask returns a copy of the input without running the model; a full mask
-        runs the model on the mask alone (nothing is known) and returns its prediction.
+        An empty mask (also one that threshold or grow leaves empty) returns a copy of the input
+        without running the model, with an ``EmptyMaskWarning``; a full mask runs the model on
+        the mask alone (nothing is known) and returns its prediction.
         """
         options = check_options(mode, blend, crop, context, context_min, grow, fill_holes, threshold, chunk_size)
         context, context_min = options["context"], options["context_min"]
@@ -312,7 +327,9 @@ class InpaintPipeline:
         prep = MaskPrep(grow=options["grow"], fill_holes=options["fill_holes"], threshold=options["threshold"])
 
         batch = read_images(image)
-        holes = [prep.apply(hole) for hole in read_masks(mask, batch.sizes, prep.threshold)]
+        given = read_masks(mask, batch.sizes, prep.threshold)
+        holes = [prep.apply(hole) for hole in given]
+        _warn_empty(given, holes, prep)
         limit = self.max_pixels
         pieces = [
             _Piece(index, box)

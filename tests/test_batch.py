@@ -426,3 +426,25 @@ def test_a_read_only_output_folder_is_one_line(tmp_path, tiny_weights, monkeypat
     assert _run(images, tmp_path / "m.png", tmp_path / "out", tiny_weights) == 2
     err = capsys.readouterr().err
     assert "permission denied: choose a folder you can write to" in err and "Traceback" not in err
+
+
+def test_batch_keeps_16_bit_gray_faithful_in_8_bit_formats_and_warns_once_about_lossy_ones(tmp_path, tiny_weights, capsys):
+    images = tmp_path / "images"
+    images.mkdir()
+    values = (np.arange(8 * 8).reshape(8, 8) * 997 % 65536).astype(np.uint16)
+    Image.fromarray(values).save(tmp_path / "deep.png")
+    Image.open(tmp_path / "deep.png").save(images / "deep.tif")
+    for i in range(3):
+        _image(images / f"p{i}.jpg", 8, 8, seed=i)
+    _mask(tmp_path / "m.png", 8, 8)
+    hole = np.asarray(Image.open(tmp_path / "m.png")) >= 128
+    out = tmp_path / "out"
+    assert main(["batch", str(images), str(tmp_path / "m.png"), "-o", str(out), "--weights", str(tiny_weights),
+                 "--device", "cpu", "--ext", ".gif"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("GIF stores 8 bits per channel") == 1 and err.count("GIF holds 256 colours") == 1
+    written = np.asarray(Image.open(out / "deep.gif").convert("L"))
+    assert np.array_equal(written[~hole], np.rint(values / 257).astype(np.uint8)[~hole])
+    assert main(["batch", str(images), str(tmp_path / "m.png"), "-o", str(tmp_path / "own"), "--weights",
+                 str(tiny_weights), "--device", "cpu", "-q"]) == 0
+    assert capsys.readouterr().err.count("JPEG is lossy") == 1
