@@ -388,7 +388,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             weights=args.weights, revision=args.revision, device=args.device, dtype=args.dtype
         )
     except WeightsError as exc:
-        if args.weights is not None:  # an explicit choice that fails is a mistake to fix, not to hide
+        if args.weights is not None or args.revision:  # an explicit choice that fails is a mistake to fix, not to hide
             print(f"error: {exc}", file=sys.stderr)
             return 2
         error = str(exc)
