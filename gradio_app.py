@@ -348,10 +348,15 @@ def transparent_pixels(image: Image.Image) -> np.ndarray:
 
 
 def result_as_photo(result: str | None) -> tuple[Any, None]:
-    """The last result becomes the photo in the editor (no paint, no mask file): step-by-step retouching."""
+    """The last result becomes the photo in the editor (no paint, no mask file): step-by-step retouching.
+
+    The editor paints on its layer; a value without one leaves the next stroke nowhere, so
+    the new photo comes with one empty (transparent) layer of its size."""
     if not result:
         raise gr.Error("There is no result yet: press Fill first.", title="Nothing to reuse")
-    return {"background": result, "layers": [], "composite": result}, None
+    with Image.open(result) as image:
+        size = image.size
+    return {"background": result, "layers": [Image.new("RGBA", size, (0, 0, 0, 0))], "composite": result}, None
 
 
 def _slider_value(value: Any, name: str, low: int, high: int) -> float:

@@ -360,9 +360,12 @@ def test_plain_endpoint_crops_a_2400x1600_photo_with_two_small_holes(client, tmp
     assert (out != rgb).any(axis=2)[hole].mean() > 0.9
 
 
-def test_result_becomes_the_new_photo():
-    value, mask_file = gradio_app.result_as_photo("/tmp/result.png")
-    assert value == {"background": "/tmp/result.png", "layers": [], "composite": "/tmp/result.png"} and mask_file is None
+def test_result_becomes_the_new_photo_with_an_empty_layer_to_paint_on(tmp_path):
+    Image.new("RGB", (31, 17)).save(tmp_path / "result.png")
+    value, mask_file = gradio_app.result_as_photo(str(tmp_path / "result.png"))
+    assert value["background"] == value["composite"] == str(tmp_path / "result.png") and mask_file is None
+    (layer,) = value["layers"]  # without a layer the editor drops the next stroke
+    assert layer.size == (31, 17) and layer.mode == "RGBA" and not np.asarray(layer).any()
     with pytest.raises(gr.Error, match="no result yet"):
         gradio_app.result_as_photo(None)
 
