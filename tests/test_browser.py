@@ -194,7 +194,7 @@ def test_the_result_as_the_new_photo_fills_again_where_the_next_stroke_goes(page
 
     page.click("#reuse-btn")
     page.wait_for_function(EDITOR_HAS_IMAGE)
-    time.sleep(2)  # the editor loads the result as its new background
+    time.sleep(4)  # the editor loads the result (and its empty layer) as its new value
     second_stroke = [(120.0 + 30 * i, 400.0) for i in range(8)]
     paint(page, image_to_screen(page, W, H), second_stroke)
     page.click("#run-btn")
