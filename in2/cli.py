@@ -183,8 +183,7 @@ def _inpaint(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``in2`` console script and ``python -m in2``."""
     args = build_parser().parse_args(argv)
-    with warnings.catch_warnings():
-        warnings.simplefilter("default")
+    with warnings.catch_warnings():  # the process's own filters decide which warnings show
         warnings.showwarning = _show_warning
         return _run(args)
 
