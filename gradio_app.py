@@ -19,24 +19,31 @@ out-of-memory advice come from `in2.options`; everything else the page does is t
 from __future__ import annotations
 
 import argparse
+import base64
+import binascii
 import logging
 import os
 import sys
 import tempfile
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
+from urllib.parse import unquote
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # nothing leaves the machine
 
 import gradio as gr
 import numpy as np
 from gradio.data_classes import FileData
+from gradio.utils import get_upload_folder
 from PIL import Image, ImageOps
 
 from in2 import IN2Error, InpaintPipeline, InputError, WeightsError
-from in2.imaging import load_image, load_mask, read_masks, save_image
+from in2.errors import EmptyMaskWarning
+from in2.imaging import decode_image, load_image, load_mask, output_fit, read_masks, save_image
+from in2.numbers import as_float
 from in2.options import BLENDS, CROPS, DTYPE_CHOICES, MODES, memory_advice, out_of_memory_errors
 
 log = logging.getLogger("in2.demo")
@@ -62,6 +69,8 @@ LABELS = {
     "off": "off: the whole photo",
 }
 MAX_GROW = 64
+#: Where Gradio serves (and MCP clients name) files uploaded to this server.
+_FILE_ROUTE = "/gradio_api/file="
 
 
 def painted_mask(layers: Sequence[Image.Image | None], size: tuple[int, int]) -> np.ndarray:
@@ -83,11 +92,14 @@ def painted_mask(layers: Sequence[Image.Image | None], size: tuple[int, int]) ->
     return mask
 
 
-def editor_photo(background: Image.Image | None) -> Image.Image:
-    """The photo to fill, upright and without a useless alpha channel.
+def editor_photo(background: Image.Image | None, from_browser: bool = True) -> Image.Image:
+    """The photo to fill, upright, without a useless alpha channel, in a mode PNG stores.
 
     Files sent through the API still carry their EXIF orientation (the browser already
-    applied it on the canvas), so apply it here to match what the user sees.
+    applied it on the canvas), so apply it here to match what the user sees. The result is
+    a PNG, so a CMYK (or other print-colour) photo is filled as RGB, converted once up front.
+    Only a photo from the page's canvas (``from_browser``) can arrive blank because of the
+    browser's size limit.
     """
     if background is None:
         raise InputError(
@@ -96,14 +108,23 @@ def editor_photo(background: Image.Image | None) -> Image.Image:
         )
     photo = ImageOps.exif_transpose(background)
     w, h = photo.size
-    if max(w, h) > CANVAS_LIMIT and not np.asarray(photo).any():
+    if from_browser and max(w, h) > CANVAS_LIMIT and not np.asarray(photo).any():
         raise InputError(
             f"This photo is {w}x{h} pixels; browsers cannot paint on images larger than {CANVAS_LIMIT} px "
             f"on a side, so it arrived empty. Scale or crop it to at most {CANVAS_LIMIT} px per side "
             "(or use the `in2 inpaint` command line)."
         )
+    if max(w, h) > CANVAS_LIMIT:  # the page's own limit, so one request cannot hold the queue for long
+        raise InputError(
+            f"This photo is {w}x{h} pixels; the demo takes photos of at most {CANVAS_LIMIT} px per side. "
+            "Scale or crop it, or use the `in2 inpaint` command line for larger photos."
+        )
     if photo.mode == "RGBA" and photo.getchannel("A").getextrema() == (255, 255):
         photo = photo.convert("RGB")
+    try:
+        output_fit(photo.mode, "result.png")
+    except InputError:
+        photo = photo.convert("RGBA" if "A" in photo.getbands() else "RGB")
     return photo
 
 
@@ -142,7 +163,8 @@ def build_demo(pipeline: InpaintPipeline | None, weights_error: str | None = Non
             )
         progress(0, desc="Waiting for the model" if model_lock.locked() else "Filling")
         try:
-            with model_lock:
+            with model_lock, warnings.catch_warnings():
+                warnings.simplefilter("ignore", EmptyMaskWarning)  # said below, in the page's words
                 start = time.perf_counter()
                 result, filled = pipeline(
                     photo, mask, mode=mode, blend=blend, crop=crop, grow=grow, return_mask=True,
@@ -156,6 +178,9 @@ def build_demo(pipeline: InpaintPipeline | None, weights_error: str | None = Non
             ways = memory_advice(lambda name, value: f"{name} '{value}'", offered=("crop", "mode"))
             raise gr.Error(f"{pipeline.device} ran out of memory on this {photo.width}x{photo.height} photo. "
                            f"Try {ways}.", title="Out of memory") from exc
+        if not bool(filled.any()):
+            raise gr.Error(f"Nothing to fill: shrinking the mask by {-grow:g} pixels left nothing of it. Use a smaller "
+                           "shrink (grow closer to 0) or paint a larger area.", title="Cannot fill this photo")
         return result, filled.numpy(), seconds
 
     def inpaint(
@@ -175,11 +200,12 @@ def build_demo(pipeline: InpaintPipeline | None, weights_error: str | None = Non
             mode: "native" runs the model at the photo's own resolution; "resize" at its training size.
             blend: "none" pastes the fill; "seamless" colour-matches it and hides the seam inside the hole.
             crop: "auto", "on" (fill each hole inside a box of context around it) or "off" (the whole photo).
-            grow: pixels to grow the mask by before filling (negative shrinks it).
+            grow: pixels to grow the mask by before filling, from -16 to 64 (negative shrinks it).
 
         Returns:
             The filled PNG, the before/after pair, the PNG to download, and a status line.
         """
+        grow = _slider_value(grow, "grow", -MAX_GROW // 4, MAX_GROW)
         try:
             editor = editor or {}
             photo = editor_photo(editor.get("background"))
@@ -197,8 +223,8 @@ def build_demo(pipeline: InpaintPipeline | None, weights_error: str | None = Non
         return path, (photo, path), path, status
 
     def inpaint_files(
-        image: FileData,
-        mask: FileData | None = None,
+        image: FileData | str,
+        mask: FileData | str | None = None,
         mode: str = MODES[0],
         blend: str = BLENDS[0],
         crop: str = CROPS[0],
@@ -207,20 +233,21 @@ def build_demo(pipeline: InpaintPipeline | None, weights_error: str | None = Non
         """Fill the white area of a mask in a photo with IN2 and return the PNG at the photo's exact size.
 
         Args:
-            image: the photo (PNG, JPEG or WebP).
-            mask: optional mask image of the photo's size, white (or opaque alpha) = fill. Without it, the photo's transparent pixels are filled.
+            image: the photo (PNG, JPEG or WebP): a file, a data:image/...;base64 URL, or the /gradio_api/file= URL of a file uploaded to this server.
+            mask: optional mask image of the photo's size, white (or opaque alpha) = fill, sent like the photo. Without it, the photo's transparent pixels are filled.
             mode: "native" runs the model at the photo's own resolution; "resize" at its training size.
             blend: "none" pastes the fill; "seamless" colour-matches it and hides the seam inside the hole.
             crop: "auto", "on" (fill each hole inside a box of context around it) or "off" (the whole photo).
-            grow: pixels to grow the mask by before filling (negative shrinks it).
+            grow: pixels to grow the mask by before filling, from -16 to 64 (negative shrinks it).
 
         Returns:
             The filled photo as a PNG file.
         """
+        grow = _slider_value(grow, "grow", -MAX_GROW // 4, MAX_GROW)
         try:
-            photo = editor_photo(load_image(_file_path(image)))
+            photo = editor_photo(sent_file(image, "image"), from_browser=False)
             if mask is not None:
-                hole = read_masks(load_mask(_file_path(mask)), [(photo.height, photo.width)])[0].numpy()
+                hole = read_masks(sent_file(mask, "mask"), [(photo.height, photo.width)])[0].numpy()
             else:
                 hole = transparent_pixels(photo)
                 photo = photo.convert("RGB")  # the filled area must not stay transparent
@@ -288,6 +315,9 @@ def build_demo(pipeline: InpaintPipeline | None, weights_error: str | None = Non
             concurrency_id="model",
         )
         gr.api(inpaint_files, api_name="inpaint_files", concurrency_limit=1, concurrency_id="model")
+        # The editor's value has no schema an MCP client can fill (its file references do not
+        # resolve), so the page's endpoint is not offered as an MCP tool; MCP uses inpaint_files.
+        inpaint._mcp_type = "page"  # type: ignore[attr-defined]
         reuse.click(result_as_photo, inputs=result, outputs=[editor, mask_file], api_visibility="private")
         with left:  # under the options, once the outputs they fill exist
             gr.Examples(
@@ -318,10 +348,27 @@ def transparent_pixels(image: Image.Image) -> np.ndarray:
 
 
 def result_as_photo(result: str | None) -> tuple[Any, None]:
-    """The last result becomes the photo in the editor (no paint, no mask file): step-by-step retouching."""
+    """The last result becomes the photo in the editor (no paint, no mask file): step-by-step retouching.
+
+    The editor paints on its layer; a value without one leaves the next stroke nowhere, so
+    the new photo comes with one empty (transparent) layer of its size."""
     if not result:
         raise gr.Error("There is no result yet: press Fill first.", title="Nothing to reuse")
-    return {"background": result, "layers": [], "composite": result}, None
+    with Image.open(result) as image:
+        size = image.size
+    return {"background": result, "layers": [Image.new("RGBA", size, (0, 0, 0, 0))], "composite": result}, None
+
+
+def _slider_value(value: Any, name: str, low: int, high: int) -> float:
+    """A slider's value as sent through the API, held to the slider's own range."""
+    try:
+        number = as_float(value, name, f"a number from {low} to {high}")
+    except InputError as exc:
+        raise gr.Error(str(exc), title="Cannot fill this photo") from exc
+    if not low <= number <= high:
+        raise gr.Error(f"{name} must be from {low} to {high} pixels (the page's slider), got {number:g}",
+                       title="Cannot fill this photo")
+    return number
 
 
 def _choices(names: Sequence[str]) -> list[tuple[str, str]]:
@@ -329,9 +376,37 @@ def _choices(names: Sequence[str]) -> list[tuple[str, str]]:
     return [(LABELS[name], name) for name in names]
 
 
-def _file_path(data: Any) -> str:
-    """The local path of a file handed to a `gr.api` endpoint (a FileData or its dict)."""
-    return data["path"] if isinstance(data, dict) else data.path
+def sent_file(data: Any, what: str) -> Image.Image:
+    """The image a `gr.api` caller sent as ``what`` ("image" or "mask"), decoded by the core.
+
+    Accepted: a file Gradio received (gradio_client's ``handle_file``), a ``data:`` URL with
+    the file in base64, or a file uploaded to this server (``POST /gradio_api/upload``) named by
+    its ``/gradio_api/file=`` URL or path. Nothing else is read: no other local path, and no
+    URL is fetched (an MCP client on this machine needs neither).
+    """
+    if isinstance(data, FileData):
+        data = data.path
+    elif isinstance(data, dict):
+        data = data.get("path")
+    if isinstance(data, str) and data.startswith("data:"):
+        header, _, payload = data.partition(",")
+        try:
+            raw = base64.b64decode(payload, validate=True) if header.endswith(";base64") else None
+        except (binascii.Error, ValueError):
+            raw = None
+        if raw is None:
+            raise InputError(f"The {what} data: URL is not base64: send data:image/png;base64,<the file in base64>.")
+        return decode_image(raw, f"(the {what} data: URL)", what)
+    if isinstance(data, str) and data:
+        path = unquote(data.split(_FILE_ROUTE, 1)[1]) if _FILE_ROUTE in data else data
+        uploads = os.path.realpath(get_upload_folder())
+        if os.path.realpath(path).startswith(uploads + os.sep):
+            return load_image(path) if what == "image" else load_mask(path)
+    raise InputError(
+        f"No usable {what} was sent. Send the {what} as a file: with gradio_client, handle_file(path); with MCP, a "
+        f"data:image/png;base64,... URL, or the {_FILE_ROUTE}... URL of a file uploaded to this server "
+        "(POST /gradio_api/upload). Other paths and URLs are not read."
+    )
 
 
 def _save_png(image: Image.Image, out_dir: Path) -> str:
@@ -388,7 +463,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             weights=args.weights, revision=args.revision, device=args.device, dtype=args.dtype
         )
     except WeightsError as exc:
-        if args.weights is not None:  # an explicit choice that fails is a mistake to fix, not to hide
+        if args.weights is not None or args.revision:  # an explicit choice that fails is a mistake to fix, not to hide
             print(f"error: {exc}", file=sys.stderr)
             return 2
         error = str(exc)
@@ -398,7 +473,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if pipeline is not None:
         print(f"Loaded {pipeline.describe()}")
-    launch(build_demo(pipeline, error), host=args.host, port=args.port, share=args.share, mcp_server=args.mcp)
+    try:
+        launch(build_demo(pipeline, error), host=args.host, port=args.port, share=args.share, mcp_server=args.mcp)
+    except OSError as exc:  # a busy or forbidden port, an address this machine does not have
+        where = f"port {args.port}" if args.port else "a free port from 7860 on"
+        why = str(exc).split(". ")[0].rstrip(".")
+        print(f"error: cannot serve on {args.host}, {where} ({why}): pass another --port, or leave it out to take "
+              "the next free one", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -8,7 +8,7 @@ fails when it is used.
 from importlib import import_module
 from typing import Any
 
-from .errors import IN2Error, InputError, WeightsError
+from .errors import IN2Error, InputError, StorageError, WeightsError
 
 __version__ = "0.1.0"
 
@@ -20,7 +20,7 @@ _LAZY = {
     "set_attention_backend": "in2.attention",
 }
 
-__all__ = ["IN2Error", "InputError", "WeightsError", "__version__", *_LAZY]
+__all__ = ["IN2Error", "InputError", "StorageError", "WeightsError", "__version__", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

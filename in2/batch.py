@@ -17,15 +17,17 @@ import argparse
 import json
 import sys
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Callable, Iterator
 
 from . import storage
-from .batch_plan import LOG_FOLDER, Plan, Task, make_plan, shard
-from .errors import IN2Error, InputError
-from .imaging import read_image_file, save_image
+from .batch_log import Log, read_history
+from .batch_plan import LOG_FOLDER, Plan, Task, make_plan, output_extension, shard
+from .errors import EMPTY_MASK_NOTE, EmptyMaskWarning, IN2Error, InputError, StorageError
+from .imaging import Fit, encode_image, output_fit, read_image_file
 from .processes import Processes, join_processes
 from .regions import DEFAULT_CONTEXT, DEFAULT_CONTEXT_MIN
 from .options import OUT_OF_MEMORY, out_of_memory_errors
@@ -62,6 +64,26 @@ class BatchJob:
     log_dir: str | None = None
     timeout_minutes: float = 1440.0
     quiet: bool = False
+    overwrite: bool = False
+
+    def __post_init__(self) -> None:
+        """Refuse settings that cannot give a finite, meaningful run, before any work."""
+        self.ext = output_extension(self.ext)
+        if isinstance(self.group, bool) or not isinstance(self.group, int) or not 1 <= self.group <= MAX_GROUP:
+            raise InputError(f"--group must be a whole number of images from 1 to {MAX_GROUP}, got {self.group!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise InputError(f"--seed must be a whole number, got {self.seed!r}")
+        if not 0 < self.timeout_minutes <= MAX_TIMEOUT_MINUTES:  # NaN fails too
+            raise InputError(
+                f"--timeout must be more than 0 and at most {MAX_TIMEOUT_MINUTES} minutes (a week), got {self.timeout_minutes!r}"
+            )
+        from .pipeline import check_options
+
+        check_options(**pipeline_options(self))
+
+
+MAX_GROUP = 1024
+MAX_TIMEOUT_MINUTES = 7 * 24 * 60
 
 
 @dataclass
@@ -69,6 +91,7 @@ class _Stats:
     rank: int
     done: int = 0
     failed: int = 0
+    stopped: str = ""  # why this process stopped early (the output cannot be written)
     pixels: int = 0
     seconds: float = 0.0
     errors: list[str] = field(default_factory=list)
@@ -83,6 +106,16 @@ def pipeline_options(source: object) -> dict:
     return {name: getattr(source, name) for name in PIPELINE_OPTIONS}
 
 
+def made_with(job: BatchJob) -> dict:
+    """The options that decide an output's pixels, recorded with every output (``batch_log``)."""
+    weights = job.weights or "bundled demo weights"
+    if job.weights and not storage.is_url(job.weights) and Path(job.weights).exists():
+        weights = str(Path(job.weights).resolve())
+    return dict(weights=weights, revision=job.revision, dtype=job.dtype, mode=job.mode, blend=job.blend,
+                crop=job.crop, context=job.context, context_min=job.context_min, grow=str(job.grow),
+                fill_holes=job.fill_holes, threshold=job.threshold)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The batch options (shared by ``in2 batch`` and ``python -m in2.batch``)."""
     parser.add_argument("images", metavar="IMAGES", help="folder of images (searched recursively), local or an fsspec URL")
@@ -94,6 +127,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--group", type=int, default=16, metavar="N", help="images read at a time per process; equal sizes among them run as one batch (default 16)")
     parser.add_argument("--log-dir", default=None, metavar="DIR", help=f"plan, per-process JSONL logs and summary (default OUT/{LOG_FOLDER}, or ./in2-batch-logs for a URL OUT)")
     parser.add_argument("--timeout", type=float, default=1440.0, metavar="MIN", help="how long a process waits for the others (planning, the end), minutes (default 1440)")
+    parser.add_argument("--overwrite", action="store_true", help="redo every image and replace outputs already in OUT, also files no run wrote (default: finished outputs are kept, other files are never replaced)")
 
 
 def job_from_args(args: argparse.Namespace, **overrides) -> BatchJob:
@@ -125,23 +159,25 @@ def _print_some(lines: list[str], write: Say, limit: int = 20) -> None:
 def _shared_plan(job: BatchJob, group: Processes, say: Say, warn: Say) -> Plan:
     """Plan on the main process and hand it (or its error) to every process."""
     outcome: Plan | str
+    folder = _log_dir(job)
     if group.is_main:
         try:
-            outcome = make_plan(job.images, job.masks, job.output, ext=job.ext, list_file=job.list_file)
+            outcome = make_plan(job.images, job.masks, job.output, ext=job.ext, list_file=job.list_file,
+                                history=read_history(folder), options=made_with(job), overwrite=job.overwrite)
+            storage.make_folder(str(folder))
+            storage.write_atomic(str(folder / "plan.jsonl"), outcome.to_jsonl().encode())
         except IN2Error as exc:
-            outcome = str(exc)
+            outcome = f"{type(exc).__name__}:{exc}"
     else:
         outcome = ""
     outcome = group.broadcast(outcome)
     if isinstance(outcome, str):
-        raise InputError(outcome)
+        kind, _, message = outcome.partition(":")
+        raise (StorageError if kind == StorageError.__name__ else InputError)(message)
     if group.is_main:
         _print_some(outcome.notes, warn)
         _print_some([f"{why}: skipped" for _, why in outcome.skipped], warn)
         _print_some([f"error: {name}: {why}" for name, why in outcome.failed], warn)
-        folder = _log_dir(job)
-        folder.mkdir(parents=True, exist_ok=True)
-        storage.write_atomic(str(folder / "plan.jsonl"), outcome.to_jsonl().encode())
         say(
             f"plan: {len(outcome.tasks)} to inpaint, {len(outcome.done)} already done, "
             f"{len(outcome.skipped)} skipped, {len(outcome.failed)} failed; {group.count} process(es)"
@@ -157,16 +193,51 @@ def _groups(tasks: list[Task], size: int) -> Iterator[list[Task]]:
         yield tasks[start : start + size]
 
 
+@dataclass
+class _Item:
+    """One loaded image of a shard: its task, pixels, mask and how its output format takes it."""
+
+    task: Task
+    image: object
+    mask: object
+    fit: Fit
+
+
 class _Worker:
     """Inpaints one process's shard, logging one JSON line per image."""
 
-    def __init__(self, job: BatchJob, pipe, log, say: Say, stats: _Stats) -> None:
+    def __init__(self, job: BatchJob, pipe, log: Log, say: Say, stats: _Stats) -> None:
         self.job, self.pipe, self.log, self.say, self.stats = job, pipe, log, say, stats
         self._mask_cache: tuple[str, object] | None = None
+        self._options = made_with(job)
+        self._noted: set[str] = set()
 
     def _record(self, task: Task, status: str, **extra) -> None:
-        self.log.write(json.dumps(dict(name=task.name, output=task.output, status=status, **extra)) + "\n")
-        self.log.flush()
+        self.log.write(name=task.name, output=task.output, status=status, **extra)
+
+    def _note(self, note: str) -> None:
+        """A warning about the outputs (lossy format, fewer bits), said once per run and process."""
+        if note not in self._noted:
+            self._noted.add(note)
+            self.say(f"warning: {note}")
+
+    def _save(self, item: _Item, result, filled, seconds: float) -> None:
+        """Encode, record what is about to be written (so a rerun knows it as this job's), write."""
+        task, (width, height) = item.task, item.image.size
+        try:
+            data = encode_image(result, task.output, item.fit)
+        except IN2Error as exc:
+            self._fail(task, f"cannot write {task.output}: {exc}")
+            return
+        self._record(task, "writing", written=task.relative, bytes=len(data), options=self._options)
+        storage.write_atomic(task.output, data)
+        self.stats.done += 1
+        self.stats.pixels += width * height
+        extra = {}
+        if not bool(filled.any()):
+            extra["note"] = EMPTY_MASK_NOTE
+            self.say(f"warning: {task.name}: {EMPTY_MASK_NOTE}")
+        self._record(task, "done", size=[width, height], seconds=round(seconds, 4), **extra)
 
     def _fail(self, task: Task, reason: str) -> None:
         self.stats.failed += 1
@@ -179,45 +250,52 @@ class _Worker:
             self._mask_cache = (path, read_image_file(path, "mask"))
         return self._mask_cache[1]
 
-    def _load(self, tasks: list[Task]) -> dict[tuple[int, int], list[tuple[Task, object, object]]]:
-        """Readable pairs of matching size, grouped by size; the others are failed here."""
-        by_size: dict[tuple[int, int], list[tuple[Task, object, object]]] = {}
+    def _load(self, tasks: list[Task]) -> dict[tuple[int, int], list[_Item]]:
+        """Readable pairs of matching size whose output format can hold them, grouped by size;
+        the others are failed here, before any inference."""
+        by_size: dict[tuple[int, int], list[_Item]] = {}
         for task in tasks:
             try:
                 image, mask = read_image_file(task.image, "image"), self._mask(task.mask)
                 if mask.size != image.size:
                     raise InputError(f"mask is {mask.width}x{mask.height} but the image is {image.width}x{image.height} ({task.mask})")
+                fit = output_fit(image.mode, task.output)
             except IN2Error as exc:
                 self._fail(task, str(exc))
                 continue
-            by_size.setdefault(image.size, []).append((task, image, mask))
+            if fit.note:
+                self._note(fit.note)
+            by_size.setdefault(image.size, []).append(_Item(task, image, mask, fit))
         return by_size
 
     def run(self, tasks: list[Task], progress: Callable[[int], None]) -> None:
+        """Inpaint ``tasks``; an output that cannot be written (full disk, no permission) stops the run."""
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", EmptyMaskWarning)  # said per file name in _save
+                self._run(tasks, progress)
+        except StorageError as exc:  # reported once, by run_batch, when every process has stopped
+            self.stats.stopped = str(exc)
+
+    def _run(self, tasks: list[Task], progress: Callable[[int], None]) -> None:
         options = pipeline_options(self.job)
         for window in _groups(tasks, self.job.group):
-            for (width, height), items in self._load(window).items():
+            for items in self._load(window).values():
                 start = time.perf_counter()
                 try:
-                    results = self.pipe([i for _, i, _ in items], [m for _, _, m in items], **options)
+                    results, filled = self.pipe([i.image for i in items], [i.mask for i in items], return_mask=True,
+                                                **options)
                 except IN2Error as exc:
-                    for task, _, _ in items:
-                        self._fail(task, str(exc))
+                    for item in items:
+                        self._fail(item.task, str(exc))
                     continue
                 except out_of_memory_errors():
-                    for task, _, _ in items:
-                        self._fail(task, OUT_OF_MEMORY.format(where=""))
+                    for item in items:
+                        self._fail(item.task, OUT_OF_MEMORY.format(where=""))
                     continue
                 seconds = (time.perf_counter() - start) / len(items)
-                for (task, _, _), result in zip(items, results):
-                    try:
-                        save_image(result, task.output)
-                    except (IN2Error, OSError) as exc:
-                        self._fail(task, f"cannot write {task.output}: {exc}")
-                        continue
-                    self.stats.done += 1
-                    self.stats.pixels += width * height
-                    self._record(task, "done", size=[width, height], seconds=round(seconds, 4))
+                for item, result, hole in zip(items, results, filled):
+                    self._save(item, result, hole, seconds)
             progress(len(window))
 
 
@@ -227,7 +305,8 @@ def _summary(job: BatchJob, plan: Plan, all_stats: list[_Stats]) -> dict:
     pixels = sum(s.pixels for s in all_stats)
     return dict(
         processes=len(all_stats), planned=len(plan.tasks), done=done, already_done=len(plan.done),
-        skipped=len(plan.skipped), failed=failed, seconds=round(seconds, 3),
+        skipped=len(plan.skipped), failed=failed, stopped=[s.stopped for s in all_stats if s.stopped],
+        seconds=round(seconds, 3),
         images_per_s=round(done / seconds, 4) if seconds else None,
         megapixels_per_s=round(pixels / 1e6 / seconds, 4) if seconds else None,
         per_process=[
@@ -263,18 +342,22 @@ def run_batch(job: BatchJob, say: Say | None = None, warn: Say | None = None) ->
         mine = shard(plan.tasks, group.rank, group.count, job.seed)
         stats = _Stats(rank=group.rank)
         log_dir = _log_dir(job)
-        log_dir.mkdir(parents=True, exist_ok=True)
         show = not job.quiet and group.is_main and bool(mine)
-        with open(log_dir / f"rank-{group.rank}.jsonl", "w") as log, tqdm(
-            total=len(mine), desc="inpainting", unit="image", disable=not show or None, file=sys.stderr
-        ) as bar:
-            start = time.perf_counter()
-            _Worker(job, pipe, log, err, stats).run(mine, bar.update)
-            stats.seconds = time.perf_counter() - start
+        log = Log(log_dir / f"rank-{group.rank}.jsonl")  # appended: earlier runs' lines stay
+        try:
+            with tqdm(total=len(mine), desc="inpainting", unit="image", disable=not show or None, file=sys.stderr) as bar:
+                start = time.perf_counter()
+                _Worker(job, pipe, log, err, stats).run(mine, bar.update)
+                stats.seconds = time.perf_counter() - start
+        finally:
+            log.close()
         all_stats = [_Stats(**s) for s in group.gather(asdict(stats))]
         summary = _summary(job, plan, all_stats)
         if group.is_main:
-            storage.write_atomic(str(log_dir / "summary.json"), (json.dumps(summary, indent=1) + "\n").encode())
+            try:
+                storage.write_atomic(str(log_dir / "summary.json"), (json.dumps(summary, indent=1) + "\n").encode())
+            except StorageError as exc:
+                summary["stopped"].append(str(exc))
             rate = f": {summary['images_per_s']} images/s, {summary['megapixels_per_s']} MP/s" if summary["seconds"] else ""
             say(
                 f"wrote {summary['done']} image(s) to {job.output} in {summary['seconds']} s{rate} "
@@ -288,6 +371,8 @@ def run_batch(job: BatchJob, say: Say | None = None, warn: Say | None = None) ->
                     file=sys.stderr,
                 )
         group.barrier()  # a rank that exits first (code 1) would make the launcher stop the main one mid-summary
+        if summary["stopped"]:
+            raise StorageError(f"{summary['stopped'][0]} (the outputs written so far are complete; rerun to finish)")
         return 1 if summary["failed"] else 0
     finally:
         group.close()

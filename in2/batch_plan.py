@@ -11,11 +11,14 @@ from __future__ import annotations
 import json
 import posixpath
 import random
+import re
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from . import storage
+from .batch_log import Made, option_changes
 from .errors import InputError
-from .imaging import IMAGE_EXTENSIONS, check_not_an_input, check_output_path, is_image_name
+from .imaging import IMAGE_EXTENSIONS, OUTPUT_FORMATS, check_not_an_input, is_image_name
 
 __all__ = ["Task", "Plan", "make_plan", "shard", "LOG_FOLDER"]
 
@@ -30,6 +33,7 @@ class Task:
     image: str
     mask: str
     output: str
+    relative: str = ""  # the output's path under OUT (what the logs record)
 
 
 @dataclass
@@ -48,28 +52,43 @@ class Plan:
         return "".join(json.dumps(row) + "\n" for row in rows)
 
 
-def _read_list(list_file: str) -> list[str]:
-    """Relative image paths from a text file: one a line, blank lines and ``#`` comments ignored."""
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def _read_list(list_file: str, images: str) -> list[str]:
+    """Relative image paths from a text file: one a line, blank lines and ``#`` comments ignored.
+
+    A line that leaves IMAGES (absolute, a drive, or a ``..`` step) is an error: a run reads
+    only inside its image folder, and its outputs mirror these paths inside OUT."""
     try:
         text = storage.read_bytes(list_file).decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read the list file {list_file}: {exc}") from None
     names = []
-    for line in text.splitlines():
+    for number, line in enumerate(text.splitlines(), 1):
         line = line.strip()
-        if line and not line.startswith("#"):
-            names.append(line.replace("\\", "/").lstrip("/"))
+        if not line or line.startswith("#"):
+            continue
+        name = line.replace("\\", "/")
+        if name.startswith("/") or _DRIVE.match(name) or ".." in name.split("/"):
+            raise InputError(
+                f"line {number} of the list file {list_file} is {line!r}, which is not inside the image folder "
+                f"{images}: list paths relative to it (no leading /, no ..), or pass the folder that holds them as IMAGES"
+            )
+        names.append(posixpath.normpath(name))
     if not names:
         raise InputError(f"the list file {list_file} names no images (one relative path a line)")
     return names
 
 
-def _output_extension(ext: str | None) -> str | None:
+def output_extension(ext: str | None) -> str | None:
+    """``--ext`` as a lower-case extension with its dot; an ``InputError`` for one that is not an image format."""
     if ext is None:
         return None
-    ext = ext if ext.startswith(".") else f".{ext}"
-    check_output_path(f"x{ext}")
-    return ext.lower()
+    normal = (ext if ext.startswith(".") else f".{ext}").lower()
+    if normal not in OUTPUT_FORMATS:
+        raise InputError(f"--ext {ext!r} is not an image format this tool writes: use one of {', '.join(sorted(OUTPUT_FORMATS))}")
+    return normal
 
 
 def _skip(output: str, folder: str) -> tuple[str, ...]:
@@ -105,26 +124,33 @@ def _mask_finder(masks: str, names: list[str], plan: Plan, skip: tuple[str, ...]
     return find
 
 
-def make_plan(images: str, masks: str, output: str, ext: str | None = None, list_file: str | None = None) -> Plan:
+def make_plan(images: str, masks: str, output: str, ext: str | None = None, list_file: str | None = None, *,
+              history: dict[str, Made] | None = None, options: dict[str, Any] | None = None,
+              overwrite: bool = False) -> Plan:
     """Pair every image under ``images`` (recursively, or as listed in ``list_file``) with its
     mask and an output path mirrored under ``output``; drop the ones already written.
 
     ``ext`` None keeps each input's own format. Two inputs that would write one output both
     fail (naming each other); an output that is one of the inputs is an ``InputError``.
+    An existing output counts as done only when ``history`` (``batch_log.read_history``)
+    says this folder's runs wrote it, at its present size, with ``options``; a broken one is
+    redone, one made with other options stops the plan (naming them), and a file no run
+    wrote fails. ``overwrite`` redoes every existing output instead.
     """
     if not storage.is_dir(images):
         what = "a file: pass a folder of images (or use `in2 inpaint` for one file)" if storage.exists(images) else "not found"
         raise InputError(f"image folder {images} is {what}")
     if storage.is_file(output) or (not storage.exists(output) and is_image_name(output)):
         raise InputError(f"IMAGES is a folder, so OUT must be a folder, but {output} is a file name: pass a folder")
-    new_ext = _output_extension(ext)
+    new_ext = output_extension(ext)
     for what, folder in (("image", images), ("mask", masks)):
         if storage.same_path(output, folder):
             raise InputError(
                 f"the output folder {output} is the {what} folder {folder}: results would mix with (or replace) "
                 "the inputs; pass another folder with -o"
             )
-    names = _read_list(list_file) if list_file else [n for n in storage.list_files(images, skip=_skip(output, images)) if is_image_name(n)]
+    listed = bool(list_file)
+    names = _read_list(list_file, images) if list_file else [n for n in storage.list_files(images, skip=_skip(output, images)) if is_image_name(n)]
     if not names:
         raise InputError(f"no images in {images} (looked for {', '.join(IMAGE_EXTENSIONS)}, in every subfolder)")
     if storage.is_file(masks) and storage.inside(masks, images):  # one mask for all, kept among the images
@@ -135,6 +161,8 @@ def make_plan(images: str, masks: str, output: str, ext: str | None = None, list
     if len(unique) != len(names):
         plan.notes.append(f"{len(names) - len(unique)} duplicate line(s) in the list were ignored")
     names = unique
+    if listed:
+        names = _listed_images(images, names, list_file or "", plan)
     mask_of = _mask_finder(masks, names, plan, _skip(output, masks))
     written = set(storage.list_files(output, skip=(LOG_FOLDER,))) if storage.is_dir(output) else set()
     targets: dict[str, list[Task]] = {}
@@ -144,18 +172,61 @@ def make_plan(images: str, masks: str, output: str, ext: str | None = None, list
             continue
         stem, own_ext = posixpath.splitext(name)
         relative = stem + (new_ext or own_ext.lower())
-        task = Task(name, storage.join(images, name), mask, storage.join(output, relative))
+        task = Task(name, storage.join(images, name), mask, storage.join(output, relative), relative)
         check_not_an_input(task.output, {"image": task.image, "mask": task.mask}, "pass another folder with -o")
         targets.setdefault(relative, []).append(task)
+    changed: list[tuple[str, Made]] = []
     for relative, tasks in targets.items():
         if len(tasks) > 1:
             others = ", ".join(t.name for t in tasks)
             plan.failed += [(t.name, f"{others} would all write {relative}: rename one, or drop --ext") for t in tasks]
-        elif relative in written:
-            plan.done.append(tasks[0].name)
-        else:
+        elif relative not in written or overwrite:
             plan.tasks.append(tasks[0])
+        else:
+            _existing(tasks[0], relative, (history or {}).get(relative), options or {}, plan, changed)
+    if changed:
+        raise InputError(_changed_options(output, changed, options or {}))
     return plan
+
+
+def _listed_images(images: str, names: list[str], list_file: str, plan: Plan) -> list[str]:
+    """The listed names that are image files in IMAGES; the others fail, saying which."""
+    found = []
+    for name in names:
+        if not is_image_name(name):
+            plan.failed.append((name, f"{name} (in {list_file}) is not an image file name: use one of {', '.join(IMAGE_EXTENSIONS)}"))
+        elif not storage.is_file(storage.join(images, name)):
+            plan.failed.append((name, f"{name} is listed in {list_file} but is not a file in {images}"))
+        else:
+            found.append(name)
+    return found
+
+
+def _existing(task: Task, relative: str, made: Made | None, options: dict[str, Any], plan: Plan,
+              changed: list[tuple[str, Made]]) -> None:
+    """Sort an output that is already there: done, broken (redone), made otherwise, or not ours."""
+    if made is None:
+        plan.failed.append((task.name, (
+            f"{task.output} already exists and no batch run into this folder wrote it (no record in its logs): "
+            "it is left as it is; move it away, choose another -o, or pass --overwrite to replace it")))
+    elif made.options != options:
+        changed.append((relative, made))
+    elif storage.size(task.output) != made.bytes:
+        plan.notes.append(f"{relative} is incomplete (not the size this run wrote): it is done again")
+        plan.tasks.append(task)
+    else:
+        plan.done.append(task.name)
+
+
+def _changed_options(output: str, changed: list[tuple[str, Made]], options: dict[str, Any]) -> str:
+    """The message of a rerun whose options differ from those of the outputs already in OUT."""
+    first, made = changed[0]
+    differences = "; ".join(option_changes(made.options, options))
+    return (
+        f"{output} already holds {len(changed)} output(s) made with other options (e.g. {first}: {differences}): "
+        "rerun with the options they were made with to finish that job, choose another -o for the new options, "
+        "or pass --overwrite to redo them with the new options"
+    )
 
 
 def shard(tasks: list[Task], rank: int, processes: int, seed: int = 0) -> list[Task]:

@@ -17,7 +17,7 @@ from typing import Sequence
 
 from . import __version__
 from .errors import IN2Error, InputError
-from .imaging import check_not_an_input, check_output_path, load_image, load_mask, save_image
+from .imaging import check_not_an_input, check_output_path, load_image, load_mask, output_fit, save_image
 from .batch import add_arguments as add_batch_arguments, job_from_args, pipeline_options, run_batch
 from .regions import DEFAULT_CONTEXT, DEFAULT_CONTEXT_MIN
 from .options import BLENDS, CROPS, DTYPE_CHOICES, MODES, OUT_OF_MEMORY, out_of_memory_errors
@@ -51,6 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_model_options(inpaint)
     inpaint.add_argument("--ext", default=".png", help="output extension for folder runs (default .png)")
+    inpaint.add_argument(
+        "--overwrite", action="store_true",
+        help="replace an output file that already exists (by default an existing file is never written over)",
+    )
     inpaint.add_argument("-q", "--quiet", action="store_true", help="print errors only")
 
     batch = commands.add_parser(
@@ -111,9 +115,9 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chunk-size", type=int, default=None, metavar="N", help="decoder pixels per step (lower = less memory)")
 
 
-def _format_warning(message, category, filename, lineno, line=None) -> str:  # noqa: ANN001
-    """Warnings as one plain line, like the errors."""
-    return f"in2: warning: {message}\n"
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    """Warnings as one plain line on stderr, like the errors."""
+    print(f"in2: warning: {message}", file=sys.stderr)
 
 
 @dataclass
@@ -123,8 +127,9 @@ class _Pair:
     output: Path
 
 
-def _plan_file(image: Path, mask: Path, output: Path) -> _Pair:
-    """The image/mask/output triple of a one-file run."""
+def _plan_file(image: Path, mask: Path, output: Path, overwrite: bool = False) -> _Pair:
+    """The image/mask/output triple of a one-file run; an existing output is replaced only
+    with ``overwrite``."""
     if not image.exists():
         raise InputError(f"image not found: {image}")
     if not mask.exists():
@@ -135,6 +140,10 @@ def _plan_file(image: Path, mask: Path, output: Path) -> _Pair:
         output = output / f"{image.stem}.png"
     check_output_path(output)
     check_not_an_input(output, {"image": image, "mask": mask})
+    if output.exists() and not overwrite:
+        raise InputError(
+            f"{output} already exists and is left as it is: choose another -o, or pass --overwrite to replace it"
+        )
     return _Pair(image, mask, output)
 
 
@@ -144,16 +153,20 @@ def _inpaint(args: argparse.Namespace) -> int:
 
     from tqdm.auto import tqdm
 
-    from .pipeline import InpaintPipeline
+    from .pipeline import InpaintPipeline, check_options
 
     def say(message: str) -> None:
         if not args.quiet:
             tqdm.write(message, file=sys.stderr)
 
-    pair = _plan_file(Path(args.image), Path(args.mask), Path(args.output))
+    check_options(**pipeline_options(args))
+    pair = _plan_file(Path(args.image), Path(args.mask), Path(args.output), args.overwrite)
+    image, mask = load_image(pair.image), load_mask(pair.mask)
+    fit = output_fit(image.mode, pair.output)  # a format that cannot hold the photo stops here, before inference
+    if fit.note:
+        warnings.warn(fit.note)
     pipe = InpaintPipeline.from_pretrained(args.weights, revision=args.revision, device=args.device, dtype=args.dtype)
     say(pipe.describe())
-    image, mask = load_image(pair.image), load_mask(pair.mask)
     with tqdm(total=0, desc="decoding", unit="chunk", disable=args.quiet or None, file=sys.stderr) as bar:
 
         def progress(done: int, total: int) -> None:
@@ -162,7 +175,7 @@ def _inpaint(args: argparse.Namespace) -> int:
             bar.refresh()
 
         result = pipe(image, mask, progress=progress, **pipeline_options(args))
-    save_image(result, pair.output)
+    save_image(result, pair.output, fit)
     say(f"wrote {pair.output}")
     return 0
 
@@ -170,7 +183,13 @@ def _inpaint(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``in2`` console script and ``python -m in2``."""
     args = build_parser().parse_args(argv)
-    warnings.formatwarning = _format_warning
+    with warnings.catch_warnings():  # the process's own filters decide which warnings show
+        warnings.showwarning = _show_warning
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The command, with every error the user can act on as one line and exit code 2."""
     try:
         if args.command == "inpaint":
             return _inpaint(args)
@@ -182,6 +201,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except out_of_memory_errors():
         where = getattr(args, "image", None) or args.images
         print(f"in2: error: {OUT_OF_MEMORY.format(where=f' {where}')}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # storage the core did not name (a log folder, a busy device): still one line
+        print(f"in2: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("in2: interrupted", file=sys.stderr)

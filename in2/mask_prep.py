@@ -17,38 +17,47 @@ import torch
 import torch.nn.functional as F
 
 from .errors import InputError
+from .numbers import as_float
 from .regions import label_regions
 
-__all__ = ["MaskPrep", "parse_grow", "grow_mask", "fill_enclosed", "check_threshold"]
+__all__ = ["MaskPrep", "parse_grow", "grow_mask", "fill_enclosed", "check_threshold", "MAX_GROW", "MAX_GROW_PERCENT"]
 
 Grow = int | float | str
 _PERCENT = re.compile(r"^\s*([+-]?\d+(?:\.\d+)?)\s*%\s*$")
+#: Bounds on ``grow`` (pixels, and percent of the shorter side): growing takes one step per
+#: pixel, and a larger grow would cover a whole photo anyway. They keep every run finite.
+MAX_GROW = 1024
+MAX_GROW_PERCENT = 50.0
+_GROW_RULE = (f"pixels from -{MAX_GROW} to {MAX_GROW} (e.g. 8) or a percentage of the photo's shorter side "
+              f"from -{MAX_GROW_PERCENT:g}% to {MAX_GROW_PERCENT:g}% (e.g. '1.5%')")
 
 
 def parse_grow(grow: Grow) -> tuple[float, bool]:
-    """``(amount, relative)``: pixels, or a percentage of the photo's shorter side for ``"N%"``."""
-    if isinstance(grow, bool):
-        raise InputError(f"grow must be pixels (e.g. 8) or a percentage of the photo (e.g. '1.5%'), got {grow!r}")
-    if isinstance(grow, (int, float)):
-        if not math.isfinite(grow):
-            raise InputError(f"grow must be a finite number of pixels, got {grow!r}")
-        return float(grow), False
+    """``(amount, relative)``: pixels, or a percentage of the photo's shorter side for ``"N%"``,
+    within ``MAX_GROW`` / ``MAX_GROW_PERCENT``."""
+    relative = False
     if isinstance(grow, str):
         match = _PERCENT.match(grow)
-        if match:
-            return float(match.group(1)), True
+        text = match.group(1) if match else grow.strip()
+        relative = bool(match)
         try:
-            return parse_grow(float(grow))
+            amount = float(text)
         except ValueError:
-            pass
-    raise InputError(f"grow must be pixels (e.g. 8) or a percentage of the photo's shorter side (e.g. '1.5%'), got {grow!r}")
+            raise InputError(f"grow must be {_GROW_RULE}, got {grow!r}") from None
+    else:
+        amount = as_float(grow, "grow", _GROW_RULE)
+    if not math.isfinite(amount) or abs(amount) > (MAX_GROW_PERCENT if relative else MAX_GROW):
+        raise InputError(f"grow must be {_GROW_RULE}, got {grow!r}")
+    return amount, relative
 
 
 def check_threshold(threshold: float) -> float:
     """A soft-mask threshold in (0, 1]: values at or above it are filled."""
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold <= 1:
-        raise InputError(f"threshold must be in (0, 1] (mask values at or above it are filled), got {threshold!r}")
-    return float(threshold)
+    rule = "in (0, 1] (mask values at or above it are filled)"
+    value = as_float(threshold, "threshold", rule)
+    if not 0 < value <= 1:
+        raise InputError(f"threshold must be {rule}, got {threshold!r}")
+    return value
 
 
 def _dilate(hole: torch.Tensor, radius: int) -> torch.Tensor:
@@ -74,7 +83,10 @@ def _dilate(hole: torch.Tensor, radius: int) -> torch.Tensor:
 
 
 def grow_mask(hole: torch.Tensor, pixels: int) -> torch.Tensor:
-    """The hole grown by ``pixels`` (shrunk for a negative count) with a round-ish brush."""
+    """The hole grown by ``pixels`` (shrunk for a negative count) with a round-ish brush.
+
+    More steps than the photo's longer side change nothing more, so they are not taken."""
+    pixels = max(-max(hole.shape), min(pixels, max(hole.shape)))
     if pixels >= 0:
         return _dilate(hole, pixels)
     return ~_dilate(~hole, -pixels)
@@ -118,7 +130,12 @@ class MaskPrep:
 
     def __post_init__(self) -> None:
         parse_grow(self.grow)
-        check_threshold(self.threshold)
+        object.__setattr__(self, "threshold", check_threshold(self.threshold))
+        if not isinstance(self.fill_holes, bool):
+            fill = getattr(self.fill_holes, "item", lambda: self.fill_holes)()
+            if not isinstance(fill, bool):
+                raise InputError(f"fill_holes must be True or False, got {self.fill_holes!r}")
+            object.__setattr__(self, "fill_holes", fill)
 
     def grow_pixels(self, height: int, width: int) -> int:
         amount, relative = parse_grow(self.grow)

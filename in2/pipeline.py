@@ -8,6 +8,7 @@ memory budget), the model, and ``compositing`` (known pixels bit-exact).
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from os import PathLike
 from typing import TYPE_CHECKING, Any, Callable, Literal
@@ -16,9 +17,10 @@ import torch
 import torch.nn.functional as F
 
 from .compositing import paste_into_hole, prediction_reads, seamless_blend
-from .errors import InputError
+from .errors import EmptyMaskWarning, InputError
 from .imaging import read_images, read_masks
 from .mask_prep import Grow, MaskPrep
+from .numbers import as_float, as_int
 from .options import BLENDS, CROPS, MODES, memory_advice, python_setting
 from .regions import DEFAULT_CONTEXT, DEFAULT_CONTEXT_MIN, Box, check_context, crop_boxes, stitch
 from .runtime import (
@@ -36,7 +38,12 @@ from .weights import WeightsInfo, load_model
 if TYPE_CHECKING:
     from .model import IN2
 
-__all__ = ["InpaintPipeline", "MODES", "BLENDS", "CROPS"]
+__all__ = ["InpaintPipeline", "MODES", "BLENDS", "CROPS", "check_options", "MAX_CONTEXT"]
+
+#: Bounds that keep a crop box and a decoder step finite and meaningful.
+MAX_CONTEXT = 64.0
+MAX_CONTEXT_MIN = 65536
+MAX_CHUNK_SIZE = 1 << 26
 
 Progress = Callable[[int, int], None]
 _PROGRESS_SCALE = 1000  # per-image progress units when images of different sizes run one by one
@@ -54,6 +61,45 @@ def _resize_reads(reads: torch.Tensor, side: int) -> torch.Tensor:
     footprint = F.interpolate(reads.float(), size=(side, side), mode="area") > 0
     reach = math.ceil(2 * max(1.0, side / height, side / width)) + 1
     return F.max_pool2d(footprint.float(), 2 * reach + 1, stride=1, padding=reach) > 0
+
+
+def check_options(mode: str = MODES[0], blend: str = BLENDS[0], crop: str = CROPS[0], context: Any = DEFAULT_CONTEXT,
+                  context_min: Any = DEFAULT_CONTEXT_MIN, grow: Grow = 0, fill_holes: Any = False,
+                  threshold: Any = 0.5, chunk_size: Any = None) -> dict[str, Any]:
+    """Every option of ``InpaintPipeline.__call__`` checked and normalised (numpy and torch
+    scalars, whole floats for pixel counts), so front ends can refuse bad ones before any work."""
+    if mode not in MODES:
+        raise InputError(f"unknown mode {mode!r}: use 'native' or 'resize'")
+    if blend not in BLENDS:
+        raise InputError(f"unknown blend {blend!r}: use 'none' or 'seamless'")
+    if crop not in CROPS:
+        raise InputError(f"unknown crop {crop!r}: use 'auto', 'off' or 'on'")
+    context = as_float(context, "context", f"a factor from 1 to {MAX_CONTEXT:g} (the box around a hole is context x its size)")
+    context_min = as_int(context_min, "context_min", f"a whole number of pixels from 1 to {MAX_CONTEXT_MIN}")
+    check_context(context, context_min)
+    if context > MAX_CONTEXT or context_min > MAX_CONTEXT_MIN:
+        raise InputError(f"context must be at most {MAX_CONTEXT:g} and context_min at most {MAX_CONTEXT_MIN} pixels, "
+                         f"got {context:g} and {context_min}")
+    if chunk_size is not None:
+        chunk_size = as_int(chunk_size, "chunk_size", f"a whole number of pixels from 1 to {MAX_CHUNK_SIZE}")
+        if not 1 <= chunk_size <= MAX_CHUNK_SIZE:
+            raise InputError(f"chunk_size must be a whole number of pixels from 1 to {MAX_CHUNK_SIZE}, got {chunk_size}")
+    prep = MaskPrep(grow=grow, fill_holes=fill_holes, threshold=threshold)
+    return dict(mode=mode, blend=blend, crop=crop, context=context, context_min=context_min, grow=prep.grow,
+                fill_holes=prep.fill_holes, threshold=prep.threshold, chunk_size=chunk_size)
+
+
+def _warn_empty(given: list[torch.Tensor], holes: list[torch.Tensor], prep: MaskPrep) -> None:
+    """Say so when a mask leaves nothing to fill: that image comes back unchanged."""
+    empty = [index for index, hole in enumerate(holes) if not bool(hole.any())]
+    if not empty:
+        return
+    where = f" in image(s) {', '.join(map(str, empty))} of {len(holes)}" if len(holes) > 1 else ""
+    if any(bool(given[index].any()) for index in empty):
+        why = f"the mask is empty after grow={prep.grow!r}"
+    else:
+        why = f"no mask pixel is at or above threshold={prep.threshold:g} of white"
+    warnings.warn(f"nothing to fill{where}: {why}, so the image is returned unchanged", EmptyMaskWarning, stacklevel=3)
 
 
 @dataclass(frozen=True)
@@ -271,23 +317,19 @@ class InpaintPipeline:
         progress: ``progress(done, total)`` after every decoded chunk; may raise to stop. When
         several forwards run (images of different sizes, or a batch split to fit memory) the
         counts are scaled to ``1000`` per forward.
-        An empty mask returns a copy of the input without running the model; a full mask
-        runs the model on the mask alone (nothing is known) and returns its prediction.
+        An empty mask (also one that threshold or grow leaves empty) returns a copy of the input
+        without running the model, with an ``EmptyMaskWarning``; a full mask runs the model on
+        the mask alone (nothing is known) and returns its prediction.
         """
-        if mode not in MODES:
-            raise InputError(f"unknown mode {mode!r}: use 'native' or 'resize'")
-        if blend not in BLENDS:
-            raise InputError(f"unknown blend {blend!r}: use 'none' or 'seamless'")
-        if crop not in CROPS:
-            raise InputError(f"unknown crop {crop!r}: use 'auto', 'off' or 'on'")
-        check_context(context, context_min)
-        if chunk_size is not None and chunk_size < 1:
-            raise InputError(f"chunk_size must be a positive number of pixels, got {chunk_size}")
-        chunk = chunk_size or DEFAULT_CHUNK_SIZE
-        prep = MaskPrep(grow=grow, fill_holes=fill_holes, threshold=threshold)
+        options = check_options(mode, blend, crop, context, context_min, grow, fill_holes, threshold, chunk_size)
+        context, context_min = options["context"], options["context_min"]
+        chunk = options["chunk_size"] or DEFAULT_CHUNK_SIZE
+        prep = MaskPrep(grow=options["grow"], fill_holes=options["fill_holes"], threshold=options["threshold"])
 
         batch = read_images(image)
-        holes = [prep.apply(hole) for hole in read_masks(mask, batch.sizes, prep.threshold)]
+        given = read_masks(mask, batch.sizes, prep.threshold)
+        holes = [prep.apply(hole) for hole in given]
+        _warn_empty(given, holes, prep)
         limit = self.max_pixels
         pieces = [
             _Piece(index, box)

@@ -9,13 +9,14 @@ skip them, so leftovers of a killed run are ignored.
 
 from __future__ import annotations
 
+import errno
 import os
 import posixpath
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
-from .errors import InputError
+from .errors import InputError, StorageError
 
 __all__ = [
     "TEMP_MARK",
@@ -26,7 +27,11 @@ __all__ = [
     "is_file",
     "list_files",
     "read_bytes",
+    "size",
     "write_atomic",
+    "make_folder",
+    "open_append",
+    "write_failure",
     "same_path",
     "inside",
 ]
@@ -114,8 +119,61 @@ def read_bytes(path: str) -> bytes:
         return handle.read()
 
 
+def size(path: str) -> int:
+    """The size of a file in bytes."""
+    if is_url(path):
+        fs, inner = _filesystem(path)
+        return int(fs.size(inner))
+    return os.path.getsize(_local(path))
+
+
+_WHY = {
+    errno.ENOSPC: "the disk is full: free some space",
+    errno.EDQUOT: "the disk quota is used up: free some space",
+    errno.EACCES: "permission denied: choose a folder you can write to",
+    errno.EPERM: "permission denied: choose a folder you can write to",
+    errno.EROFS: "the file system is read-only: choose a folder you can write to",
+    errno.ENOTDIR: "a file is in the way where a folder is needed: move it or choose another path",
+    errno.EEXIST: "a file is in the way where a folder is needed: move it or choose another path",
+    errno.EISDIR: "a folder is in the way where a file is needed: choose another name",
+}
+
+
+def write_failure(path: str, exc: OSError, what: str = "write") -> StorageError:
+    """A ``StorageError`` that says, in one line, what could not be written and what to do."""
+    why = _WHY.get(exc.errno or 0) or (exc.strerror or str(exc))
+    return StorageError(f"cannot {what} {path}: {why}")
+
+
+def make_folder(path: str) -> None:
+    """Create a local folder (and its parents); a ``StorageError`` saying why when that fails."""
+    try:
+        os.makedirs(_local(path), exist_ok=True)
+    except OSError as exc:  # also FileExistsError: a file of that name
+        raise write_failure(path, exc, "create the folder") from None
+
+
+def open_append(path: str) -> TextIO:
+    """A local text file opened for appending (created with its folder when missing)."""
+    make_folder(os.path.dirname(_local(path)) or ".")
+    try:
+        return open(_local(path), "a", encoding="utf-8")
+    except OSError as exc:
+        raise write_failure(path, exc) from None
+
+
 def write_atomic(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that ``path`` is either absent, the old file, or complete."""
+    """Write ``data`` to ``path`` so that ``path`` is either absent, the old file, or complete.
+
+    Any failure (a full disk, a read-only folder) is a ``StorageError`` and leaves no
+    temporary file behind."""
+    try:
+        _write_atomic(path, data)
+    except OSError as exc:
+        raise write_failure(path, exc) from None
+
+
+def _write_atomic(path: str, data: bytes) -> None:
     if is_url(path):
         fs, inner = _filesystem(path)
         parent, name = posixpath.split(inner)

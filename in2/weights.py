@@ -104,7 +104,13 @@ def load_model(weights: str | PathLike | None = None, revision: str | None = Non
     if weights is None and not demo_weights_available():
         raise WeightsError(NO_WEIGHTS_MESSAGE)
     source = str(DEMO_WEIGHTS_DIR if weights is None else weights)
-    files = locate(source, None if weights is None else revision)
+    if revision and (weights is None or Path(source).expanduser().exists()):
+        what = "the bundled demo weights are" if weights is None else f"{source} is a local path, which is"
+        raise WeightsError(
+            f"a revision ({revision}) picks a version of a Hugging Face repo, but {what} used as they are: "
+            "drop the revision, or pass a repo id (owner/name)"
+        )
+    files = locate(source, revision)
     model = load(files, IN2)
     if weights is None:
         info = WeightsInfo(source=source, is_demo=True, description=_card_summary(files) or "IN2 demo weights")

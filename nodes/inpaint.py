@@ -37,6 +37,27 @@ def cpu_size_hint() -> str:
             "resolution; crop 'auto' or 'on' handles larger photos with small holes.")
 
 
+#: What a workflow saved before the V3 nodes holds in the widget slots of crop and context
+#: (its crop_to_mask and crop_padding); the frontend fills widgets by position.
+_SAVED_BEFORE_V3 = (
+    "this IN2 Inpaint node comes from a workflow saved with an older IN2 (its crop_to_mask and crop_padding "
+    "widgets are gone, and the saved values landed in crop = {crop!r} and context = {context!r}): set crop "
+    "(auto, off or on), context (1 to 16), grow, fill_holes and threshold again, then save the workflow"
+)
+
+
+def check_widgets(crop: object = CROPS[0], context: object = 3.0) -> bool | str:
+    """True, or the message for ComfyUI when the crop and context widgets hold values these
+    nodes never offer (a workflow saved before V3, whose values moved one widget over)."""
+    try:
+        in_range = 1.0 <= float(context) <= 16.0  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        in_range = False
+    if crop in CROPS and in_range and not isinstance(context, bool):
+        return True
+    return _SAVED_BEFORE_V3.format(crop=crop, context=context)
+
+
 def run_inpaint(model: IN2Model, image: torch.Tensor, mask: torch.Tensor, mode: str = MODES[0],
                 blend: str = BLENDS[0], resize_mask: bool = False, crop: str = CROPS[0], context: float | None = None,
                 grow: int = 0, fill_holes: bool = False, threshold: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:

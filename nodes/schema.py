@@ -14,7 +14,7 @@ from in2.options import BLENDS, CROPS, DTYPE_CHOICES, MODES
 from in2.regions import DEFAULT_CONTEXT
 
 from . import model_store
-from .inpaint import cpu_size_hint, run_inpaint
+from .inpaint import check_widgets, cpu_size_hint, run_inpaint
 from .loader import CATEGORY, DEVICES, load_in2_model
 
 IN2ModelType = io.Custom("IN2_MODEL")
@@ -111,6 +111,12 @@ class IN2Inpaint(io.ComfyNode):
                                tooltip="The mask actually filled (after threshold, fill_holes and grow)."),
             ],
         )
+
+    @classmethod
+    def validate_inputs(cls, crop: str = CROPS[0], context: float = DEFAULT_CONTEXT) -> bool | str:
+        """Refuse a workflow saved before these V3 nodes, whose widget values sit one slot over,
+        naming what to set again (ComfyUI would otherwise run it with other settings)."""
+        return check_widgets(crop, context)
 
     @classmethod
     def execute(cls, model, image, mask, mode: str = MODES[0], blend: str = BLENDS[0], resize_mask: bool = False,

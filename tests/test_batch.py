@@ -16,6 +16,7 @@ from PIL import Image
 
 from in2 import storage
 from in2.batch import BatchJob, run_batch
+from in2.batch_log import Made
 from in2.batch_plan import LOG_FOLDER, Task, make_plan, shard
 from in2.cli import main
 
@@ -107,7 +108,8 @@ def test_plan_mirrors_paths_skips_done_and_ignores_temporary_files(tmp_path):
     _image(out / "deep" / "er" / "b.png", 8, 8, seed=1)  # finished by an earlier run
     (out / f".a.jpg{storage.TEMP_MARK}99").write_bytes(b"killed mid-write")  # not finished
 
-    plan = make_plan(str(images), str(masks), str(out))
+    made = {"deep/er/b.png": Made((out / "deep" / "er" / "b.png").stat().st_size, {})}
+    plan = make_plan(str(images), str(masks), str(out), history=made)
     assert {t.name: Path(t.output).relative_to(out).as_posix() for t in plan.tasks} == {
         "a.jpg": "a.jpg", "deep/c.webp": "deep/c.webp",
     }
@@ -148,8 +150,109 @@ def test_output_inside_the_images_is_not_read_back_as_input(tmp_path):
     _image(images / "a.png", 8, 8, seed=0)
     _image(images / "filled" / "a.png", 8, 8, seed=1)  # results of an earlier run
     _mask(tmp_path / "m.png", 8, 8)
-    plan = make_plan(str(images), str(tmp_path / "m.png"), str(images / "filled"))
+    made = {"a.png": Made((images / "filled" / "a.png").stat().st_size, {})}
+    plan = make_plan(str(images), str(tmp_path / "m.png"), str(images / "filled"), history=made)
     assert [t.name for t in plan.tasks] == [] and plan.done == ["a.png"]
+
+
+# ------------------------------------------------------------------ never outside, never over what the run did not make
+
+
+def _run(images: Path, masks: Path, out: Path, weights: Path, *extra: str) -> int:
+    return main(["batch", str(images), str(masks), "-o", str(out), "--weights", str(weights), "--device", "cpu", "-q", *extra])
+
+
+def test_a_list_line_that_leaves_the_image_folder_is_refused_before_anything_is_read_or_written(tmp_path, tiny_weights, capsys):
+    day1, day2 = tmp_path / "day1", tmp_path / "day2"
+    _image(day1 / "a.png", 8, 8, seed=0)
+    _image(day2 / "b.png", 8, 8, seed=1)
+    _mask(tmp_path / "m.png", 8, 8)
+    out = tmp_path / "out" / "deep"
+    bystander = tmp_path / "out" / "day1" / "a.png"  # where ../day1/a.png would mirror to
+    bystander.parent.mkdir(parents=True)
+    bystander.write_bytes(b"someone else's file")
+    for line in ("../day1/a.png", "/etc/hostname", "sub/../../day1/a.png"):
+        listing = tmp_path / "list.txt"
+        listing.write_text(f"b.png\n{line}\n")
+        assert _run(day2, tmp_path / "m.png", out, tiny_weights, "--list", str(listing)) == 2
+        err = capsys.readouterr().err
+        assert f"line 2 of the list file {listing}" in err and "not inside the image folder" in err
+        assert "Traceback" not in err
+    assert bystander.read_bytes() == b"someone else's file" and not out.exists()
+
+
+def test_a_listed_image_that_is_missing_is_reported_as_missing(tmp_path):
+    images = tmp_path / "images"
+    _image(images / "a.png", 8, 8, seed=0)
+    _mask(tmp_path / "m.png", 8, 8)
+    (tmp_path / "list.txt").write_text("a.png\ngone.png\nnotes.txt\n")
+    plan = make_plan(str(images), str(tmp_path / "m.png"), str(tmp_path / "out"), list_file=str(tmp_path / "list.txt"))
+    assert [t.name for t in plan.tasks] == ["a.png"] and not plan.skipped
+    reasons = dict(plan.failed)
+    assert "gone.png is listed in" in reasons["gone.png"] and "is not a file in" in reasons["gone.png"]
+    assert "not an image file name" in reasons["notes.txt"]
+
+
+@pytest.mark.parametrize("extra, expected", [
+    (("--group", "0"), "--group must be a whole number of images from 1 to 1024, got 0"),
+    (("--group", "-2"), "--group must be a whole number of images from 1 to 1024, got -2"),
+    (("--ext", ".exe"), "--ext '.exe' is not an image format"),
+    (("--ext", ""), "--ext '' is not an image format"),
+    (("--timeout", "0"), "--timeout must be more than 0"),
+    (("--grow", "1e9"), "grow must be pixels from -1024 to 1024"),
+    (("--context-min", "0"), "context"),
+])
+def test_bad_batch_arguments_are_refused_before_any_work(tmp_path, tiny_weights, capsys, extra, expected):
+    images = tmp_path / "images"
+    _image(images / "a.png", 8, 8, seed=0)
+    _mask(tmp_path / "m.png", 8, 8)
+    assert _run(images, tmp_path / "m.png", tmp_path / "out", tiny_weights, *extra) == 2
+    err = capsys.readouterr().err
+    assert expected in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_reruns_keep_their_own_outputs_redo_broken_ones_and_never_replace_other_files(tmp_path, tiny_weights, capsys):
+    images, masks = tmp_path / "images", tmp_path / "masks"
+    for name in ("a", "b", "c", "d"):
+        _image(images / f"{name}.png", 8, 8, seed=ord(name))
+        _mask(masks / f"{name}.png", 8, 8)
+    out = tmp_path / "out"
+    (out / "d.png").parent.mkdir(parents=True)
+    (out / "d.png").write_bytes(b"an unrelated file the user keeps here")
+    assert _run(images, masks, out, tiny_weights) == 1  # d.png is not ours: failed, left alone
+    assert "d.png already exists and no batch run into this folder wrote it" in capsys.readouterr().err
+    assert (out / "d.png").read_bytes() == b"an unrelated file the user keeps here"
+    first = _outputs(out)
+
+    (out / "a.png").write_bytes(b"")  # emptied by a full disk, say
+    (out / "b.png").write_bytes(first["b.png"][:20])  # truncated by a copy tool
+    assert _run(images, masks, out, tiny_weights) == 1
+    summary = _summary(out)
+    assert (summary["done"], summary["already_done"], summary["failed"]) == (2, 1, 1)
+    assert _outputs(out) == first
+    rows = [json.loads(line) for line in (out / LOG_FOLDER / "rank-0.jsonl").open()]
+    assert sum(row["status"] == "done" for row in rows) == 5  # both runs' lines are kept
+
+    assert _run(images, masks, out, tiny_weights, "--overwrite") == 0
+    assert (out / "d.png").read_bytes() != b"an unrelated file the user keeps here"
+
+
+def test_a_rerun_with_other_options_names_the_difference_and_the_ways_out(tmp_path, tiny_weights, capsys):
+    images = tmp_path / "images"
+    _image(images / "a.png", 16, 16, seed=0)
+    _mask(tmp_path / "m.png", 16, 16)
+    out = tmp_path / "out"
+    assert _run(images, tmp_path / "m.png", out, tiny_weights) == 0
+    before = _outputs(out)
+    capsys.readouterr()
+    assert _run(images, tmp_path / "m.png", out, tiny_weights, "--grow", "20", "--mode", "resize") == 2
+    err = capsys.readouterr().err
+    assert "already holds 1 output(s) made with other options" in err
+    assert "--grow 0 (now 20)" in err and "--mode native (now resize)" in err and "--overwrite" in err
+    assert _outputs(out) == before
+    assert _run(images, tmp_path / "m.png", out, tiny_weights, "--grow", "20", "--mode", "resize", "--overwrite") == 0
+    assert _outputs(out) != before and _summary(out)["options"]["grow"] == "20"
 
 
 # ------------------------------------------------------------------ never over an input
@@ -266,3 +369,82 @@ def test_a_write_interrupted_before_its_rename_leaves_the_old_file_and_no_tempor
         storage.write_atomic(str(target), b"new result that never lands")
     assert target.read_bytes() == b"complete old result"
     assert [p.name for p in target.parent.iterdir()] == ["out.png"]
+
+
+# ------------------------------------------------------------------ storage failures: one line, exit 2
+
+
+def _full_disk_for_images(real_fsync):
+    """``os.fsync`` that fails as a full disk does, for image files only (the plan and logs fit)."""
+
+    def fsync(fd: int) -> None:
+        if ".png" in os.readlink(f"/proc/self/fd/{fd}"):
+            raise OSError(28, "No space left on device")
+        real_fsync(fd)
+
+    return fsync
+
+
+def test_a_full_disk_stops_the_batch_with_one_line_and_no_partial_file(tmp_path, tiny_weights, monkeypatch, capsys):
+    images = tmp_path / "images"
+    for name in ("a", "b"):
+        _image(images / f"{name}.png", 8, 8, seed=0)
+    _mask(tmp_path / "m.png", 8, 8)
+    out = tmp_path / "out"
+    monkeypatch.setattr(os, "fsync", _full_disk_for_images(os.fsync))
+    assert _run(images, tmp_path / "m.png", out, tiny_weights) == 2
+    err = capsys.readouterr().err
+    assert f"in2: error: cannot write {out}" in err and "the disk is full" in err and "Traceback" not in err
+    assert "rerun to finish" in err
+    assert _outputs(out) == {} and not [p for p in out.rglob("*") if storage.TEMP_MARK in p.name]
+
+
+def test_an_unwritable_output_or_log_folder_is_one_line(tmp_path, tiny_weights, capsys):
+    images = tmp_path / "images"
+    _image(images / "a.png", 8, 8, seed=0)
+    _mask(tmp_path / "m.png", 8, 8)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    assert _run(images, tmp_path / "m.png", tmp_path / "out", tiny_weights, "--log-dir", str(blocker)) == 2
+    err = capsys.readouterr().err
+    assert f"cannot create the folder {blocker}" in err and "a file is in the way" in err and "Traceback" not in err
+    assert blocker.read_text() == "not a folder"
+    assert _run(images, tmp_path / "m.png", blocker / "out", tiny_weights) == 2
+    err = capsys.readouterr().err
+    assert "in2: error:" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_read_only_output_folder_is_one_line(tmp_path, tiny_weights, monkeypatch, capsys):
+    images = tmp_path / "images"
+    _image(images / "a.png", 8, 8, seed=0)
+    _mask(tmp_path / "m.png", 8, 8)
+
+    def read_only(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(os, "makedirs", read_only)  # what a read-only OUT does to any user, root included
+    assert _run(images, tmp_path / "m.png", tmp_path / "out", tiny_weights) == 2
+    err = capsys.readouterr().err
+    assert "permission denied: choose a folder you can write to" in err and "Traceback" not in err
+
+
+def test_batch_keeps_16_bit_gray_faithful_in_8_bit_formats_and_warns_once_about_lossy_ones(tmp_path, tiny_weights, capsys):
+    images = tmp_path / "images"
+    images.mkdir()
+    values = (np.arange(8 * 8).reshape(8, 8) * 997 % 65536).astype(np.uint16)
+    Image.fromarray(values).save(tmp_path / "deep.png")
+    Image.open(tmp_path / "deep.png").save(images / "deep.tif")
+    for i in range(3):
+        _image(images / f"p{i}.jpg", 8, 8, seed=i)
+    _mask(tmp_path / "m.png", 8, 8)
+    hole = np.asarray(Image.open(tmp_path / "m.png")) >= 128
+    out = tmp_path / "out"
+    assert main(["batch", str(images), str(tmp_path / "m.png"), "-o", str(out), "--weights", str(tiny_weights),
+                 "--device", "cpu", "--ext", ".gif"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("GIF stores 8 bits per channel") == 1 and err.count("GIF holds 256 colours") == 1
+    written = np.asarray(Image.open(out / "deep.gif").convert("L"))
+    assert np.array_equal(written[~hole], np.rint(values / 257).astype(np.uint8)[~hole])
+    assert main(["batch", str(images), str(tmp_path / "m.png"), "-o", str(tmp_path / "own"), "--weights",
+                 str(tiny_weights), "--device", "cpu", "-q"]) == 0
+    assert capsys.readouterr().err.count("JPEG is lossy") == 1

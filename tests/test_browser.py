@@ -141,6 +141,16 @@ def page(app_url: str):
         browser.close()
 
 
+def paint(page: "Page", to_screen: Callable[[float, float], tuple[float, float]], stroke: list[tuple[float, float]]) -> None:
+    """One brush stroke through ``stroke`` (image pixels)."""
+    page.get_by_role("button", name="Brush", exact=True).click()
+    page.mouse.move(*to_screen(*stroke[0]))
+    page.mouse.down()
+    for point in stroke[1:]:
+        page.mouse.move(*to_screen(*point), steps=2)
+    page.mouse.up()
+
+
 def test_paint_fill_and_read_back(page: "Page", tmp_path: Path):
     from PIL import Image
 
@@ -151,12 +161,7 @@ def test_paint_fill_and_read_back(page: "Page", tmp_path: Path):
     to_screen = image_to_screen(page, W, H)
 
     stroke = [(150.0 + 30 * i, 200.0 + 6 * i) for i in range(11)]  # image pixels
-    page.get_by_role("button", name="Brush", exact=True).click()
-    page.mouse.move(*to_screen(*stroke[0]))
-    page.mouse.down()
-    for point in stroke[1:]:
-        page.mouse.move(*to_screen(*point), steps=2)
-    page.mouse.up()
+    paint(page, to_screen, stroke)
 
     page.click("#run-btn")
     page.wait_for_function(RESULT_READY, timeout=120_000)
@@ -174,6 +179,40 @@ def test_paint_fill_and_read_back(page: "Page", tmp_path: Path):
     assert "Done in" in page.inner_text("#status")
 
 
+def test_the_result_as_the_new_photo_fills_again_where_the_next_stroke_goes(page: "Page", tmp_path: Path):
+    from PIL import Image
+
+    pixels = np.random.default_rng(2).integers(0, 256, (H, W, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "photo.png")
+    upload_photo(page, tmp_path / "photo.png")
+    first_stroke = [(100.0 + 30 * i, 120.0) for i in range(8)]
+    paint(page, image_to_screen(page, W, H), first_stroke)
+    page.click("#run-btn")
+    page.wait_for_function(RESULT_READY, timeout=120_000)
+    first_src = page.get_attribute("#result img", "src")
+    first = np.asarray(fetch_result(page).convert("RGB"))
+
+    page.click("#reuse-btn")
+    page.wait_for_function(EDITOR_HAS_IMAGE)
+    time.sleep(4)  # the editor loads the result (and its empty layer) as its new value
+    second_stroke = [(120.0 + 30 * i, 400.0) for i in range(8)]
+    paint(page, image_to_screen(page, W, H), second_stroke)
+    page.click("#run-btn")
+    try:
+        page.wait_for_function(
+            f"() => {{ const i = document.querySelector('#result img'); return !!i && i.src !== {first_src!r} "
+            "&& i.src.includes('/gradio_api/file='); }", timeout=120_000)
+    except PlaywrightTimeout:
+        raise AssertionError(f"no second result: {page.inner_text('#status')!r} {page.locator('.toast-body').all_inner_texts()}")
+    second = np.asarray(fetch_result(page).convert("RGB"))
+    assert second.shape == first.shape
+    changed = (second != first).any(axis=-1)
+    distance = distance_to_polyline(second_stroke, H, W)
+    assert changed[distance < 4].mean() > 0.99, "the second stroke was not filled"
+    assert not changed[distance > 60].any(), "pixels far from the second stroke changed"
+    assert "Done in" in page.inner_text("#status")
+
+
 def test_crop_run(page: "Page", tmp_path: Path):
     from PIL import Image
 
@@ -184,17 +223,8 @@ def test_crop_run(page: "Page", tmp_path: Path):
     page.get_by_text("Options").click()
     page.locator("#crop").get_by_text("on: always", exact=False).click()
 
-    def paint(stroke: list[tuple[float, float]]) -> None:
-        to_screen = image_to_screen(page, W, H)
-        page.get_by_role("button", name="Brush", exact=True).click()
-        page.mouse.move(*to_screen(*stroke[0]))
-        page.mouse.down()
-        for point in stroke[1:]:
-            page.mouse.move(*to_screen(*point), steps=2)
-        page.mouse.up()
-
     first = [(100.0 + 10 * i, 120.0) for i in range(8)]
-    paint(first)
+    paint(page, image_to_screen(page, W, H), first)
     page.click("#run-btn")
     page.wait_for_function(RESULT_READY, timeout=120_000)
     assert "crop on." in page.inner_text("#status")

@@ -189,3 +189,100 @@ def test_running_out_of_memory_is_one_line_with_the_ways_out(tmp_path, tiny_weig
     assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
     assert str(image_path) in err and memory_advice() in err
     assert not out.exists()
+
+
+def _small_pair(folder: Path, name: str = "face") -> tuple[Path, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    image, mask = folder / f"{name}.jpg", folder.parent / f"{name}_mask.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(image)
+    hole = np.zeros((16, 16), np.uint8)
+    hole[4:10, 4:10] = 255
+    Image.fromarray(hole).save(mask)
+    return image, mask
+
+
+def test_an_existing_output_is_never_replaced_unless_asked(tmp_path, tiny_weights, capsys):
+    image, mask = _small_pair(tmp_path / "d")
+    other = tmp_path / "d" / "face.png"  # a different photo that happens to share the name
+    other.write_bytes(b"another photo")
+    common = ["--weights", str(tiny_weights), "--device", "cpu", "-q"]
+    for target in (tmp_path / "d", other):
+        assert main(["inpaint", str(image), str(mask), "-o", str(target), *common]) == 2
+        err = capsys.readouterr().err
+        assert f"{other} already exists and is left as it is" in err and "--overwrite" in err
+    assert other.read_bytes() == b"another photo"
+    assert main(["inpaint", str(image), str(mask), "-o", str(tmp_path / "d"), "--overwrite", *common]) == 0
+    assert Image.open(other).size == (16, 16)
+
+
+def test_an_unwritable_output_is_one_line_and_leaves_nothing(tmp_path, tiny_weights, monkeypatch, capsys):
+    import os
+
+    image, mask = _small_pair(tmp_path / "d")
+    common = ["--weights", str(tiny_weights), "--device", "cpu", "-q"]
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    def full(fd):
+        raise OSError(28, "No space left on device")
+
+    for patch, why in ((("replace", denied)), "permission denied"), ((("fsync", full)), "the disk is full"):
+        with monkeypatch.context() as m:
+            m.setattr(os, *patch)
+            assert main(["inpaint", str(image), str(mask), "-o", str(tmp_path / "out.png"), *common]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"in2: error: cannot write {tmp_path / 'out.png'}: {why}") and err.count("\n") == 1
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["d", "face_mask.png"]
+
+
+def _gray16(path: Path) -> np.ndarray:
+    values = (np.arange(16 * 16).reshape(16, 16) * 251 % 65536).astype(np.uint16)
+    Image.fromarray(values).save(path)
+    return values
+
+
+def test_a_16_bit_gray_photo_into_an_8_bit_format_is_scaled_not_white(tmp_path, tiny_weights, capsys):
+    values = _gray16(tmp_path / "deep.png")
+    _, mask = _small_pair(tmp_path / "d")
+    hole = np.asarray(Image.open(mask)) >= 128
+    for ext in (".webp", ".gif"):
+        out = tmp_path / f"out{ext}"
+        assert main(["inpaint", str(tmp_path / "deep.png"), str(mask), "-o", str(out), "--weights", str(tiny_weights), "-q"]) == 0
+        assert f"{ext[1:].upper()} stores 8 bits per channel" in capsys.readouterr().err
+        written = np.asarray(Image.open(out).convert("L"))
+        assert np.array_equal(written[~hole], np.rint(values / 257).astype(np.uint8)[~hole])
+
+
+def test_lossy_outputs_are_announced_and_exact_ones_are_not(tmp_path, tiny_weights, capsys):
+    image, mask = _small_pair(tmp_path / "d")
+    common = ["--weights", str(tiny_weights), "-q"]
+    assert main(["inpaint", str(image), str(mask), "-o", str(tmp_path / "o.jpg"), *common]) == 0
+    assert "in2: warning: JPEG is lossy: pixels outside the mask change slightly" in capsys.readouterr().err
+    assert main(["inpaint", str(image), str(mask), "-o", str(tmp_path / "o.gif"), *common]) == 0
+    assert "GIF holds 256 colours" in capsys.readouterr().err
+    assert main(["inpaint", str(image), str(mask), "-o", str(tmp_path / "o.png"), *common]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_a_format_that_cannot_hold_the_photo_is_refused_before_inference(tmp_path, tiny_weights, monkeypatch, capsys):
+    from in2.pipeline import InpaintPipeline
+
+    Image.new("CMYK", (16, 16), (10, 20, 30, 40)).save(tmp_path / "print.jpg")
+    _, mask = _small_pair(tmp_path / "d")
+
+    def no_inference(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(InpaintPipeline, "from_pretrained", no_inference)
+    assert main(["inpaint", str(tmp_path / "print.jpg"), str(mask), "-o", str(tmp_path / "o.png"), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "PNG cannot store a CMYK image (o.png): use .jpg, .jpeg, .tif, .tiff" in err
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_a_mask_left_empty_by_grow_is_said(tmp_path, tiny_weights, capsys):
+    image, mask = _small_pair(tmp_path / "d")
+    assert main(["inpaint", str(image), str(mask), "-o", str(tmp_path / "o.png"), "--grow", "-10",
+                 "--weights", str(tiny_weights), "-q"]) == 0
+    assert "in2: warning: nothing to fill: the mask is empty after grow='-10'" in capsys.readouterr().err

@@ -7,6 +7,7 @@ A tiny untrained model stands in for trained weights: these tests check the plum
 from __future__ import annotations
 
 import json
+import re
 import os
 import socket
 import sys
@@ -359,9 +360,12 @@ def test_plain_endpoint_crops_a_2400x1600_photo_with_two_small_holes(client, tmp
     assert (out != rgb).any(axis=2)[hole].mean() > 0.9
 
 
-def test_result_becomes_the_new_photo():
-    value, mask_file = gradio_app.result_as_photo("/tmp/result.png")
-    assert value == {"background": "/tmp/result.png", "layers": [], "composite": "/tmp/result.png"} and mask_file is None
+def test_result_becomes_the_new_photo_with_an_empty_layer_to_paint_on(tmp_path):
+    Image.new("RGB", (31, 17)).save(tmp_path / "result.png")
+    value, mask_file = gradio_app.result_as_photo(str(tmp_path / "result.png"))
+    assert value["background"] == value["composite"] == str(tmp_path / "result.png") and mask_file is None
+    (layer,) = value["layers"]  # without a layer the editor drops the next stroke
+    assert layer.size == (31, 17) and layer.mode == "RGBA" and not np.asarray(layer).any()
     with pytest.raises(gr.Error, match="no result yet"):
         gradio_app.result_as_photo(None)
 
@@ -415,3 +419,124 @@ def test_option_radios_offer_the_core_choices(pipeline):
     assert [value for _, value in radios["mode"].choices] == list(options.MODES)
     assert [value for _, value in radios["blend"].choices] == list(options.BLENDS)
     assert [value for _, value in radios["crop"].choices] == list(options.CROPS)
+
+
+# ------------------------------------------------------------------ MCP, plain-API limits, launch errors
+
+
+def _data_url(image: Image.Image) -> str:
+    import base64
+    import io
+
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def _refs_resolve(node, root) -> bool:
+    """Every ``$ref`` in a JSON schema points at something that exists from the schema's root."""
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if ref is not None:
+            target = root
+            for part in ref.lstrip("#/").split("/"):
+                if not isinstance(target, dict) or part not in target:
+                    return False
+                target = target[part]
+        return all(_refs_resolve(value, root) for value in node.values())
+    if isinstance(node, list):
+        return all(_refs_resolve(value, root) for value in node)
+    return True
+
+
+def test_an_mcp_client_fills_a_photo_end_to_end(pipeline, tmp_path):
+    pytest.importorskip("mcp", reason="gradio[mcp] is not installed")
+    import asyncio
+    import base64
+    import io
+
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamablehttp_client
+
+    pixels = np.random.default_rng(3).integers(0, 256, (40, 48, 3), dtype=np.uint8)
+    hole = rect_hole(10, 12, 30, 36, shape=(40, 48))
+    photo, mask = Image.fromarray(pixels), Image.fromarray(hole.astype(np.uint8) * 255)
+    photo.save(tmp_path / "p.png")
+    demo = gradio_app.build_demo(pipeline)
+
+    async def session_calls(url: str, uploaded: str):
+        async with streamablehttp_client(url + "gradio_api/mcp/") as (read, write, _):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                tools = (await session.list_tools()).tools
+                calls = [await session.call_tool("inpaint_files", args) for args in (
+                    {"image": _data_url(photo), "mask": _data_url(mask)},
+                    {"image": uploaded, "mask": _data_url(mask), "blend": "seamless"},
+                    {"image": "/etc/hostname", "mask": _data_url(mask)},
+                )]
+                return tools, calls
+
+    try:
+        gradio_app.launch(demo, port=free_port(), prevent_thread_lock=True, quiet=True, mcp_server=True)
+        with open(tmp_path / "p.png", "rb") as handle:  # Gradio's own upload flow
+            stored = httpx.post(demo.local_url + "gradio_api/upload", files=[("files", handle)], timeout=30).json()[0]
+        tools, calls = asyncio.run(session_calls(demo.local_url, demo.local_url + "gradio_api/file=" + stored))
+    finally:
+        demo.close()
+    assert [tool.name for tool in tools] == ["inpaint_files"]
+    assert all(_refs_resolve(tool.inputSchema, tool.inputSchema) for tool in tools)
+    for call in calls[:2]:
+        assert not call.isError, call.content
+        result = np.asarray(Image.open(io.BytesIO(base64.b64decode(call.content[0].data))).convert("RGB"))
+        assert result.shape == pixels.shape and np.array_equal(result[~hole], pixels[~hole])
+    assert calls[2].isError and "Other paths and URLs are not read" in calls[2].content[0].text
+
+
+@pytest.mark.parametrize("image, grow, expected", [
+    (None, 0, "No usable image was sent"),
+    ("not a file", 0, "No usable image was sent"),
+    ("photo", 1e6, "grow must be from -16 to 64 pixels (the page's slider), got 1e+06"),
+])
+def test_plain_endpoint_refuses_what_the_page_would_not_take(client, photo, image, grow, expected):
+    path, _ = photo
+    value = handle_file(str(path)) if image == "photo" else image
+    with pytest.raises(AppError, match=re.escape(expected)) as info:
+        client.predict(value, None, "native", "none", "auto", grow, api_name="/inpaint_files")
+    assert "NoneType" not in str(info.value) and "attribute" not in str(info.value)
+
+
+def test_plain_endpoint_takes_cmyk_and_does_not_blame_the_browser_for_large_files(client, tmp_path):
+    Image.new("CMYK", (40, 32), (10, 80, 160, 20)).save(tmp_path / "print.jpg")
+    Image.fromarray(rect_hole(8, 8, 20, 20, shape=(32, 40)).astype(np.uint8) * 255).save(tmp_path / "m.png")
+    result = client.predict(handle_file(str(tmp_path / "print.jpg")), handle_file(str(tmp_path / "m.png")),
+                            api_name="/inpaint_files")
+    assert Image.open(result).size == (40, 32) and Image.open(result).mode == "RGB"
+    Image.new("L", (9000, 8)).save(tmp_path / "wide.png")  # black and beyond the page's size limit
+    with pytest.raises(AppError) as info:
+        client.predict(handle_file(str(tmp_path / "wide.png")), None, api_name="/inpaint_files")
+    assert "at most 8192 px per side" in str(info.value) and "browser" not in str(info.value)
+
+
+def test_a_busy_port_is_one_line_and_exit_code_2(weights, capsys):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert gradio_app.main(["--weights", str(weights), "--device", "cpu", "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert f"error: cannot serve on 127.0.0.1, port {port}" in err and "pass another --port" in err
+    assert "Traceback" not in err and err.count("\n") == 1
+
+
+def test_a_revision_with_bundled_weights_stops_the_demo(capsys):
+    assert gradio_app.main(["--revision", "v2", "--device", "cpu"]) == 2
+    assert "a revision (v2) picks a version of a Hugging Face repo" in capsys.readouterr().err
+
+
+def test_a_mask_that_shrinking_empties_is_an_error_not_a_silent_copy(client, tmp_path):
+    pixels = np.random.default_rng(5).integers(0, 256, (32, 40, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "p.png")
+    Image.fromarray(rect_hole(10, 10, 14, 14, shape=(32, 40)).astype(np.uint8) * 255).save(tmp_path / "m.png")
+    with pytest.raises(AppError, match="Nothing to fill: shrinking the mask by 16 pixels left nothing of it"):
+        client.predict(handle_file(str(tmp_path / "p.png")), handle_file(str(tmp_path / "m.png")), "native", "none",
+                       "auto", -16, api_name="/inpaint_files")

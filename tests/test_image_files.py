@@ -8,7 +8,9 @@ import pytest
 from PIL import Image
 
 from in2.errors import InputError
-from in2.imaging import IMAGE_EXTENSIONS, check_not_an_input, is_image_name, load_image, load_mask, read_image_file, save_image
+from in2.imaging import (
+    IMAGE_EXTENSIONS, check_not_an_input, is_image_name, load_image, load_mask, output_fit, read_image_file, save_image,
+)
 
 RNG = np.random.default_rng(0)
 
@@ -101,3 +103,72 @@ def test_files_at_a_url_are_written_whole_and_read_back():
     assert np.array_equal(np.asarray(read_image_file(url)), np.asarray(image))
     with pytest.raises(InputError, match="cannot read mask memory://in2-imaging-test/missing.png"):
         read_image_file("memory://in2-imaging-test/missing.png", "mask")
+
+
+# ------------------------------------------------------------------ formats: faithful, converted, or refused
+
+_MODES = ["1", "L", "LA", "P", "RGB", "RGBA", "I;16", "I", "F", "CMYK"]
+
+
+def _sample(mode: str) -> Image.Image:
+    """A small image of ``mode`` with values spread over the mode's whole range."""
+    if mode in ("I;16", "I"):
+        return Image.fromarray(RNG.integers(0, 65536, (9, 11)).astype(np.uint16 if mode == "I;16" else np.int32), mode)
+    if mode == "F":
+        return Image.fromarray(RNG.random((9, 11)).astype(np.float32), "F")
+    if mode == "P":
+        return Image.fromarray(_rgb8()[:9, :11]).quantize(64)
+    return Image.fromarray(RNG.integers(0, 256, (9, 11, 4), dtype=np.uint8), "RGBA").convert(mode)
+
+
+def _as_8bit(image: Image.Image) -> np.ndarray:
+    """What an 8-bit reader shows for a 16-bit or float gray image: value / 257 (or x 255), rounded."""
+    values = np.asarray(image).astype(np.float64)
+    return np.rint(np.clip(values * 65535 if image.mode == "F" else values, 0, 65535) / 257).astype(np.uint8)
+
+
+@pytest.mark.parametrize("ext", [".png", ".jpg", ".webp", ".bmp", ".tif", ".gif", ".ppm", ".tga"])
+@pytest.mark.parametrize("mode", _MODES)
+def test_every_format_keeps_the_photo_converts_it_correctly_or_refuses_it(tmp_path, mode, ext):
+    image = _sample(mode)
+    try:
+        fit = output_fit(mode, f"out{ext}")
+    except InputError as exc:
+        assert "use " in str(exc) or "convert it" in str(exc)
+        with pytest.raises(InputError):
+            save_image(image, tmp_path / f"out{ext}")
+        return
+    save_image(image, tmp_path / f"out{ext}", fit)
+    back = Image.open(tmp_path / f"out{ext}")
+    if fit.note and "lossy" in fit.note or fit.note and "256 colours" in fit.note:
+        return  # said aloud: the caller warns
+    if "8 bits" in (fit.note or ""):  # 8-bit formats: scaled, never clipped to white
+        assert mode in ("I;16", "I", "F")
+        assert np.array_equal(np.asarray(back.convert("L")), _as_8bit(image))
+    elif mode == "F":
+        assert np.allclose(np.asarray(back).astype(np.float64) / (1 if back.mode == "F" else 65535), np.asarray(image), atol=1 / 65535)
+    elif mode in ("I;16", "I"):
+        assert np.array_equal(np.asarray(back).astype(np.int64), np.asarray(image).astype(np.int64))
+    else:  # exact: every colour back (palette order and a lossless widening of the mode may differ)
+        space = "CMYK" if mode == "CMYK" else "RGBA"
+        assert np.array_equal(np.asarray(back.convert(space)), np.asarray(image.convert(space)))
+
+
+def test_a_refusal_names_the_formats_that_work():
+    with pytest.raises(InputError, match=r"PNG cannot store a CMYK image \(x.png\): use .jpg, .jpeg, .tif, .tiff"):
+        output_fit("CMYK", "x.png")
+    with pytest.raises(InputError, match="cannot store the alpha channel of this LA image.*use .png, .webp, .tif"):
+        output_fit("LA", "x.jpg")
+
+
+def test_16_bit_colour_is_read_at_8_bits_with_a_warning(tmp_path):
+    cv2 = pytest.importorskip("cv2")
+    cv2.imwrite(str(tmp_path / "deep.png"), RNG.integers(0, 65536, (5, 6, 3)).astype(np.uint16))
+    with pytest.warns(UserWarning, match="16 bits per colour channel and is read at 8"):
+        assert load_image(tmp_path / "deep.png").mode == "RGB"
+    Image.fromarray(RNG.integers(0, 65536, (5, 6)).astype(np.uint16)).save(tmp_path / "gray.png")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert load_image(tmp_path / "gray.png").mode in ("I;16", "I")  # 16-bit gray stays 16-bit, silently

@@ -68,3 +68,23 @@ def test_threshold_outside_zero_to_one_is_refused():
     for bad in (0, 1.5, "x"):
         with pytest.raises(InputError, match="threshold"):
             MaskPrep(threshold=bad)
+
+
+def test_grow_has_bounds_that_keep_every_run_finite():
+    for bad in (1e9, -1e6, "1e9", "60%", float("inf")):
+        with pytest.raises(InputError, match="grow must be pixels from -1024 to 1024"):
+            MaskPrep(grow=bad)
+    hole = torch.zeros(64, 48, dtype=torch.bool)
+    hole[30, 20] = True
+    assert bool(grow_mask(hole, 1024).all())  # steps beyond the photo's side are not taken
+    assert not bool(grow_mask(hole, -1024).any())
+
+
+def test_numpy_and_torch_scalars_and_whole_floats_are_numbers():
+    import numpy as np
+
+    prep = MaskPrep(grow=np.int64(4), threshold=np.float32(0.5), fill_holes=np.bool_(True))
+    assert prep.grow_pixels(10, 10) == 4 and prep.threshold == 0.5 and prep.fill_holes is True
+    assert MaskPrep(grow=torch.tensor(3), threshold=torch.tensor(0.25)).threshold == 0.25
+    with pytest.raises(InputError, match=r"threshold must be in \(0, 1\].*got np.float32\(1.5\)|got 1.5"):
+        MaskPrep(threshold=np.float32(1.5))

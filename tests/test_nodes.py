@@ -228,6 +228,33 @@ def test_entry_point_declares_both_nodes_with_the_core_choices(pack, tiny_dir, m
     assert "tiny" in combos["model"]["options"]
 
 
+@pytest.mark.parametrize("saved, refused", [
+    (REPO / "tests" / "data" / "in2_face_inpaint_before_v3.json", True),  # crop_to_mask, crop_padding
+    (WORKFLOWS / "in2_face_inpaint.json", False),
+])
+def test_a_saved_workflow_keeps_every_widget_in_place_or_is_refused(pack, tiny_dir, monkeypatch, saved, refused):
+    """The frontend fills a node's widgets from the saved values by position; a workflow saved
+    before the V3 nodes would put its crop_to_mask and crop_padding into crop and context."""
+    import asyncio
+
+    monkeypatch.setitem(sys.modules, "folder_paths",
+                        fake_folder_paths(tiny_dir.parent.parent, {"in2": [str(tiny_dir.parent)]}))
+    for name, module in fake_comfy_api().items():
+        monkeypatch.setitem(sys.modules, name, module)
+    monkeypatch.delitem(sys.modules, f"{pack.__name__}.nodes.schema", raising=False)
+    node = next(n for n in asyncio.run(asyncio.run(pack.comfy_entrypoint()).get_node_list())
+                if n.define_schema()["node_id"] == "IN2_Inpaint")
+    widgets = [i["id"] for i in node.define_schema()["inputs"] if i["kind"] not in ("IN2_MODEL", "Image", "Mask")]
+    values = next(n["widgets_values"] for n in json.loads(saved.read_text())["nodes"] if n["type"] == "IN2_Inpaint")
+    loaded = dict(zip(widgets, values))
+    verdict = node.validate_inputs(**{k: v for k, v in loaded.items() if k in ("crop", "context")})
+    if refused:
+        assert isinstance(verdict, str) and "saved with an older IN2" in verdict
+        assert "set crop (auto, off or on), context (1 to 16), grow, fill_holes and threshold again" in verdict
+    else:
+        assert verdict is True and len(values) == len(widgets)
+
+
 def test_image_tooltip_states_the_cpu_limit_from_the_core(pack):
     from in2 import runtime
 

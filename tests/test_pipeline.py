@@ -360,3 +360,23 @@ def test_without_a_device_the_precision_is_resolved_where_it_first_runs():
         pipe = InpaintPipeline(IN2(IN2Config.tiny()), device=None, dtype="fp16")  # nothing said yet
     with pytest.warns(UserWarning, match="fp16 is not supported on CPU"):
         assert pipe.dtype == torch.float32  # on the CPU, at first use
+
+
+def test_options_take_numpy_and_torch_scalars_and_whole_floats(pipe, hole):
+    image = _rgb()
+    plain = pipe(image, hole, crop="on", context_min=64, threshold=0.5, grow=4)
+    odd = pipe(image, hole, crop="on", context_min=64.0, threshold=np.float32(0.5), grow=np.int64(4),
+               context=torch.tensor(3.0), chunk_size=np.int32(4096))
+    assert np.array_equal(plain, odd)
+    with pytest.raises(InputError, match="context_min must be a whole number of pixels from 1 to 65536, got 384.5"):
+        pipe(image, hole, context_min=384.5)
+
+
+def test_a_huge_grow_is_refused_at_once_instead_of_running_forever(pipe, hole):
+    import time
+
+    start = time.perf_counter()
+    for grow in (1e6, "1e9", "80%"):
+        with pytest.raises(InputError, match="grow must be pixels from -1024 to 1024"):
+            pipe(_rgb(), hole, grow=grow)
+    assert time.perf_counter() - start < 5

@@ -7,15 +7,13 @@ caller in exactly the kind it came in. One module per job:
 
 - ``images``: images -> tensors and results back in the caller's kind (``read_images``).
 - ``masks``: masks -> bool tensors by the mask rules, soft-mask threshold (``read_masks``).
-- ``files``: opening and writing image files, the extension table, never over an input.
+- ``files``: opening and writing image files, never over an input.
+- ``formats``: the extension table, and how a result fits each format (bits, alpha, loss).
 - ``scales``: how each pixel dtype maps to [0, 1] (shared by images and masks).
 """
 
 from .files import (
-    IMAGE_EXTENSIONS,
-    OUTPUT_FORMATS,
     check_not_an_input,
-    check_output_path,
     decode_image,
     encode_image,
     is_image_name,
@@ -24,6 +22,7 @@ from .files import (
     read_image_file,
     save_image,
 )
+from .formats import EXACT_EXTENSIONS, IMAGE_EXTENSIONS, OUTPUT_FORMATS, Fit, check_output_path, fit_image, output_fit
 from .images import ImageBatch, image_to_tensor, read_images
 from .masks import hole_batch, mask_to_tensor, read_masks
 
@@ -44,5 +43,9 @@ __all__ = [
     "check_not_an_input",
     "is_image_name",
     "OUTPUT_FORMATS",
+    "EXACT_EXTENSIONS",
+    "Fit",
+    "output_fit",
+    "fit_image",
     "IMAGE_EXTENSIONS",
 ]

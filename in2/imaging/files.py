@@ -1,7 +1,8 @@
 """Image and mask files: open them fully decoded and upright, write them whole or not at all.
 
-One table, ``OUTPUT_FORMATS``, says which extensions are images and how each is written;
-``IMAGE_EXTENSIONS`` (what folder listings pick up, here and in the trainer) is its keys.
+``formats.OUTPUT_FORMATS`` says which extensions are images (``IMAGE_EXTENSIONS``, what
+folder listings pick up, here and in the trainer) and ``formats.output_fit`` how a result
+goes into each.
 Writes go through ``storage.write_atomic``, so a killed process never leaves a truncated
 image under the final name; commands check that an output is not one of their inputs.
 """
@@ -9,6 +10,7 @@ image under the final name; commands check that an output is not one of their in
 from __future__ import annotations
 
 import io
+import warnings
 from os import PathLike
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -17,25 +19,11 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import InputError
 from .. import storage
+from .formats import IMAGE_EXTENSIONS, OUTPUT_FORMATS, Fit, check_output_path, fit_image, output_fit
 from .scales import check_size
 
 PathLikeStr = str | PathLike
 
-# Extension -> PIL format name: the image files read (folder listings) and written.
-OUTPUT_FORMATS = {
-    ".png": "PNG",
-    ".jpg": "JPEG",
-    ".jpeg": "JPEG",
-    ".webp": "WEBP",
-    ".bmp": "BMP",
-    ".tif": "TIFF",
-    ".tiff": "TIFF",
-    ".gif": "GIF",
-    ".ppm": "PPM",
-    ".pgm": "PPM",
-    ".tga": "TGA",
-}
-IMAGE_EXTENSIONS = tuple(OUTPUT_FORMATS)
 
 
 def is_image_name(name: str | PathLike) -> bool:
@@ -56,6 +44,11 @@ def _decode(source: Path | BinaryIO, name: str, what: str) -> Image.Image:
     """Fully decoded, upright image from a path or an open binary file; ``name`` is for messages."""
     try:
         with Image.open(source) as opened:
+            if opened.mode in ("RGB", "RGBA") and _sixteen_bit(opened):
+                warnings.warn(
+                    f"{what} {name} has 16 bits per colour channel and is read at 8 (16-bit gray stays 16-bit; "
+                    "16-bit colour does not), so the result has 8 bits per channel", stacklevel=3,
+                )
             opened.load()  # decode now so a truncated file fails here, not later
             image = ImageOps.exif_transpose(opened)
             if image is opened:
@@ -71,6 +64,16 @@ def _decode(source: Path | BinaryIO, name: str, what: str) -> Image.Image:
         raise InputError(f"{what} file is corrupt or truncated: {name} ({exc}); re-export or re-download it") from None
     check_size(image.height, image.width, f"{what} {name}")
     return image
+
+
+def _sixteen_bit(opened: Image.Image) -> bool:
+    """Whether a not yet decoded RGB(A) file stores 16 bits per channel (PIL decodes it to 8)."""
+    for tile in getattr(opened, "tile", None) or []:
+        args = tile[3] if len(tile) > 3 else None
+        raw = args if isinstance(args, str) else (args[0] if isinstance(args, tuple) and args else "")
+        if isinstance(raw, str) and ";16" in raw:
+            return True
+    return False
 
 
 def decode_image(data: bytes, name: str, what: str = "image") -> Image.Image:
@@ -102,17 +105,6 @@ def read_image_file(path: str, what: str = "image") -> Image.Image:
     return decode_image(data, path, what)
 
 
-def check_output_path(path: PathLikeStr) -> str:
-    """PIL format name for an output path's extension; InputError for an unknown one."""
-    p = Path(path)
-    fmt = OUTPUT_FORMATS.get(p.suffix.lower())
-    if fmt is None:
-        raise InputError(
-            f"unknown output extension {p.suffix or '(none)'!r} for {p}: use one of {', '.join(sorted(OUTPUT_FORMATS))}"
-        )
-    return fmt
-
-
 def check_not_an_input(output: PathLikeStr, inputs: dict[str, PathLikeStr], way_out: str = "pass another -o") -> None:
     """No command writes over one of its inputs: a photo passed as the output would be lost."""
     for what, path in inputs.items():
@@ -120,24 +112,23 @@ def check_not_an_input(output: PathLikeStr, inputs: dict[str, PathLikeStr], way_
             raise InputError(f"the output {output} is the {what} {path}: writing it would destroy the input; {way_out}")
 
 
-def encode_image(image: Image.Image, path: PathLikeStr) -> bytes:
-    """The file bytes of ``image`` in the format of ``path``'s extension. PNG/TIFF/WebP are
-    lossless here (WebP with ``lossless=True``); JPEG uses quality 95 and cannot keep alpha."""
+def encode_image(image: Image.Image, path: PathLikeStr, fit: Fit | None = None) -> bytes:
+    """The file bytes of ``image`` in the format of ``path``'s extension, converted as
+    ``formats.output_fit`` says (``fit``, when the caller already asked it before inference).
+    PNG, TIFF, WebP (lossless, exact colours under alpha), BMP, PPM and TGA keep every value
+    they store; JPEG uses quality 95."""
     p = Path(str(path))
-    fmt = check_output_path(p)
+    fit = fit or output_fit(image.mode, p)
+    image = fit_image(image, fit)
+    fmt = fit.format
     options: dict[str, Any] = {}
     icc = image.info.get("icc_profile")
     if icc and fmt in ("PNG", "JPEG", "WEBP", "TIFF"):
         options["icc_profile"] = icc
     if fmt == "JPEG":
-        if image.mode not in ("RGB", "L", "CMYK"):
-            raise InputError(
-                f"JPEG cannot store a {image.mode} image ({p}): save as .png to keep it exactly"
-                + (" (with its alpha channel)" if "A" in image.mode else "")
-            )
         options.update(quality=95, subsampling=0)
     elif fmt == "WEBP":
-        options["lossless"] = True
+        options.update(lossless=True, exact=True)
     buffer = io.BytesIO()
     try:
         image.save(buffer, format=fmt, **options)
@@ -148,9 +139,9 @@ def encode_image(image: Image.Image, path: PathLikeStr) -> bytes:
     return buffer.getvalue()
 
 
-def save_image(image: Image.Image, path: PathLikeStr) -> None:
+def save_image(image: Image.Image, path: PathLikeStr, fit: Fit | None = None) -> None:
     """Save with the format given by the extension (see ``encode_image``), to a local path or
     an fsspec URL. The file appears complete or not at all: a killed process never leaves a
     truncated image behind."""
-    data = encode_image(image, path)
+    data = encode_image(image, path, fit)
     storage.write_atomic(str(path), data)

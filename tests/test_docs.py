@@ -1,0 +1,29 @@
+"""What the README, the guides and the package metadata promise: only install routes that
+exist, and exact pixels only where the output formats keep them."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from in2.imaging import EXACT_EXTENSIONS, OUTPUT_FORMATS, output_fit
+
+REPO = Path(__file__).resolve().parent.parent
+DOCS = [REPO / "README.md", REPO / "pyproject.toml", *sorted((REPO / "docs").glob("*.md"))]
+
+
+def test_no_install_route_or_address_that_does_not_exist_yet():
+    for path in DOCS:
+        text = path.read_text(encoding="utf-8")
+        assert "github.com/in2-inpaint" not in text, path  # no public repository yet
+        assert not re.search(r"comfy node install in2-inpaint", text), path  # not in the Registry yet
+        assert "search for **IN2**" not in text, path  # not in ComfyUI-Manager's list yet
+
+
+def test_the_bit_exact_promise_names_exactly_the_lossless_formats():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    promise = readme[readme.index("every pixel outside the mask is returned"):][:400]
+    for ext in EXACT_EXTENSIONS:
+        assert OUTPUT_FORMATS[ext] in promise.upper() or ext.lstrip(".").upper() in promise.upper(), ext
+        assert output_fit("RGB", f"x{ext}").note is None  # written without a change
+    assert "JPEG" in promise and output_fit("RGB", "x.jpg").note  # and the lossy one is named, and warned about
