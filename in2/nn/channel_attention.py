@@ -21,7 +21,9 @@ class ChannelAttention(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.gate(x)
+        if torch.is_grad_enabled():
+            return x * self.gate(x)
+        return x.mul_(self.gate(x))  # inference: x is the CAB's own fresh conv output
 
 
 class CAB(nn.Module):

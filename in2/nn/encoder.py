@@ -6,14 +6,8 @@ import torch
 from torch import nn
 
 from .channel_attention import CAB
-from .ffc import FFCResBlock
-
-
-def _bn_relu_(y: torch.Tensor, bn: nn.BatchNorm2d) -> torch.Tensor:
-    """Frozen BN + ReLU applied in place (inference only): saves one copy of a large map."""
-    scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
-    shift = bn.bias - bn.running_mean * scale
-    return y.mul_(scale[:, None, None]).add_(shift[:, None, None]).relu_()
+from .ffc import FFCResBlock, _bn_relu_
+from .strips import stem_then_down
 
 
 def _inference(module: nn.Module) -> bool:
@@ -60,7 +54,9 @@ class DPB(nn.Module):
     def process(self, y: torch.Tensor) -> torch.Tensor:
         """Everything after the stride-2 conv (FFC block, CAB residual)."""
         y = self.ffc(y)
-        return y + self.cab(y)
+        if torch.is_grad_enabled():
+            return y + self.cab(y)
+        return self.cab(y).add_(y)  # in place: the CAB output is a fresh map
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.process(self.downsample(x))
@@ -78,6 +74,15 @@ class Encoder(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if _inference(self) and min(x.shape[-2:]) >= 4:
+            # channels-last (oneDNN's native layout: 2-3x faster convolutions on the CPU); the
+            # stem and the first downsample in strips, so the full-size stem map never exists
+            first = self.blocks[0]
+            x = stem_then_down(x, (self.stem.body[1], self.stem.body[2]), (first.down[0], first.down[1]))
+            x = first.process(x)
+            for block in self.blocks[1:]:
+                x = block.process(block.downsample(x))
+            return x
         x = self.stem(x)
         for block in self.blocks:
             # Two steps so the larger input map is released as soon as it is downsampled.

@@ -48,7 +48,9 @@ class SpectralTransform(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.reduce(x)
-        return self.expand(x + self.fourier(x))
+        if torch.is_grad_enabled():
+            return self.expand(x + self.fourier(x))
+        return self.expand(self.fourier(x).add_(x))
 
 
 def _conv3x3(c_in: int, c_out: int) -> nn.Conv2d:
@@ -71,8 +73,13 @@ class FFC(nn.Module):
         self.bn_g = nn.BatchNorm2d(glob)
 
     def forward(self, x_l: torch.Tensor, x_g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        out_l = F.relu(self.bn_l(self.l2l(x_l) + self.g2l(x_g)))
-        out_g = F.relu(self.bn_g(self.l2g(x_l) + self.g2g(x_g)))
+        if torch.is_grad_enabled() or self.training:
+            out_l = F.relu(self.bn_l(self.l2l(x_l) + self.g2l(x_g)))
+            out_g = F.relu(self.bn_g(self.l2g(x_l) + self.g2g(x_g)))
+            return out_l, out_g
+        # inference: the sums accumulate in place and BN + ReLU run in place (fewer full maps)
+        out_l = _bn_relu_(self.l2l(x_l).add_(self.g2l(x_g)), self.bn_l)
+        out_g = _bn_relu_(self.l2g(x_l).add_(self.g2g(x_g)), self.bn_g)
         return out_l, out_g
 
 
@@ -88,4 +95,13 @@ class FFCResBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x_l, x_g = x[:, : self.local_channels], x[:, self.local_channels :]
         y_l, y_g = self.second(*self.first(x_l, x_g))
-        return torch.cat([x_l + y_l, x_g + y_g], dim=1)
+        if torch.is_grad_enabled():
+            return torch.cat([x_l + y_l, x_g + y_g], dim=1)
+        return torch.cat([y_l.add_(x_l), y_g.add_(x_g)], dim=1)
+
+
+def _bn_relu_(y: torch.Tensor, bn: nn.BatchNorm2d) -> torch.Tensor:
+    """Frozen BN + ReLU applied in place (inference only): saves a copy of a large map."""
+    scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
+    shift = bn.bias - bn.running_mean * scale
+    return y.mul_(scale[:, None, None]).add_(shift[:, None, None]).relu_()

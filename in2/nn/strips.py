@@ -1,0 +1,67 @@
+"""The full-resolution stages of the encoder, in horizontal strips (inference only).
+
+Why: the stem's output is the largest map of the forward pass (64 channels at full size, 2 GiB
+in fp32 for a 3840x2160 photo) and is read only by the first stride-2 convolution. Both are
+local, so each strip of half-resolution output rows is computed from the input rows it reads
+(a halo of one stem row above and below, the reflect padding rebuilt at the true borders):
+the stem's output never exists whole and every strip stays in the CPU's cache between the two
+convolutions. Each output value is the same sum as the whole-map convolution gives it.
+BatchNorm (frozen) is folded into the convolutions and ReLU applied in place.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# Stem pixels computed per strip: 2^16 x 64 channels = 16 MiB in fp32, a cache-sized band.
+STRIP_PIXELS = 1 << 16
+
+
+def fold_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weight and bias of ``bn(conv(x))`` as one convolution (frozen statistics)."""
+    scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
+    bias = bn.bias - bn.running_mean * scale
+    if conv.bias is not None:
+        bias = bias + conv.bias * scale
+    return conv.weight * scale[:, None, None, None], bias
+
+
+def stem_then_down(
+    x: torch.Tensor, stem: tuple[nn.Conv2d, nn.BatchNorm2d], down: tuple[nn.Conv2d, nn.BatchNorm2d],
+    strip_pixels: int | None = None,
+) -> torch.Tensor:
+    """``relu(bn(down(reflect1(relu(bn(stem(reflect3(x))))))))`` for x [B, C, H, W] (H, W >= 4),
+    computed a strip of output rows at a time: [B, C_down, ceil(H/2), ceil(W/2)], channels-last."""
+    height, width = x.shape[-2:]
+    pad = stem[0].kernel_size[0] // 2
+    w_stem, b_stem = fold_bn(*stem)
+    w_down, b_down = fold_bn(*down)
+    w_stem, w_down = (w.contiguous(memory_format=torch.channels_last) for w in (w_stem, w_down))
+    padded = F.pad(x, (pad,) * 4, mode="reflect").contiguous(memory_format=torch.channels_last)
+    out_h, out_w = math.ceil(height / 2), math.ceil(width / 2)
+    rows = max(1, (strip_pixels or STRIP_PIXELS) // (2 * width))
+    out: torch.Tensor | None = None
+    for r0 in range(0, out_h, rows):
+        r1 = min(out_h, r0 + rows)
+        first, stop = 2 * r0 - 1, 2 * r1  # stem rows the strip reads; -1 and H are reflect padding
+        s0, s1 = max(first, 0), min(stop, height)
+        band = F.conv2d(padded[..., s0 : s1 + 2 * pad, :], w_stem, b_stem).relu_()
+        parts = [band]
+        if first < 0:
+            parts.insert(0, band[..., 1:2, :])  # row -1 reflects row 1
+        if stop > height:
+            parts.append(band[..., height - 2 - s0 : height - 1 - s0, :])  # row H reflects row H-2
+        if len(parts) > 1:
+            band = torch.cat(parts, dim=-2)
+        band = F.pad(band, (1, 1, 0, 0), mode="reflect").contiguous(memory_format=torch.channels_last)
+        y = F.conv2d(band, w_down, b_down, stride=2).relu_()
+        if out is None:
+            out = torch.empty(y.shape[0], y.shape[1], out_h, out_w, dtype=y.dtype, device=y.device,
+                              memory_format=torch.channels_last)
+        out[..., r0:r1, :] = y
+    assert out is not None
+    return out
