@@ -206,3 +206,18 @@ def test_encoder_strips_match_the_whole_map_path(size, strip_pixels, monkeypatch
     with torch.no_grad():
         striped = model.encoder(x)
     torch.testing.assert_close(striped, whole, atol=1e-5, rtol=1e-5)
+
+
+def test_body_mlp_bands_match_the_whole_map(monkeypatch):
+    """At inference the NHAB MLP runs a band of rows at a time; the result must not change."""
+    from in2.nn import body
+
+    torch.manual_seed(0)
+    model = IN2(IN2Config.tiny()).eval()
+    x = torch.randn(2, model.config.body_dim, 9, 7)
+    with torch.enable_grad():
+        whole = model.body(x).detach()
+    monkeypatch.setattr(body, "_MLP_TOKENS", 10)
+    with torch.no_grad():
+        banded = model.body(x)
+    torch.testing.assert_close(banded, whole, atol=1e-5, rtol=1e-5)

@@ -13,6 +13,9 @@ from ..attention import neighborhood_attention
 from .channel_attention import CAB
 from .ffc import FFCResBlock
 
+# Tokens whose MLP runs at once at inference (x 1024 hidden channels = 64 MiB in fp32).
+_MLP_TOKENS = 1 << 14
+
 
 class NeighborhoodAttention(nn.Module):
     """Multi-head NA on channels-last tokens [B, H, W, C]: qkv Linear, NA, proj Linear."""
@@ -27,8 +30,8 @@ class NeighborhoodAttention(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, h, w, c = x.shape
         qkv = self.qkv(x).reshape(b, h, w, 3, self.heads, c // self.heads)
-        q, k, v = qkv.unbind(dim=3)
-        out = neighborhood_attention(q.contiguous(), k.contiguous(), v.contiguous(), self.kernel)
+        q, k, v = qkv.unbind(dim=3)  # views: each backend copies what it needs, once
+        out = neighborhood_attention(q, k, v, self.kernel)
         return self.proj(out.reshape(b, h, w, c))
 
 
@@ -48,8 +51,18 @@ class NHAB(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         xn = self.norm1(x)
         conv = self.cab(xn.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
-        x = x + self.attn(xn) + self.alpha * conv
-        return x + self.mlp(self.norm2(x))
+        if torch.is_grad_enabled():
+            x = x + self.attn(xn) + self.alpha * conv
+            return x + self.mlp(self.norm2(x))
+        # inference: sums in place, and the MLP (4x wider than the map) a band of rows at a
+        # time, so its hidden activations never exist for the whole map (tokens are independent)
+        x = self.attn(xn).add_(x).add_(conv, alpha=self.alpha)
+        del xn, conv
+        rows = max(1, _MLP_TOKENS // (x.shape[0] * x.shape[2]))
+        for top in range(0, x.shape[1], rows):
+            band = x[:, top : top + rows]
+            band += self.mlp(self.norm2(band))
+        return x
 
 
 class NHABGroup(nn.Module):

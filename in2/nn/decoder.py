@@ -24,8 +24,8 @@ from torch.utils.checkpoint import checkpoint
 from . import fused
 from .query_geometry import axis, latent_reads, neighbours, num_chunks
 
-# Queries whose MLP runs at once inside a chunk at inference: their activations (4 neighbours
-# x 2048 x 256 channels, 8 MiB in fp32) stay in the cache from layer to layer.
+# Queries whose MLP runs at once inside a chunk at inference on the CPU: their activations
+# (4 neighbours x 2048 x 256 channels, 8 MiB in fp32) stay in the cache from layer to layer.
 _BLOCK = 2048
 
 
@@ -116,8 +116,9 @@ class INRB(nn.Module):
         w_rel = self.first.weight[:, 9 * self.c_in : 9 * self.c_in + 2].to(dtype).t()
         rel, weight = rel.to(dtype), weight.to(dtype)
         blended = table.new_empty(b, n, self.out.out_features)
-        for s in range(0, n, _BLOCK):
-            e = min(n, s + _BLOCK)
+        block = _BLOCK if table.device.type == "cpu" else n  # a GPU wants few, large kernels
+        for s in range(0, n, block):
+            e = min(n, s + block)
             rows = 4 * (e - s)
             x = work.pair(b * rows * hidden, dtype, table.device)[0].view(b, rows, hidden)
             torch.index_select(table, 1, src[:, s:e].reshape(-1), out=x)

@@ -53,9 +53,10 @@ class DPB(nn.Module):
 
     def process(self, y: torch.Tensor) -> torch.Tensor:
         """Everything after the stride-2 conv (FFC block, CAB residual)."""
-        y = self.ffc(y)
         if torch.is_grad_enabled():
+            y = self.ffc(y)
             return y + self.cab(y)
+        y = self.ffc(y, inplace=True)  # y is this block's own fresh map
         return self.cab(y).add_(y)  # in place: the CAB output is a fresh map
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

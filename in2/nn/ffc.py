@@ -29,7 +29,9 @@ class FourierUnit(nn.Module):
         with torch.autocast(device_type=x.device.type, enabled=False):
             spec = torch.fft.rfftn(x.float(), dim=(-2, -1), norm="ortho")
             y = torch.cat([spec.real, spec.imag], dim=1)  # [B, 2C, h, w//2+1]
-            y = F.relu(self.bn(self.conv(y.to(self.conv.weight.dtype))))
+            del spec
+            y = self.conv(y.to(self.conv.weight.dtype))
+            y = F.relu(self.bn(y)) if torch.is_grad_enabled() or self.training else _bn_relu_(y, self.bn)
             y = y.float()
             real, imag = y.chunk(2, dim=1)
             out = torch.fft.irfftn(torch.complex(real, imag), s=(h, w), dim=(-2, -1), norm="ortho")
@@ -47,7 +49,11 @@ class SpectralTransform(nn.Module):
         self.expand = nn.Conv2d(half, channels, 1, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.reduce(x)
+        if torch.is_grad_enabled() or self.training:
+            x = self.reduce(x)
+        else:
+            conv, bn, _ = self.reduce
+            x = _bn_relu_(conv(x), bn)
         if torch.is_grad_enabled():
             return self.expand(x + self.fourier(x))
         return self.expand(self.fourier(x).add_(x))
@@ -92,11 +98,18 @@ class FFCResBlock(nn.Module):
         self.second = FFC(channels, ratio)
         self.local_channels = channels - self.first.global_channels
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, inplace: bool = False) -> torch.Tensor:
+        """``inplace`` (inference only): add the residual into ``x`` itself, which the caller
+        gives up; saves one map of the block's size."""
         x_l, x_g = x[:, : self.local_channels], x[:, self.local_channels :]
         y_l, y_g = self.second(*self.first(x_l, x_g))
         if torch.is_grad_enabled():
             return torch.cat([x_l + y_l, x_g + y_g], dim=1)
+        if inplace:
+            x_l += y_l
+            del y_l
+            x_g += y_g
+            return x
         return torch.cat([y_l.add_(x_l), y_g.add_(x_g)], dim=1)
 
 
