@@ -26,6 +26,7 @@ from .runtime import (
     DEFAULT_CHUNK_SIZE,
     autocast,
     available_memory,
+    decoder_precision,
     dtype_name,
     max_pixels as budget_pixels,
     resolve_device,
@@ -202,7 +203,7 @@ class InpaintPipeline:
             model_reads = _resize_reads(reads, side)
         else:
             model_image, model_hole, model_reads = image, hole.float(), reads
-        with autocast(image.device, self.dtype):
+        with autocast(image.device, self.dtype), decoder_precision(self.model, image.device, self.dtype):
             pred = self.model(model_image, model_hole, chunk_size=chunk_size, progress=progress, region=model_reads)
         pred = pred.float()
         if mode == "resize":

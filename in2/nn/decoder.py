@@ -56,6 +56,8 @@ class INRB(nn.Module):
         self.first = nn.Linear(9 * c_in + 4, hidden)  # [unfolded feature, rel_y, rel_x, cell_y, cell_x]
         self.hidden = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(layers - 1))
         self.out = nn.Linear(hidden, c_out)
+        # Precision of the per-query MLP at inference (None = the table's own); see runtime.
+        self.mlp_dtype: torch.dtype | None = None
 
     # -- the first layer, two ways -------------------------------------------------------
     def _feature_weight(self) -> torch.Tensor:
@@ -112,10 +114,13 @@ class INRB(nn.Module):
         activations ([4 x block, hidden], a few MB) stay in the CPU's cache through all the
         layers, and each layer is one fused linear + bias + ReLU (`fused.linear`)."""
         b, n, hidden = table.shape[0], src.shape[1], table.shape[-1]
-        dtype = table.dtype  # under autocast the table is already in the reduced precision
+        out_dtype = table.dtype  # under autocast the table is already in the reduced precision
+        if self.mlp_dtype is not None:
+            table = table.to(self.mlp_dtype)
+        dtype = table.dtype
         w_rel = self.first.weight[:, 9 * self.c_in : 9 * self.c_in + 2].to(dtype).t()
         rel, weight = rel.to(dtype), weight.to(dtype)
-        blended = table.new_empty(b, n, self.out.out_features)
+        blended = table.new_empty(b, n, self.out.out_features, dtype=out_dtype)
         block = _BLOCK if table.device.type == "cpu" else n  # a GPU wants few, large kernels
         for s in range(0, n, block):
             e = min(n, s + block)
