@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .channel_attention import CAB
-from .ffc import FFCResBlock, _bn_relu_
+from . import fused
+from .ffc import FFCResBlock, _bn_relu_, fold_bn
 from .strips import stem_then_down
 
 
@@ -49,7 +51,7 @@ class DPB(nn.Module):
         if not _inference(self):
             return self.down(x)
         conv, bn, _ = self.down
-        return _bn_relu_(conv(x), bn)
+        return fused.conv(F.pad(x, (1, 1, 1, 1), mode="reflect"), *fold_bn(conv, bn), stride=2, act="relu")
 
     def process(self, y: torch.Tensor) -> torch.Tensor:
         """Everything after the stride-2 conv (FFC block, CAB residual)."""

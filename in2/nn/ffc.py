@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import fused
+
 
 class FourierUnit(nn.Module):
     """1x1 conv + BN + ReLU in the 2-D frequency domain: a global receptive field in one layer.
@@ -51,12 +53,14 @@ class SpectralTransform(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if torch.is_grad_enabled() or self.training:
             x = self.reduce(x)
-        else:
-            conv, bn, _ = self.reduce
-            x = _bn_relu_(conv(x), bn)
-        if torch.is_grad_enabled():
             return self.expand(x + self.fourier(x))
-        return self.expand(self.fourier(x).add_(x))
+        return self.expand(self.features(x))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Inference: what ``expand`` reads (the reduced map plus its Fourier unit's output)."""
+        conv, bn, _ = self.reduce
+        x = fused.conv(x, *fold_bn(conv, bn), act="relu")
+        return self.fourier(x).add_(x)
 
 
 def _conv3x3(c_in: int, c_out: int) -> nn.Conv2d:
@@ -83,9 +87,16 @@ class FFC(nn.Module):
             out_l = F.relu(self.bn_l(self.l2l(x_l) + self.g2l(x_g)))
             out_g = F.relu(self.bn_g(self.l2g(x_l) + self.g2g(x_g)))
             return out_l, out_g
-        # inference: the sums accumulate in place and BN + ReLU run in place (fewer full maps)
-        out_l = _bn_relu_(self.l2l(x_l).add_(self.g2l(x_g)), self.bn_l)
-        out_g = _bn_relu_(self.l2g(x_l).add_(self.g2g(x_g)), self.bn_g)
+        # inference: BN folded into the convolutions, each sum and ReLU fused into the second
+        # convolution of the pair (oneDNN), reflect padding built once per input
+        (w_ll, w_gl), shift_l = _scaled(self.bn_l, self.l2l, self.g2l)
+        (w_lg, w_exp), shift_g = _scaled(self.bn_g, self.l2g, self.g2g.expand)
+        pad_l = F.pad(x_l, (1, 1, 1, 1), mode="reflect")
+        out_l = fused.conv(pad_l, w_ll, shift_l)
+        out_l = fused.conv(F.pad(x_g, (1, 1, 1, 1), mode="reflect"), w_gl, None, act="relu", add=out_l)
+        local = fused.conv(pad_l, w_lg, shift_g)
+        del pad_l
+        out_g = fused.conv(self.g2g.features(x_g), w_exp, None, act="relu", add=local)
         return out_l, out_g
 
 
@@ -111,6 +122,19 @@ class FFCResBlock(nn.Module):
             x_g += y_g
             return x
         return torch.cat([y_l.add_(x_l), y_g.add_(x_g)], dim=1)
+
+
+def fold_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weight and bias of ``bn(conv(x))`` as one convolution (frozen statistics)."""
+    (weight,), bias = _scaled(bn, conv)
+    return weight, bias
+
+
+def _scaled(bn: nn.BatchNorm2d, *convs: nn.Conv2d) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """The weights of ``convs`` (bias-free, summed before ``bn``) scaled by frozen BN, and its shift."""
+    scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
+    shift = bn.bias - bn.running_mean * scale
+    return [conv.weight * scale[:, None, None, None] for conv in convs], shift
 
 
 def _bn_relu_(y: torch.Tensor, bn: nn.BatchNorm2d) -> torch.Tensor:

@@ -40,3 +40,43 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, rel
         return torch.ops.mkldnn._linear_pointwise(x.contiguous(), weight, bias, "relu" if relu else "none", [], "")
     y = F.linear(x, weight.to(x.dtype), None if bias is None else bias.to(x.dtype))
     return y.relu_() if relu else y
+
+
+@functools.lru_cache(maxsize=None)
+def _onednn_conv() -> bool:
+    """True when this build's oneDNN fused convolution (with a fused sum) runs here."""
+    if not torch.backends.mkldnn.is_available():
+        return False
+    try:
+        x, w = torch.ones(1, 1, 2, 2), torch.ones(1, 1, 1, 1)
+        y = torch.ops.mkldnn._convolution_pointwise.binary(
+            x, x, w, None, [0, 0], [1, 1], [1, 1], 1, "add", None, "relu", [], "")
+    except (AttributeError, RuntimeError):
+        return False
+    return bool(torch.equal(y, torch.full((1, 1, 2, 2), 2.0)))
+
+
+def conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride: int = 1, act: str = "none",
+         add: torch.Tensor | None = None, padding: int = 0) -> torch.Tensor:
+    """``act(conv2d(x, weight, bias, stride, padding) + add)`` (zero padding), ``act`` "none",
+    "relu" or "gelu" (erf); one oneDNN call on the CPU without autograd (no separate passes over the map
+    for the sum and the activation), plain PyTorch elsewhere."""
+    weight = weight.to(x.dtype)
+    bias = None if bias is None else bias.to(x.dtype)
+    # (this build's fused sum + ReLU has no bf16 kernel: bf16 sums take the plain path)
+    fused = (x.device.type == "cpu" and not torch.is_grad_enabled() and _onednn_conv()
+             and (x.dtype == torch.float32 or (x.dtype == torch.bfloat16 and add is None)))
+    if fused:
+        args = ([padding, padding], [stride, stride], [1, 1], 1)
+        if add is None:
+            return torch.ops.mkldnn._convolution_pointwise(x, weight, bias, *args, act, [], "none" if act == "gelu" else "")
+        if act in ("none", "relu"):
+            return torch.ops.mkldnn._convolution_pointwise.binary(
+                x, add.contiguous(memory_format=torch.channels_last), weight, bias, *args, "add", None,
+                None if act == "none" else act, [], "")
+    y = F.conv2d(x, weight, bias, stride=stride, padding=padding)
+    if add is not None:
+        y = y.add_(add)
+    if act == "relu":
+        return y.relu_()
+    return F.gelu(y) if act == "gelu" else y

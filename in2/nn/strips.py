@@ -17,19 +17,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import fused
+from .ffc import fold_bn
+
 # Stem pixels computed per strip: on the CPU 2^16 x 64 channels = 16 MiB in fp32, a band that
 # stays in the cache; on a GPU 2^21 (512 MiB), few enough strips that kernel launches do not count.
 STRIP_PIXELS = 1 << 16
 STRIP_PIXELS_GPU = 1 << 21
-
-
-def fold_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
-    """Weight and bias of ``bn(conv(x))`` as one convolution (frozen statistics)."""
-    scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
-    bias = bn.bias - bn.running_mean * scale
-    if conv.bias is not None:
-        bias = bias + conv.bias * scale
-    return conv.weight * scale[:, None, None, None], bias
 
 
 def stem_then_down(
@@ -52,7 +46,7 @@ def stem_then_down(
         r1 = min(out_h, r0 + rows)
         first, stop = 2 * r0 - 1, 2 * r1  # stem rows the strip reads; -1 and H are reflect padding
         s0, s1 = max(first, 0), min(stop, height)
-        band = F.conv2d(padded[..., s0 : s1 + 2 * pad, :], w_stem, b_stem).relu_()
+        band = fused.conv(padded[..., s0 : s1 + 2 * pad, :], w_stem, b_stem, act="relu")
         parts = [band]
         if first < 0:
             parts.insert(0, band[..., 1:2, :])  # row -1 reflects row 1
@@ -61,7 +55,7 @@ def stem_then_down(
         if len(parts) > 1:
             band = torch.cat(parts, dim=-2)
         band = F.pad(band, (1, 1, 0, 0), mode="reflect").contiguous(memory_format=torch.channels_last)
-        y = F.conv2d(band, w_down, b_down, stride=2).relu_()
+        y = fused.conv(band, w_down, b_down, stride=2, act="relu")
         if out is None:
             out = torch.empty(y.shape[0], y.shape[1], out_h, out_w, dtype=y.dtype, device=y.device,
                               memory_format=torch.channels_last)
