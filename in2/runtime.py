@@ -11,9 +11,11 @@ for callers that import them from this module).
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import os
 import warnings
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 
@@ -28,6 +30,7 @@ __all__ = [
     "max_pixels",
     "autocast",
     "decoder_precision",
+    "release_freed_memory",
     "BYTES_PER_PIXEL",
     "FIXED_BYTES",
     "SAFETY_MARGIN",
@@ -181,6 +184,26 @@ def decoder_precision(model: object, device: torch.device, dtype: torch.dtype) -
     finally:
         for block, old in zip(blocks, before):
             block.mlp_dtype = old
+
+
+@functools.lru_cache(maxsize=None)
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+def release_freed_memory(device: torch.device) -> None:
+    """Give the pages of freed CPU tensors back to the system now (glibc's ``malloc_trim``).
+
+    Why: maps under glibc's mmap threshold (up to 32 MiB) come from its heap, which keeps freed
+    pages; the next stage's maps then add to them and raise the peak resident memory (about
+    240 MiB of the 980 MiB a 1920x1080 photo took with the bundled weights). Called between the
+    model's stages; a no-op off glibc and for other devices."""
+    trim = _malloc_trim() if device.type == "cpu" else None
+    if trim is not None:
+        trim(0)
 
 
 def _meminfo_available() -> int | None:

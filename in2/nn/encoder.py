@@ -9,6 +9,7 @@ from torch import nn
 from .channel_attention import CAB
 from . import fused
 from .ffc import FFCResBlock, _bn_relu_, fold_bn
+from ..runtime import release_freed_memory
 from .strips import stem_then_down
 
 
@@ -82,8 +83,10 @@ class Encoder(nn.Module):
             # stem and the first downsample in strips, so the full-size stem map never exists
             first = self.blocks[0]
             x = stem_then_down(x, (self.stem.body[1], self.stem.body[2]), (first.down[0], first.down[1]))
+            release_freed_memory(x.device)
             x = first.process(x)
             for block in self.blocks[1:]:
+                release_freed_memory(x.device)
                 x = block.process(block.downsample(x))
             return x
         x = self.stem(x)

@@ -36,7 +36,9 @@ class FourierUnit(nn.Module):
             y = F.relu(self.bn(y)) if torch.is_grad_enabled() or self.training else _bn_relu_(y, self.bn)
             y = y.float()
             real, imag = y.chunk(2, dim=1)
-            out = torch.fft.irfftn(torch.complex(real, imag), s=(h, w), dim=(-2, -1), norm="ortho")
+            spec = torch.complex(real, imag)
+            del y, real, imag
+            out = torch.fft.irfftn(spec, s=(h, w), dim=(-2, -1), norm="ortho")
         return out.to(dtype)
 
 
@@ -89,14 +91,16 @@ class FFC(nn.Module):
             return out_l, out_g
         # inference: BN folded into the convolutions, each sum and ReLU fused into the second
         # convolution of the pair (oneDNN), reflect padding built once per input
+        # (order: the Fourier branch's large temporaries come and go before the other maps exist)
         (w_ll, w_gl), shift_l = _scaled(self.bn_l, self.l2l, self.g2l)
         (w_lg, w_exp), shift_g = _scaled(self.bn_g, self.l2g, self.g2g.expand)
+        spectral = self.g2g.features(x_g)
         pad_l = F.pad(x_l, (1, 1, 1, 1), mode="reflect")
         out_l = fused.conv(pad_l, w_ll, shift_l)
         out_l = fused.conv(F.pad(x_g, (1, 1, 1, 1), mode="reflect"), w_gl, None, act="relu", add=out_l)
         local = fused.conv(pad_l, w_lg, shift_g)
         del pad_l
-        out_g = fused.conv(self.g2g.features(x_g), w_exp, None, act="relu", add=local)
+        out_g = fused.conv(spectral, w_exp, None, act="relu", add=local)
         return out_l, out_g
 
 
