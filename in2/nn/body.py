@@ -10,11 +10,19 @@ import torch
 from torch import nn
 
 from ..attention import neighborhood_attention
+from . import fused
 from .channel_attention import CAB
 from .ffc import FFCResBlock
 
 # Tokens whose MLP runs at once at inference (x 1024 hidden channels = 64 MiB in fp32).
 _MLP_TOKENS = 1 << 14
+
+
+def _linear(x: torch.Tensor, layer: nn.Linear) -> torch.Tensor:
+    """``layer(x)`` on channels-last tokens; one fused oneDNN call at inference on the CPU."""
+    if torch.is_grad_enabled():
+        return layer(x)
+    return fused.linear(x.reshape(-1, x.shape[-1]), layer.weight, layer.bias).view(*x.shape[:-1], -1)
 
 
 class NeighborhoodAttention(nn.Module):
@@ -29,10 +37,10 @@ class NeighborhoodAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, h, w, c = x.shape
-        qkv = self.qkv(x).reshape(b, h, w, 3, self.heads, c // self.heads)
+        qkv = _linear(x, self.qkv).reshape(b, h, w, 3, self.heads, c // self.heads)
         q, k, v = qkv.unbind(dim=3)  # views: each backend copies what it needs, once
         out = neighborhood_attention(q, k, v, self.kernel)
-        return self.proj(out.reshape(b, h, w, c))
+        return _linear(out.reshape(b, h, w, c), self.proj)
 
 
 class NHAB(nn.Module):
@@ -59,9 +67,11 @@ class NHAB(nn.Module):
         x = self.attn(xn).add_(x).add_(conv, alpha=self.alpha)
         del xn, conv
         rows = max(1, _MLP_TOKENS // (x.shape[0] * x.shape[2]))
+        fc1, _, fc2 = self.mlp
         for top in range(0, x.shape[1], rows):
             band = x[:, top : top + rows]
-            band += self.mlp(self.norm2(band))
+            hidden = fused.linear(self.norm2(band).reshape(-1, x.shape[-1]), fc1.weight, fc1.bias, gelu=True)
+            band += fused.linear(hidden, fc2.weight, fc2.bias).view(band.shape)
         return x
 
 

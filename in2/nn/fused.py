@@ -28,8 +28,10 @@ def _onednn_linear() -> bool:
     return bool(torch.equal(y, torch.full((2, 4), 3.0)))
 
 
-def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, relu: bool = False) -> torch.Tensor:
-    """``F.linear(x, weight, bias)``, then ReLU when ``relu``; fused on the CPU without autograd."""
+def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, relu: bool = False,
+           gelu: bool = False) -> torch.Tensor:
+    """``F.linear(x, weight, bias)`` on ``[N, C]`` rows, then ReLU when ``relu`` or GELU (erf) when
+    ``gelu``; fused on the CPU without autograd."""
     fused = (
         x.device.type == "cpu" and x.dim() == 2 and not torch.is_grad_enabled()
         and x.dtype in (torch.float32, torch.bfloat16) and _onednn_linear()
@@ -37,9 +39,10 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, rel
     if fused:
         weight = weight.to(x.dtype)
         bias = None if bias is None else bias.to(x.dtype)
-        return torch.ops.mkldnn._linear_pointwise(x.contiguous(), weight, bias, "relu" if relu else "none", [], "")
+        act = "relu" if relu else "gelu" if gelu else "none"
+        return torch.ops.mkldnn._linear_pointwise(x.contiguous(), weight, bias, act, [], "none" if gelu else "")
     y = F.linear(x, weight.to(x.dtype), None if bias is None else bias.to(x.dtype))
-    return y.relu_() if relu else y
+    return y.relu_() if relu else F.gelu(y) if gelu else y
 
 
 @functools.lru_cache(maxsize=None)
