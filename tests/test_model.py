@@ -202,7 +202,7 @@ def test_encoder_strips_match_the_whole_map_path(size, strip_pixels, monkeypatch
     x = torch.rand(2, 4, *size)
     with torch.enable_grad():
         whole = model.encoder(x).detach()
-    monkeypatch.setattr(strips, "STRIP_PIXELS", strip_pixels)
+    monkeypatch.setattr(strips, "STRIP_PIXELS", strip_pixels)  # the stem strips and the FFC 3x3 convolutions
     with torch.no_grad():
         striped = model.encoder(x)
     torch.testing.assert_close(striped, whole, atol=1e-5, rtol=1e-5)
@@ -221,3 +221,17 @@ def test_body_mlp_bands_match_the_whole_map(monkeypatch):
     with torch.no_grad():
         banded = model.body(x)
     torch.testing.assert_close(banded, whole, atol=1e-5, rtol=1e-5)
+
+
+def test_attention_by_head_groups_matches_all_heads(monkeypatch):
+    """At inference a large map takes the attention a few heads at a time; same result."""
+    from in2.nn import body
+
+    torch.manual_seed(0)
+    model = IN2(IN2Config.tiny(num_heads=4)).eval()
+    x = torch.randn(1, model.config.body_dim, 11, 9)
+    with torch.no_grad():
+        whole = model.body(x)
+        monkeypatch.setattr(body, "_QKV_ELEMENTS", 11 * 9 * model.config.body_dim * 3 // 4)  # one head per group
+        grouped = model.body(x)
+    torch.testing.assert_close(grouped, whole, atol=1e-5, rtol=1e-5)

@@ -16,6 +16,9 @@ from .ffc import FFCResBlock
 
 # Tokens whose MLP runs at once at inference (x 1024 hidden channels = 64 MiB in fp32).
 _MLP_TOKENS = 1 << 14
+# Most q, k, v elements held at once at inference (2^24 = 64 MiB in fp32): large maps take the
+# attention a few heads at a time.
+_QKV_ELEMENTS = 1 << 24
 
 
 def _linear(x: torch.Tensor, layer: nn.Linear) -> torch.Tensor:
@@ -37,10 +40,26 @@ class NeighborhoodAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, h, w, c = x.shape
-        qkv = _linear(x, self.qkv).reshape(b, h, w, 3, self.heads, c // self.heads)
-        q, k, v = qkv.unbind(dim=3)  # views: each backend copies what it needs, once
-        out = neighborhood_attention(q, k, v, self.kernel)
-        return _linear(out.reshape(b, h, w, c), self.proj)
+        dim = c // self.heads
+        # heads are independent: at inference on a large map a few heads at a time, so q, k, v
+        # (3x the map) never exist for all heads at once
+        group = self.heads if torch.is_grad_enabled() else max(1, min(self.heads, _QKV_ELEMENTS // (x.numel() * 3 // self.heads)))
+        if group >= self.heads:
+            qkv = _linear(x, self.qkv).reshape(b, h, w, 3, self.heads, dim)
+            q, k, v = qkv.unbind(dim=3)  # views: each backend copies what it needs, once
+            out = neighborhood_attention(q, k, v, self.kernel).reshape(b, h, w, c)
+        else:
+            out = x.new_empty(b, h, w, c)
+            weight = self.qkv.weight.view(3, self.heads, dim, c)
+            bias = self.qkv.bias.view(3, self.heads, dim)
+            for first in range(0, self.heads, group):
+                heads = slice(first, min(self.heads, first + group))
+                n = heads.stop - heads.start
+                qkv = fused.linear(x.reshape(-1, c), weight[:, heads].reshape(-1, c), bias[:, heads].reshape(-1))
+                q, k, v = qkv.view(b, h, w, 3, n, dim).unbind(dim=3)
+                out[..., heads.start * dim : heads.stop * dim] = neighborhood_attention(q, k, v, self.kernel).reshape(b, h, w, n * dim)
+                del qkv, q, k, v
+        return _linear(out, self.proj)
 
 
 class NHAB(nn.Module):

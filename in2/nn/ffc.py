@@ -11,6 +11,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import fused
+from .fused import fold_bn, scaled
+from .strips import conv3x3_reflect
 
 
 class FourierUnit(nn.Module):
@@ -89,17 +91,23 @@ class FFC(nn.Module):
             out_l = F.relu(self.bn_l(self.l2l(x_l) + self.g2l(x_g)))
             out_g = F.relu(self.bn_g(self.l2g(x_l) + self.g2g(x_g)))
             return out_l, out_g
-        # inference: BN folded into the convolutions, each sum and ReLU fused into the second
-        # convolution of the pair (oneDNN), reflect padding built once per input
-        # (order: the Fourier branch's large temporaries come and go before the other maps exist)
-        (w_ll, w_gl), shift_l = _scaled(self.bn_l, self.l2l, self.g2l)
-        (w_lg, w_exp), shift_g = _scaled(self.bn_g, self.l2g, self.g2g.expand)
+        return self.infer([x_l, x_g])
+
+    def infer(self, pair: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inference on ``[x_l, x_g]``, which it empties so each input is freed once read (when
+        the caller holds no other reference). BN is folded into the convolutions, each sum and
+        ReLU fused into the second convolution of its pair, the 3x3 convolutions run in strips
+        (no padded copy of a map), and the Fourier branch's temporaries come and go first."""
+        x_l, x_g = pair
+        pair.clear()
+        (w_ll, w_gl), shift_l = scaled(self.bn_l, self.l2l, self.g2l)
+        (w_lg, w_exp), shift_g = scaled(self.bn_g, self.l2g, self.g2g.expand)
         spectral = self.g2g.features(x_g)
-        pad_l = F.pad(x_l, (1, 1, 1, 1), mode="reflect")
-        out_l = fused.conv(pad_l, w_ll, shift_l)
-        out_l = fused.conv(F.pad(x_g, (1, 1, 1, 1), mode="reflect"), w_gl, None, act="relu", add=out_l)
-        local = fused.conv(pad_l, w_lg, shift_g)
-        del pad_l
+        out_l = conv3x3_reflect(x_g, w_gl, shift_l)
+        del x_g
+        out_l = conv3x3_reflect(x_l, w_ll, None, act="relu", add=out_l)
+        local = conv3x3_reflect(x_l, w_lg, shift_g)
+        del x_l
         out_g = fused.conv(spectral, w_exp, None, act="relu", add=local)
         return out_l, out_g
 
@@ -117,28 +125,16 @@ class FFCResBlock(nn.Module):
         """``inplace`` (inference only): add the residual into ``x`` itself, which the caller
         gives up; saves one map of the block's size."""
         x_l, x_g = x[:, : self.local_channels], x[:, self.local_channels :]
-        y_l, y_g = self.second(*self.first(x_l, x_g))
-        if torch.is_grad_enabled():
+        if torch.is_grad_enabled() or self.training:
+            y_l, y_g = self.second(*self.first(x_l, x_g))
             return torch.cat([x_l + y_l, x_g + y_g], dim=1)
+        y_l, y_g = self.second.infer(list(self.first.infer([x_l, x_g])))  # the first's outputs freed early
         if inplace:
             x_l += y_l
             del y_l
             x_g += y_g
             return x
         return torch.cat([y_l.add_(x_l), y_g.add_(x_g)], dim=1)
-
-
-def fold_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
-    """Weight and bias of ``bn(conv(x))`` as one convolution (frozen statistics)."""
-    (weight,), bias = _scaled(bn, conv)
-    return weight, bias
-
-
-def _scaled(bn: nn.BatchNorm2d, *convs: nn.Conv2d) -> tuple[list[torch.Tensor], torch.Tensor]:
-    """The weights of ``convs`` (bias-free, summed before ``bn``) scaled by frozen BN, and its shift."""
-    scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
-    shift = bn.bias - bn.running_mean * scale
-    return [conv.weight * scale[:, None, None, None] for conv in convs], shift
 
 
 def _bn_relu_(y: torch.Tensor, bn: nn.BatchNorm2d) -> torch.Tensor:

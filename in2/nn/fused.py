@@ -13,6 +13,7 @@ import functools
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 
 @functools.lru_cache(maxsize=None)
@@ -83,3 +84,16 @@ def conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, strid
     if act == "relu":
         return y.relu_()
     return F.gelu(y) if act == "gelu" else y
+
+
+def fold_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weight and bias of ``bn(conv(x))`` as one convolution (frozen statistics)."""
+    (weight,), bias = scaled(bn, conv)
+    return weight, bias
+
+
+def scaled(bn: nn.BatchNorm2d, *convs: nn.Conv2d) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """The weights of ``convs`` (bias-free, summed before ``bn``) scaled by frozen BN, and its shift."""
+    scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
+    shift = bn.bias - bn.running_mean * scale
+    return [conv.weight * scale[:, None, None, None] for conv in convs], shift

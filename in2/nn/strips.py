@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import fused
-from .ffc import fold_bn
+from .fused import fold_bn
 
 # Stem pixels computed per strip: on the CPU 2^16 x 64 channels = 16 MiB in fp32, a band that
 # stays in the cache; on a GPU 2^21 (512 MiB), few enough strips that kernel launches do not count.
@@ -58,6 +58,40 @@ def stem_then_down(
         y = fused.conv(band, w_down, b_down, stride=2, act="relu")
         if out is None:
             out = torch.empty(y.shape[0], y.shape[1], out_h, out_w, dtype=y.dtype, device=y.device,
+                              memory_format=torch.channels_last)
+        out[..., r0:r1, :] = y
+    assert out is not None
+    return out
+
+
+def conv3x3_reflect(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, act: str = "none",
+    add: torch.Tensor | None = None, strip_pixels: int | None = None,
+) -> torch.Tensor:
+    """``act(conv3x3(reflect1(x), weight, bias) + add)``, a strip of rows at a time (H, W >= 2).
+
+    The same sums as padding the whole map first, without the padded copy of the whole map
+    (at 3840x2160 the 48 global channels of the first FFC would take 400 MiB more in fp32)."""
+    height, width = x.shape[-2:]
+    budget = strip_pixels or (STRIP_PIXELS if x.device.type == "cpu" else STRIP_PIXELS_GPU)
+    rows = max(1, budget // width)
+    if rows >= height:
+        padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
+        return fused.conv(padded, weight, bias, act=act, add=add)
+    out: torch.Tensor | None = None
+    for r0 in range(0, height, rows):
+        r1 = min(height, r0 + rows)
+        band = x[..., max(r0 - 1, 0) : min(r1 + 1, height), :]
+        parts = [band]
+        if r0 == 0:
+            parts.insert(0, x[..., 1:2, :])  # row -1 reflects row 1
+        if r1 == height:
+            parts.append(x[..., height - 2 : height - 1, :])  # row H reflects row H-2
+        band = torch.cat(parts, dim=-2) if len(parts) > 1 else band
+        band = F.pad(band, (1, 1, 0, 0), mode="reflect").contiguous(memory_format=torch.channels_last)
+        y = fused.conv(band, weight, bias, act=act, add=None if add is None else add[..., r0:r1, :])
+        if out is None:
+            out = torch.empty(y.shape[0], y.shape[1], height, width, dtype=y.dtype, device=y.device,
                               memory_format=torch.channels_last)
         out[..., r0:r1, :] = y
     assert out is not None
