@@ -47,20 +47,28 @@ def stem_then_down(
         first, stop = 2 * r0 - 1, 2 * r1  # stem rows the strip reads; -1 and H are reflect padding
         s0, s1 = max(first, 0), min(stop, height)
         band = fused.conv(padded[..., s0 : s1 + 2 * pad, :], w_stem, b_stem, act="relu")
-        parts = [band]
-        if first < 0:
-            parts.insert(0, band[..., 1:2, :])  # row -1 reflects row 1
-        if stop > height:
-            parts.append(band[..., height - 2 - s0 : height - 1 - s0, :])  # row H reflects row H-2
-        if len(parts) > 1:
-            band = torch.cat(parts, dim=-2)
-        band = F.pad(band, (1, 1, 0, 0), mode="reflect").contiguous(memory_format=torch.channels_last)
-        y = fused.conv(band, w_down, b_down, stride=2, act="relu")
-        if out is None:
-            out = torch.empty(y.shape[0], y.shape[1], out_h, out_w, dtype=y.dtype, device=y.device,
-                              memory_format=torch.channels_last)
-        out[..., r0:r1, :] = y
+        # rows -1 and H reflect rows 1 and H-2
+        band = _halo_band(band, band[..., 1:2, :] if first < 0 else None,
+                          band[..., height - 2 - s0 : height - 1 - s0, :] if stop > height else None)
+        out = _store(out, fused.conv(band, w_down, b_down, stride=2, act="relu"), r0, r1, (out_h, out_w))
     assert out is not None
+    return out
+
+
+def _halo_band(rows: torch.Tensor, above: torch.Tensor | None, below: torch.Tensor | None) -> torch.Tensor:
+    """A strip's rows with the reflected border rows it needs (None inside the map), reflect
+    padded by one column on each side, channels-last."""
+    parts = [t for t in (above, rows, below) if t is not None]
+    band = torch.cat(parts, dim=-2) if len(parts) > 1 else rows
+    return F.pad(band, (1, 1, 0, 0), mode="reflect").contiguous(memory_format=torch.channels_last)
+
+
+def _store(out: torch.Tensor | None, y: torch.Tensor, r0: int, r1: int, size: tuple[int, int]) -> torch.Tensor:
+    """Write a strip's result into rows r0..r1 of the whole output (allocated on first use)."""
+    if out is None:
+        out = torch.empty(y.shape[0], y.shape[1], *size, dtype=y.dtype, device=y.device,
+                          memory_format=torch.channels_last)
+    out[..., r0:r1, :] = y
     return out
 
 
@@ -81,18 +89,9 @@ def conv3x3_reflect(
     out: torch.Tensor | None = None
     for r0 in range(0, height, rows):
         r1 = min(height, r0 + rows)
-        band = x[..., max(r0 - 1, 0) : min(r1 + 1, height), :]
-        parts = [band]
-        if r0 == 0:
-            parts.insert(0, x[..., 1:2, :])  # row -1 reflects row 1
-        if r1 == height:
-            parts.append(x[..., height - 2 : height - 1, :])  # row H reflects row H-2
-        band = torch.cat(parts, dim=-2) if len(parts) > 1 else band
-        band = F.pad(band, (1, 1, 0, 0), mode="reflect").contiguous(memory_format=torch.channels_last)
+        band = _halo_band(x[..., max(r0 - 1, 0) : min(r1 + 1, height), :],  # rows -1, H reflect 1, H-2
+                          x[..., 1:2, :] if r0 == 0 else None, x[..., height - 2 : height - 1, :] if r1 == height else None)
         y = fused.conv(band, weight, bias, act=act, add=None if add is None else add[..., r0:r1, :])
-        if out is None:
-            out = torch.empty(y.shape[0], y.shape[1], height, width, dtype=y.dtype, device=y.device,
-                              memory_format=torch.channels_last)
-        out[..., r0:r1, :] = y
+        out = _store(out, y, r0, r1, (height, width))
     assert out is not None
     return out
