@@ -187,6 +187,7 @@ class INRB(nn.Module):
                 # output rows are non-decreasing in q, so a chunk needs one contiguous band of latent rows
                 row0, row1 = lo_rows[start // out_w], hi_rows[(start + len(q) - 1) // out_w]
                 if not (band_rows[0] <= row0 and row1 <= band_rows[1]):
+                    table = args = None  # free the previous band before the next one exists
                     table = self._factorised_table(feat, cell, row0, row1)
                     band_rows = (row0, row1)
                 fn, args = self._chunk_factorised, (table, (ys - band_rows[0]) * w + xs, rel, weight, work)
@@ -252,6 +253,7 @@ class INRB(nn.Module):
                 else:
                     fn, args = self._chunk_plain, (padded, w, ys, xs, rel, cell, weight)
                 chunk = checkpoint(fn, *args, use_reentrant=False) if recompute else fn(*args)
+                table = args = None  # each chunk has its own band: free it before the next one exists
                 if head is not None:
                     chunk = head(chunk)
                 if torch.is_grad_enabled():
