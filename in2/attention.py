@@ -119,7 +119,7 @@ def neighborhood_attention(
     if _use_natten(query) and min(kernel) >= 2:
         import natten
 
-        return natten.na2d(query, key, value, kernel_size=kernel)
+        return natten.na2d(query.contiguous(), key.contiguous(), value.contiguous(), kernel_size=kernel)
     return portable_na2d(query, key, value, kernel)
 
 

@@ -1,6 +1,7 @@
 """CPU precision study: `python -m in2.bench_precision IMAGE MASK [IMAGE MASK ...]`.
 
-Runs the pipeline (native mode, plain paste) in fp32, in bf16 (autocast, the pipeline's
+Runs the pipeline (native mode, plain paste) all in fp32, with the decoder MLP in bf16 (the
+pipeline's CPU default, `runtime.CPU_BF16_DECODER`), in bf16 (autocast, the pipeline's
 `dtype="bf16"`) and with int8 dynamic quantisation of the decoder MLP's hidden and output
 layers, on real photos and their masks, in one process with alternating runs. For each
 reduced precision it reports the speed-up over fp32 and, on the hole pixels, how far the
@@ -22,6 +23,7 @@ import warnings
 import torch
 from PIL import Image
 
+from . import runtime
 from .imaging import image_to_tensor, mask_to_tensor
 from .pipeline import InpaintPipeline
 from .weights import load_model
@@ -40,6 +42,16 @@ def _int8_decoder(pipe: InpaintPipeline) -> InpaintPipeline:
     return InpaintPipeline(model, device="cpu", weights_info=pipe.weights_info)
 
 
+def _run(name: str, pipe: InpaintPipeline, image: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
+    """One pipeline call; every run but "bf16 decoder MLP" keeps the decoder MLP in fp32."""
+    before = runtime.CPU_BF16_DECODER
+    runtime.CPU_BF16_DECODER = name == "bf16 decoder MLP"
+    try:
+        return pipe(image, hole.float()).float()
+    finally:
+        runtime.CPU_BF16_DECODER = before
+
+
 def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     mse = float(((a - b) ** 2).mean())
     return math.inf if mse == 0 else 10 * math.log10(1 / mse)
@@ -56,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error("give IMAGE MASK pairs")
     model, info = load_model(args.weights)
     runs = {"fp32": InpaintPipeline(model, device="cpu", dtype="fp32", weights_info=info)}
+    runs["bf16 decoder MLP"] = runs["fp32"]  # the pipeline's CPU default (runtime.CPU_BF16_DECODER)
     runs["bf16"] = InpaintPipeline(copy.deepcopy(model), device="cpu", dtype="bf16", weights_info=info)
     runs["int8 decoder"] = _int8_decoder(runs["fp32"])
     print(f"{runs['fp32'].describe()}; torch {torch.__version__}, {torch.get_num_threads()} threads")
@@ -65,11 +78,11 @@ def main(argv: list[str] | None = None) -> int:
         times: dict[str, list[float]] = {name: [] for name in runs}
         outputs: dict[str, torch.Tensor] = {}
         for name, pipe in runs.items():  # warm-up
-            outputs[name] = pipe(image, hole.float()).float()
+            outputs[name] = _run(name, pipe, image, hole)
         for _ in range(args.repeats):
             for name, pipe in runs.items():
                 start = time.perf_counter()
-                pipe(image, hole.float())
+                _run(name, pipe, image, hole)
                 times[name].append(time.perf_counter() - start)
         h, w = image.shape[-2:]
         print(f"\n{image_path} ({w}x{h}, hole {float(hole.float().mean()):.1%}), median of {args.repeats}")

@@ -19,6 +19,7 @@ from .config import IN2Config
 from .errors import InputError
 from .nn import AttentionBody, Encoder, FFCBody, PyramidDecoder
 from .nn.prefill import prefill
+from .runtime import release_freed_memory
 from .weights_io import load_pretrained, save
 
 
@@ -110,7 +111,11 @@ class IN2(nn.Module):
         if pad_h or pad_w:  # pad the blanked input, mask included: a border hole stays a hole, nothing leaks
             x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
             mask = x[:, -1:]
-        feat = self.body(self.encoder(x))
+        release_freed_memory(x.device)  # between stages: the peak is one stage's, not their sum
+        feat = self.encoder(x)
+        release_freed_memory(x.device)
+        feat = self.body(feat)
+        release_freed_memory(x.device)
         full = (height + pad_h, width + pad_w)
         sizes = [*reversed(level_sizes(*full)[:2]), full][-self.config.pyramid_levels :]
         y = self.decoder(feat, sizes, chunk_size=chunk_size, factorized=self.factorized_decoder, progress=progress,

@@ -74,7 +74,7 @@ def test_precision_study_reports_difference_and_psnr(tmp_path, capsys: pytest.Ca
     precision_main([str(tmp_path / "photo.png"), str(tmp_path / "mask.png"), "--repeats", "1"])
     out = capsys.readouterr().out
     rows = {line.split(":")[0].strip(): line for line in out.splitlines() if "hole PSNR" in line}
-    assert set(rows) == {"fp32", "bf16", "int8 decoder"}
+    assert set(rows) == {"fp32", "bf16 decoder MLP", "bf16", "int8 decoder"}
     assert "within 1/255" in rows["bf16"] and "within 1/255" in rows["int8 decoder"]
 
 
@@ -106,3 +106,15 @@ def test_bench_times_the_prefilled_model_of_the_bundled_weights(tmp_path, capsys
                 "--skip", "attention,decoder", "--repeats", "1", "--warmup", "0", "--json", str(out_json)])
     report = json.loads(out_json.read_text())
     assert report["model"] and all(row.get("prefill") == "smooth" for row in report["model"])
+
+
+def test_gpu_script_writes_its_markdown_table_on_the_cpu(tmp_path) -> None:
+    """The GPU run is prepared ahead of a GPU: on a CPU with a tiny size it writes every row."""
+    from in2.bench_gpu import main as gpu_main
+
+    out = tmp_path / "gpu.md"
+    gpu_main(["--device", "cpu", "--config", "tiny", "--sizes", "40x24", "--dtypes", "fp32", "--compile", "off",
+              "--repeats", "1", "--out", str(out)])
+    rows = [line for line in out.read_text().splitlines() if line.startswith("| 40x24")]
+    assert [row.split("|")[2].strip() for row in rows] == ["brush 5%", "brush 25%", "full"]
+    assert all(float(row.split("|")[9]) > 0 for row in rows)  # IN2 / LaMa

