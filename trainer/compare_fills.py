@@ -45,6 +45,7 @@ from in2.imaging import image_to_tensor
 from trainer.evaluate import (Fill, centred_crop, collect_images, evaluate, load_test_image, masks_for,
                               pipeline_fill, write_results)
 from trainer.masks import parse_settings, setting_name
+from trainer.metrics import as_uint8
 
 FACE_SIDE = 256
 FACE_SETTINGS = "256x256,256x192,192x256,144x256"  # H x W: W x H = 256x256, 192x256, 256x192, 256x144
@@ -74,9 +75,8 @@ def telea_fill(image: torch.Tensor, mask: torch.Tensor, radius: int = 5) -> torc
         raise SystemExit("the Telea comparison needs OpenCV: pip install opencv-python-headless") from e
     out = []
     for img, m in zip(image, mask):
-        u8 = (img.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
         hole = (m[0] > 0.5).byte().cpu().numpy() * 255
-        filled = cv2.inpaint(np.ascontiguousarray(u8), hole, radius, cv2.INPAINT_TELEA)
+        filled = cv2.inpaint(np.ascontiguousarray(as_uint8(img)), hole, radius, cv2.INPAINT_TELEA)
         out.append(torch.from_numpy(filled).permute(2, 0, 1).float() / 255)
     return paste_into_hole(image, torch.stack(out).to(image.device), mask)
 
@@ -150,7 +150,7 @@ def gallery(path: Path, items: list, fills: dict[str, Fill], setting: tuple[int,
         tiles = [img, img * (1 - mask) + mask] + [fill(img, mask) for fill in fills.values()]
         row = torch.cat([t[0].clamp(0, 1) for t in tiles], dim=2)
         rows.append(torch.nn.functional.pad(row, (0, 0, 0, 4), value=1.0))
-    grid = (torch.cat(rows, dim=1) * 255).round().byte().permute(1, 2, 0).numpy()
+    grid = as_uint8(torch.cat(rows, dim=1))
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(grid).save(path)
 

@@ -19,6 +19,7 @@ import math
 import os
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -33,6 +34,12 @@ MAX_PSNR = 100.0
 def quantize(x: torch.Tensor) -> torch.Tensor:
     """Clamp to [0, 1] and round to the uint8 grid (what a saved PNG holds)."""
     return torch.round(x.clamp(0, 1) * 255.0) / 255.0
+
+
+def as_uint8(image: torch.Tensor) -> np.ndarray:
+    """A [1, 3, H, W] or [3, H, W] image in [0, 1] as the H x W x 3 uint8 array a saved PNG holds."""
+    image = image[0] if image.dim() == 4 else image
+    return (image.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
 
 
 def psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

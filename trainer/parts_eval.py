@@ -29,7 +29,7 @@ from in2.imaging import image_to_tensor
 from .evaluate import Fill, load_test_image
 from .face_judge import FaceFound, HaarJudge, PooledFeatures, frechet_distance
 from .face_parts import PART_KINDS, draw_part
-from .metrics import score
+from .metrics import as_uint8, score
 
 SIDE = 256
 REFERENCE_FACES = 600  # real faces for the Frechet distance: twice the test set, a few seconds of features
@@ -43,10 +43,6 @@ class TestFace:
     image: torch.Tensor  # [1, 3, 256, 256] in [0, 1]
     found: FaceFound
     path: str
-
-
-def as_uint8(image: torch.Tensor) -> np.ndarray:
-    return (image[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
 
 
 def select_faces(paths: Sequence, judge: HaarJudge, limit: int,
@@ -180,7 +176,7 @@ def parts_gallery(path: Path, faces: Sequence[TestFace], fills: dict[str, Fill],
             row = torch.cat([t[0].clamp(0, 1) for t in tiles], dim=2)
             rows.append(torch.nn.functional.pad(row, (0, 0, 0, 4), value=1.0))
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(as_uint8(torch.cat(rows, dim=1)[None])).save(path)
+    Image.fromarray(as_uint8(torch.cat(rows, dim=1))).save(path)
 
 
 def run(fills: dict[str, Fill], paths: Sequence, limit: int, kinds: Sequence[str], out: Path,

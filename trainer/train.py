@@ -53,7 +53,7 @@ from trainer.ema import EMA
 from trainer.export import card_info, export_generator, push_to_hub, write_model_card
 from trainer.face_parts import FacePartParams
 from trainer.masks import MaskParams
-from trainer.metrics import score
+from trainer.metrics import as_uint8, score
 from trainer.perceptual import build_perceptual_loss
 
 log = logging.getLogger("in2.trainer")
@@ -272,10 +272,8 @@ def validate(model: torch.nn.Module, vset: ValidationSet, device: torch.device, 
         for name, value in score(comp, x, m).items():
             totals[name] += value.item()
         if out_png is not None and i < grid_rows:
-            def u8(t: torch.Tensor) -> np.ndarray:
-                return (t[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
             masked_in = x * (1 - m) + 0.5 * m
-            rows.append(_row([u8(masked_in), u8(m.expand(-1, 3, -1, -1)), u8(comp), u8(x)], 128))
+            rows.append(_row([as_uint8(t) for t in (masked_in, m.expand(-1, 3, -1, -1), comp, x)], 128))
     model.train(was_training)
     if rows:
         width = max(r.shape[1] for r in rows)
