@@ -155,7 +155,7 @@ def autocast(device: torch.device, dtype: torch.dtype) -> Iterator[None]:
 # largest cost when the hole is large, runs in bf16 even in an fp32 pipeline (1.2-1.3x faster
 # through the pipeline for the bundled weights on the example photos, 2-core build machine). Bound: hole PSNR against the all-fp32 result of at
 # least 45 dB on real photos (an RMS difference under 1.5/255, below what a viewer can see);
-# measured 85.6 and 86.0 dB (max 0.13/255) with the bundled weights on the two example photos,
+# measured 85.6 and 86.0 dB (max 0.13/255) with the stage-2 demo weights on the two example photos,
 # and tested (tests/test_pipeline.py). False keeps every layer in fp32.
 CPU_BF16_DECODER = True
 
