@@ -17,7 +17,7 @@ _LAZY = {
     "IN2": "in2.model",
     "InpaintPipeline": "in2.pipeline",
     "load_model": "in2.weights",
-    "set_attention_backend": "in2.attention",
+    "set_attention_backend": "in2.nn.attention",
 }
 
 __all__ = ["IN2Error", "InputError", "StorageError", "WeightsError", "__version__", *_LAZY]

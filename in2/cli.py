@@ -18,7 +18,8 @@ from typing import Sequence
 from . import __version__
 from .errors import IN2Error, InputError
 from .imaging import check_not_an_input, check_output_path, load_image, load_mask, output_fit, save_image
-from .batch import add_arguments as add_batch_arguments, job_from_args, pipeline_options, run_batch
+from .batch import BatchJob, pipeline_options, run_batch
+from .batch.plan import LOG_FOLDER
 from .regions import DEFAULT_CONTEXT, DEFAULT_CONTEXT_MIN
 from .options import BLENDS, CROPS, DTYPE_CHOICES, MODES, OUT_OF_MEMORY, out_of_memory_errors
 
@@ -67,10 +68,33 @@ def build_parser() -> argparse.ArgumentParser:
             "by every process. Exit code 1 when any image failed (see the logs)."
         ),
     )
-    add_batch_arguments(batch)
+    _add_batch_arguments(batch)
     _add_model_options(batch)
     batch.add_argument("-q", "--quiet", action="store_true", help="print errors only")
     return parser
+
+
+def _add_batch_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``in2 batch`` (also what ``python -m in2.batch`` takes)."""
+    parser.add_argument("images", metavar="IMAGES", help="folder of images (searched recursively), local or an fsspec URL")
+    parser.add_argument("masks", metavar="MASKS", help="folder of masks mirroring IMAGES (same relative name, any image extension), or one mask file for all")
+    parser.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder: results mirror the relative paths under IMAGES")
+    parser.add_argument("--list", dest="list_file", default=None, metavar="FILE", help="inpaint only these images: a text file of paths relative to IMAGES, one a line")
+    parser.add_argument("--ext", default=None, help="output format for every result, e.g. .png (default: each input's own format)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the shuffle that spreads images over processes (default 0)")
+    parser.add_argument("--group", type=int, default=16, metavar="N", help="images read at a time per process; equal sizes among them run as one batch (default 16)")
+    parser.add_argument("--log-dir", default=None, metavar="DIR", help=f"plan, per-process JSONL logs and summary (default OUT/{LOG_FOLDER}, or ./in2-batch-logs for a URL OUT)")
+    parser.add_argument("--timeout", type=float, default=1440.0, metavar="MIN", help="how long a process waits for the others (planning, the end), minutes (default 1440)")
+    parser.add_argument("--overwrite", action="store_true", help="redo every image and replace outputs already in OUT, also files no run wrote (default: finished outputs are kept, other files are never replaced)")
+
+
+def job_from_args(args: argparse.Namespace, **overrides) -> BatchJob:
+    """A ``BatchJob`` from parsed arguments; fields the parser lacks keep their defaults."""
+    values = {k: v for k, v in vars(args).items() if k in BatchJob.__dataclass_fields__}
+    if getattr(args, "timeout", None) is not None:
+        values["timeout_minutes"] = args.timeout
+    values.update(overrides)
+    return BatchJob(**values)
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:

@@ -46,12 +46,11 @@ DEFAULT_CHUNK_SIZE = 16384
 # Peak memory per output pixel of the default IN2Config (15.26M parameters) at inference with
 # chunk_size=DEFAULT_CHUNK_SIZE. It grows linearly with the pixel count: the peak is in the
 # full-resolution stem (its 4->64 channel tensors hold about 530 B/px in fp32). Measured with
-#   python -m in2.bench_memory --sides 384 768                    (CPU, peak RSS of a fresh process)
-#   python -m in2.bench_memory --sides 640 1280
-#   python -m in2.bench_memory --dtype bf16 --sides 384 768
-#   python -m in2.bench_memory --device cuda --dtype fp32 --sides 512 1024 2048   (max_memory_allocated)
-#   python -m in2.bench_memory --device cuda --dtype bf16 --sides 512 1024 2048
-# (before the harness moved to in2.measure these ran as `python -m in2.runtime`, which still works)
+#   python -m in2.bench.memory --sides 384 768                    (CPU, peak RSS of a fresh process)
+#   python -m in2.bench.memory --sides 640 1280
+#   python -m in2.bench.memory --dtype bf16 --sides 384 768
+#   python -m in2.bench.memory --device cuda --dtype fp32 --sides 512 1024 2048   (max_memory_allocated)
+#   python -m in2.bench.memory --device cuda --dtype bf16 --sides 512 1024 2048
 # Results: CPU fp32 slopes of 1109 B/px (384->768) and 696 B/px (640->1280), offset 235-360 MiB;
 # CPU bf16 429 B/px (384->768); H100 fp32 913 B/px at 2048^2, bf16 and fp16 465 B/px, offset about 105 MiB.
 # The table keeps the largest fp32 slope, and the half-precision figure with a 20% margin.
@@ -280,11 +279,3 @@ def max_pixels(device: torch.device | str, dtype: torch.dtype = torch.float32, a
         return None
     per_pixel = BYTES_PER_PIXEL.get(dtype, BYTES_PER_PIXEL[torch.float32])
     return max(0, int((available * SAFETY_MARGIN - FIXED_BYTES) // per_pixel))
-
-
-if __name__ == "__main__":  # the calibration of BYTES_PER_PIXEL lives with the other measurements
-    import sys
-
-    from .bench_memory import main
-
-    sys.exit(main())

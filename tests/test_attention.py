@@ -8,8 +8,8 @@ import warnings
 import pytest
 import torch
 
-from in2 import attention
-from in2.attention import (
+from in2.nn import attention
+from in2.nn.attention import (
     attention_backend,
     effective_kernel,
     get_attention_backend,

@@ -16,8 +16,8 @@ from PIL import Image
 
 from in2 import storage
 from in2.batch import BatchJob, run_batch
-from in2.batch_log import Made
-from in2.batch_plan import LOG_FOLDER, Task, make_plan, shard
+from in2.batch.log import Made
+from in2.batch.plan import LOG_FOLDER, Task, make_plan, shard
 from in2.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from in2.bench import main as bench_main
-from in2.bench_holes import HoleSpec, hole_mask, parse_holes
-from in2.bench_lama import LaMaFourier
+from in2.bench.latency import main as bench_main
+from in2.bench.holes import HoleSpec, hole_mask, parse_holes
+from in2.bench.lama import LaMaFourier
 
 
 def test_parse_holes_reads_shapes_areas_and_full() -> None:
@@ -64,7 +64,7 @@ def test_precision_study_reports_difference_and_psnr(tmp_path, capsys: pytest.Ca
     import numpy as np
     from PIL import Image
 
-    from in2.bench_precision import main as precision_main
+    from in2.bench.precision import main as precision_main
 
     rng = np.random.default_rng(0)
     Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(tmp_path / "photo.png")
@@ -79,7 +79,7 @@ def test_precision_study_reports_difference_and_psnr(tmp_path, capsys: pytest.Ca
 
 
 def test_peak_memory_counts_what_the_work_added() -> None:
-    from in2.measure import PeakMemory
+    from in2.bench.peak_memory import PeakMemory
 
     with PeakMemory("cpu") as peak:
         block = torch.ones(16 << 20)  # 64 MiB, written so the pages are resident
@@ -110,7 +110,7 @@ def test_bench_times_the_prefilled_model_of_the_bundled_weights(tmp_path, capsys
 
 def test_gpu_script_writes_its_markdown_table_on_the_cpu(tmp_path) -> None:
     """The GPU run is prepared ahead of a GPU: on a CPU with a tiny size it writes every row."""
-    from in2.bench_gpu import main as gpu_main
+    from in2.bench.gpu import main as gpu_main
 
     out = tmp_path / "gpu.md"
     gpu_main(["--device", "cpu", "--config", "tiny", "--sizes", "40x24", "--dtypes", "fp32", "--compile", "off",

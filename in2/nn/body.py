@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..attention import neighborhood_attention
+from .attention import neighborhood_attention
 from . import fused
 from .channel_attention import CAB
 from .ffc import FFCResBlock

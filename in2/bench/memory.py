@@ -1,4 +1,4 @@
-"""How `runtime.BYTES_PER_PIXEL` is measured: `python -m in2.bench_memory --help`.
+"""How `runtime.BYTES_PER_PIXEL` is measured: `python -m in2.bench.memory --help`.
 
 One default-config forward (full decode, `runtime.DEFAULT_CHUNK_SIZE`, a random 25% hole) at
 several square sizes, each in a fresh process (`measure.in_fresh_process`), its peak read by
@@ -15,14 +15,14 @@ from typing import Any
 
 import torch
 
-from .measure import PeakMemory, in_fresh_process
-from .options import DTYPES, canonical_dtype
+from .peak_memory import PeakMemory, in_fresh_process
+from ..options import DTYPES, canonical_dtype
 
 
 def measure_forward(spec: dict[str, Any]) -> dict[str, Any]:
     """Peak memory of one forward at ``spec["side"]`` squared, in this process."""
-    from . import IN2, IN2Config
-    from .runtime import DEFAULT_CHUNK_SIZE, autocast
+    from .. import IN2, IN2Config
+    from ..runtime import DEFAULT_CHUNK_SIZE, autocast
 
     side, device, dtype = spec["side"], torch.device(spec["device"]), DTYPES[spec["dtype"]]
     torch.manual_seed(0)
@@ -35,7 +35,7 @@ def measure_forward(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m in2.bench_memory", description="measure IN2's peak memory per output pixel")
+    parser = argparse.ArgumentParser(prog="python -m in2.bench.memory", description="measure IN2's peak memory per output pixel")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="fp32", type=canonical_dtype, choices=tuple(DTYPES))
     parser.add_argument("--sides", type=int, nargs="+", default=[256, 512, 768])
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = []
     for side in args.sides:
-        result = in_fresh_process("in2.bench_memory", {"side": side, "device": args.device, "dtype": args.dtype})
+        result = in_fresh_process("in2.bench.memory", {"side": side, "device": args.device, "dtype": args.dtype})
         if "error" in result or result["added"] is None:
             print(f"{side}x{side}: failed: {result.get('error', 'this platform reports no peak memory')}")
             return 1

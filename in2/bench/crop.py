@@ -1,6 +1,6 @@
 """Crop per hole region vs the whole photo: time and hole PSNR on real face photos.
 
-    python tools/measure_crop.py [--weights DIR] [--scale 4] PHOTO [PHOTO ...]
+    python -m in2.bench.crop [--weights DIR] [--scale 4] PHOTO [PHOTO ...]
 
 Each photo is scaled by --scale (bicubic) to make a large photo, gets two small separate
 holes (an eye and the mouth area of a centred face, 6% of the short side each), and is

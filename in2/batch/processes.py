@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from .errors import InputError
+from ..errors import InputError
 
 __all__ = ["Processes", "join_processes"]
 

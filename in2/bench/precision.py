@@ -1,4 +1,4 @@
-"""CPU precision study: `python -m in2.bench_precision IMAGE MASK [IMAGE MASK ...]`.
+"""CPU precision study: `python -m in2.bench.precision IMAGE MASK [IMAGE MASK ...]`.
 
 Runs the pipeline (native mode, plain paste) all in fp32, with the decoder MLP in bf16 (the
 pipeline's CPU default, `runtime.CPU_BF16_DECODER`), in bf16 (autocast, the pipeline's
@@ -23,10 +23,10 @@ import warnings
 import torch
 from PIL import Image
 
-from . import runtime
-from .imaging import image_to_tensor, mask_to_tensor
-from .pipeline import InpaintPipeline
-from .weights import load_model
+from .. import runtime
+from ..imaging import image_to_tensor, mask_to_tensor
+from ..pipeline import InpaintPipeline
+from ..weights import load_model
 
 
 def _int8_decoder(pipe: InpaintPipeline) -> InpaintPipeline:
@@ -58,7 +58,7 @@ def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m in2.bench_precision", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m in2.bench.precision", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("pairs", nargs="+", help="IMAGE MASK pairs (mask: white = hole)")
     p.add_argument("--weights", default=None, help="weights folder or Hub id (default: the bundled demo weights)")

@@ -15,10 +15,10 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from . import storage
-from .batch_log import Made, option_changes
-from .errors import InputError
-from .imaging import IMAGE_EXTENSIONS, OUTPUT_FORMATS, check_not_an_input, is_image_name
+from .. import storage
+from .log import Made, option_changes
+from ..errors import InputError
+from ..imaging import IMAGE_EXTENSIONS, OUTPUT_FORMATS, check_not_an_input, is_image_name
 
 __all__ = ["Task", "Plan", "make_plan", "shard", "LOG_FOLDER"]
 
@@ -132,7 +132,7 @@ def make_plan(images: str, masks: str, output: str, ext: str | None = None, list
 
     ``ext`` None keeps each input's own format. Two inputs that would write one output both
     fail (naming each other); an output that is one of the inputs is an ``InputError``.
-    An existing output counts as done only when ``history`` (``batch_log.read_history``)
+    An existing output counts as done only when ``history`` (``in2.batch.log.read_history``)
     says this folder's runs wrote it, at its present size, with ``options``; a broken one is
     redone, one made with other options stops the plan (naming them), and a file no run
     wrote fails. ``overwrite`` redoes every existing output instead.

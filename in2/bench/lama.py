@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .nn.ffc import FFCResBlock
+from ..nn.ffc import FFCResBlock
 
 
 def _down(c_in: int, c_out: int) -> list[nn.Module]:

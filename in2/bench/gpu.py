@@ -1,12 +1,12 @@
-"""One short GPU run for the README's GPU table: `python -m in2.bench_gpu --out gpu.md`.
+"""One short GPU run for the README's GPU table: `python -m in2.bench.gpu --out gpu.md`.
 
 Why one script: a GPU is lent for minutes at a time, so everything the README reports about
 the GPU comes from a single prepared run that writes its table as it goes (a run cut short
 still leaves every finished row). For each size, hole (brush 5%, brush 25%, full mask),
 precision (fp32, bf16, fp16) and torch.compile off / on it times IN2 (the default model,
 random weights, decoding only the hole as the pipeline does) and the LaMa-Fourier yardstick
-(`in2.bench_lama`) on the same input, in turns, and records the median latency and the peak
-memory above weights and inputs (`in2.measure.PeakMemory`). With compile on, the encoder and
+(`in2.bench.lama`) on the same input, in turns, and records the median latency and the peak
+memory above weights and inputs (`in2.bench.peak_memory.PeakMemory`). With compile on, the encoder and
 the attention body of IN2 (the dense parts; the hole-aware decoder has data-dependent shapes)
 and the whole of LaMa run through `torch.compile`; the first call's time is reported as the
 cold start. Cells left when `--budget-s` runs out are listed as not run.
@@ -24,13 +24,13 @@ from typing import Any, Callable
 
 import torch
 
-from .bench import CONFIGS, parse_size, time_alternating
-from .bench_holes import HoleSpec, hole_mask
-from .bench_lama import LaMaFourier
-from .measure import PeakMemory
-from .model import IN2
-from .options import DTYPES
-from .runtime import resolve_device
+from .latency import CONFIGS, parse_size, time_alternating
+from .holes import HoleSpec, hole_mask
+from .lama import LaMaFourier
+from .peak_memory import PeakMemory
+from ..model import IN2
+from ..options import DTYPES
+from ..runtime import resolve_device
 
 SIZES = "512x512,1024x576,2048x2048,3840x2160"
 HOLES = (HoleSpec("brush", 0.05), HoleSpec("brush", 0.25), HoleSpec("box", 1.0))
@@ -96,7 +96,7 @@ def _models(config: str, dtype: torch.dtype, device: torch.device, compiled: boo
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m in2.bench_gpu", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m in2.bench.gpu", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="cuda")
     p.add_argument("--config", default="default", choices=sorted(CONFIGS))

@@ -2,15 +2,15 @@
 
 What is measured (and printed with the results):
 - latency: median wall time of timed forward passes after warm-up passes (torch.no_grad,
-  eval mode, random weights; the holes of `--hole`, see `in2.bench_holes`; CUDA timings
+  eval mode, random weights; the holes of `--hole`, see `in2.bench.holes`; CUDA timings
   synchronise before reading the clock);
 - IN2 decodes only the hole (`IN2.forward(region=mask)`, as the pipeline does for a plain
   paste); `--full-decode` times the decoding of every pixel instead;
-- with `--compare lama`: the same for a LaMa-Fourier-shaped generator (`in2.bench_lama`) on
+- with `--compare lama`: the same for a LaMa-Fourier-shaped generator (`in2.bench.lama`) on
   the same inputs in the same process, runs alternating with IN2's, and the ratio IN2 / LaMa
   (a ratio from one process stays meaningful when other work shares the machine), and the
   ratio of the process CPU times the two spent (steadier still on a busy machine);
-- peak memory (`in2.measure.PeakMemory`): CUDA = torch.cuda.max_memory_allocated during the
+- peak memory (`in2.bench.peak_memory.PeakMemory`): CUDA = torch.cuda.max_memory_allocated during the
   passes minus what was allocated before them (weights + inputs); CPU = growth of the
   process's peak resident set (VmHWM) over its resident set before the passes, each
   (size, dtype) in a fresh subprocess with the peak counter reset, so it includes allocator
@@ -32,15 +32,15 @@ from typing import Any, Callable
 
 import torch
 
-from .attention import attention_backend, natten_available, natten_fused_available, neighborhood_attention
-from .bench_holes import HoleSpec, hole_mask, parse_holes
-from .bench_lama import LaMaFourier
-from .config import IN2Config
-from .errors import IN2Error
-from .measure import PeakMemory, in_fresh_process
-from .model import IN2, level_sizes
-from .options import DTYPES, canonical_dtype
-from .runtime import decoder_precision, resolve_device
+from ..nn.attention import attention_backend, natten_available, natten_fused_available, neighborhood_attention
+from .holes import HoleSpec, hole_mask, parse_holes
+from .lama import LaMaFourier
+from ..config import IN2Config
+from ..errors import IN2Error
+from .peak_memory import PeakMemory, in_fresh_process
+from ..model import IN2, level_sizes
+from ..options import DTYPES, canonical_dtype
+from ..runtime import decoder_precision, resolve_device
 
 CONFIGS = {"default": IN2Config, "small": IN2Config.small, "tiny": IN2Config.tiny}
 
@@ -272,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
                 for dt in dtypes:
                     spec = dict(device=str(device), dtype=dt, config=args.config, prefill=args.prefill, height=h, width=w, hole=[hole.shape, hole.area],
                                 compare=args.compare, full_decode=args.full_decode, chunk_size=args.chunk_size, warmup=args.warmup, repeats=args.repeats, long_s=args.long_s)
-                    res = measure_model(spec) if device.type == "cuda" else in_fresh_process("in2.bench", spec)
+                    res = measure_model(spec) if device.type == "cuda" else in_fresh_process("in2.bench.latency", spec)
                     res.update(size=f"{w}x{h}", dtype=dt, hole=hole.name)
                     report["model"].append(res)
                     if "error" in res:

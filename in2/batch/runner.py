@@ -3,8 +3,9 @@
 One implementation behind three entry points: ``in2 batch IMAGES MASKS -o OUT`` (one
 process), ``accelerate launch [...] -m in2.batch IMAGES MASKS -o OUT`` and the same under
 ``torchrun`` (many processes, one or many machines); ``in2 inpaint`` with folders uses it too.
+The command line (``in2.cli``) parses the options and hands a ``BatchJob`` to ``run_batch``.
 
-The main process plans (``batch_plan``), every process takes its shard, groups equal-size
+The main process plans (``in2.batch.plan``), every process takes its shard, groups equal-size
 images and runs them through ``InpaintPipeline`` (whose memory budget splits the batch).
 Outputs are written atomically, so a rerun after any kill finishes the job without
 truncated files and without redoing finished ones. A bad file is logged and skipped; the
@@ -13,7 +14,6 @@ exit code is 1 when anything failed.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -23,16 +23,16 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Callable, Iterator
 
-from . import storage
-from .batch_log import Log, read_history
-from .batch_plan import LOG_FOLDER, Plan, Task, make_plan, output_extension, shard
-from .errors import EMPTY_MASK_NOTE, EmptyMaskWarning, IN2Error, InputError, StorageError
-from .imaging import Fit, encode_image, output_fit, read_image_file
+from .. import storage
+from .log import Log, read_history
+from .plan import LOG_FOLDER, Plan, Task, make_plan, output_extension, shard
+from ..errors import EMPTY_MASK_NOTE, EmptyMaskWarning, IN2Error, InputError, StorageError
+from ..imaging import Fit, encode_image, output_fit, read_image_file
 from .processes import Processes, join_processes
-from .regions import DEFAULT_CONTEXT, DEFAULT_CONTEXT_MIN
-from .options import OUT_OF_MEMORY, out_of_memory_errors
+from ..regions import DEFAULT_CONTEXT, DEFAULT_CONTEXT_MIN
+from ..options import OUT_OF_MEMORY, out_of_memory_errors
 
-__all__ = ["BatchJob", "add_arguments", "job_from_args", "pipeline_options", "run_batch", "PIPELINE_OPTIONS"]
+__all__ = ["BatchJob", "pipeline_options", "made_with", "run_batch", "PIPELINE_OPTIONS"]
 
 Say = Callable[[str], None]
 
@@ -77,7 +77,7 @@ class BatchJob:
             raise InputError(
                 f"--timeout must be more than 0 and at most {MAX_TIMEOUT_MINUTES} minutes (a week), got {self.timeout_minutes!r}"
             )
-        from .pipeline import check_options
+        from ..pipeline import check_options
 
         check_options(**pipeline_options(self))
 
@@ -107,36 +107,13 @@ def pipeline_options(source: object) -> dict:
 
 
 def made_with(job: BatchJob) -> dict:
-    """The options that decide an output's pixels, recorded with every output (``batch_log``)."""
+    """The options that decide an output's pixels, recorded with every output (``in2.batch.log``)."""
     weights = job.weights or "bundled demo weights"
     if job.weights and not storage.is_url(job.weights) and Path(job.weights).exists():
         weights = str(Path(job.weights).resolve())
     return dict(weights=weights, revision=job.revision, dtype=job.dtype, mode=job.mode, blend=job.blend,
                 crop=job.crop, context=job.context, context_min=job.context_min, grow=str(job.grow),
                 fill_holes=job.fill_holes, threshold=job.threshold)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The batch options (shared by ``in2 batch`` and ``python -m in2.batch``)."""
-    parser.add_argument("images", metavar="IMAGES", help="folder of images (searched recursively), local or an fsspec URL")
-    parser.add_argument("masks", metavar="MASKS", help="folder of masks mirroring IMAGES (same relative name, any image extension), or one mask file for all")
-    parser.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder: results mirror the relative paths under IMAGES")
-    parser.add_argument("--list", dest="list_file", default=None, metavar="FILE", help="inpaint only these images: a text file of paths relative to IMAGES, one a line")
-    parser.add_argument("--ext", default=None, help="output format for every result, e.g. .png (default: each input's own format)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the shuffle that spreads images over processes (default 0)")
-    parser.add_argument("--group", type=int, default=16, metavar="N", help="images read at a time per process; equal sizes among them run as one batch (default 16)")
-    parser.add_argument("--log-dir", default=None, metavar="DIR", help=f"plan, per-process JSONL logs and summary (default OUT/{LOG_FOLDER}, or ./in2-batch-logs for a URL OUT)")
-    parser.add_argument("--timeout", type=float, default=1440.0, metavar="MIN", help="how long a process waits for the others (planning, the end), minutes (default 1440)")
-    parser.add_argument("--overwrite", action="store_true", help="redo every image and replace outputs already in OUT, also files no run wrote (default: finished outputs are kept, other files are never replaced)")
-
-
-def job_from_args(args: argparse.Namespace, **overrides) -> BatchJob:
-    """A ``BatchJob`` from parsed arguments; fields the parser lacks keep their defaults."""
-    values = {k: v for k, v in vars(args).items() if k in BatchJob.__dataclass_fields__}
-    if getattr(args, "timeout", None) is not None:
-        values["timeout_minutes"] = args.timeout
-    values.update(overrides)
-    return BatchJob(**values)
 
 
 # ------------------------------------------------------------------ planning
@@ -323,7 +300,7 @@ def run_batch(job: BatchJob, say: Say | None = None, warn: Say | None = None) ->
     """Run ``job`` on this process's share; returns the exit code (0, or 1 if anything failed)."""
     from tqdm.auto import tqdm
 
-    from .pipeline import InpaintPipeline
+    from ..pipeline import InpaintPipeline
 
     group = join_processes(job.device, timeout=timedelta(minutes=job.timeout_minutes))
     prefix = f"[{group.rank}/{group.count}] " if group.count > 1 else ""
@@ -376,9 +353,3 @@ def run_batch(job: BatchJob, say: Say | None = None, warn: Say | None = None) ->
         return 1 if summary["failed"] else 0
     finally:
         group.close()
-
-
-if __name__ == "__main__":  # accelerate launch / torchrun -m in2.batch ...
-    from .cli import main
-
-    sys.exit(main(["batch", *sys.argv[1:]]))

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from . import storage
+from .. import storage
 
 __all__ = ["Made", "read_history", "option_changes", "Log"]
 
