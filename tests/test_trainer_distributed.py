@@ -23,7 +23,8 @@ _RANKS_SCRIPT = textwrap.dedent(
     from pathlib import Path
     from accelerate import Accelerator
     from trainer.buckets import BucketBatchSampler
-    from trainer.distributed import RunLayoutError, check_same_batches, check_shared_folder, decide_resume
+    from trainer.checkpoints import decide_resume
+    from trainer.distributed import RunLayoutError, check_same_batches, check_shared_folder
 
     base = Path(sys.argv[1])
     acc = Accelerator(cpu=True)

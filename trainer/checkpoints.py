@@ -3,7 +3,8 @@
 A run killed at any moment (SIGKILL, pre-emption, power loss) leaves either a complete
 ``step-XXXXXXXX`` folder or none; half-written state only ever sits in ``.tmp-*`` folders (and
 half-deleted old checkpoints in ``.trash-*``), which ``--resume latest`` ignores and the next
-save removes.
+save removes. ``TrainState`` holds the counters a checkpoint restores, and ``decide_resume``
+picks the checkpoint every rank resumes from.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import shutil
 from pathlib import Path
 
 from accelerate import Accelerator
+
+from trainer.distributed import RunLayoutError, failing_ranks, main_decides
 
 STEP_RE = re.compile(r"^step-(\d{8})$")
 
@@ -60,8 +63,6 @@ def save_checkpoint(accelerator: Accelerator, root: Path, step: int, keep: int =
         root.mkdir(parents=True, exist_ok=True)
         for stale in [*root.glob(".tmp-*"), *root.glob(".trash-*")]:
             shutil.rmtree(stale, ignore_errors=True)
-    from trainer.distributed import main_decides  # (that module imports this one)
-
     accelerator.wait_for_everyone()
     if main_decides(accelerator, final.exists):  # e.g. the end-of-run save landing on a periodic one
         return final
@@ -94,3 +95,44 @@ def resolve_resume(arg: str | None, root: Path) -> Path | None:
     if not p.is_dir():
         raise FileNotFoundError(f"--resume {arg}: no such checkpoint folder")
     return p
+
+
+def decide_resume(accelerator: Accelerator, arg: str | None, ckpt_root: Path) -> Path | None:
+    """``--resume`` resolved once on the main process; every rank must see that checkpoint."""
+
+    def choose() -> str | None:
+        path = resolve_resume(arg, ckpt_root)
+        if path is None:
+            return None
+        return path.name if path.parent.resolve() == ckpt_root.resolve() else str(path)
+
+    choice = main_decides(accelerator, choose)
+    if choice is None:
+        return None
+    path = ckpt_root / choice if STEP_RE.match(choice) else Path(choice)
+    failing = failing_ranks(accelerator, path.is_dir()) if accelerator.num_processes > 1 else []
+    if failing:
+        raise RunLayoutError(
+            f"the main process resumes from {path}, but {', '.join(failing)} cannot see it: every machine "
+            "must see the same output folder (a shared disk)"
+        )
+    return path
+
+
+class TrainState:
+    """Counters restored on resume (registered for checkpointing)."""
+
+    def __init__(self) -> None:
+        self.step = 0  # optimizer steps
+        self.epoch = 0
+        self.batch_in_epoch = 0  # micro-batches of this epoch already consumed by each rank
+        self.images_seen = 0
+        self.train_seconds = 0.0
+        self.run_shape: dict | None = None  # processes, batch_size, grad_accum (trainer.distributed.RunShape)
+
+    def state_dict(self) -> dict:
+        return dict(vars(self))
+
+    def load_state_dict(self, d: dict) -> None:
+        for k, v in d.items():
+            setattr(self, k, v)

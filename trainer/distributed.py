@@ -8,7 +8,6 @@ of a hang at the next collective.
 
 - ``main_decides``: compute on the main process, broadcast the value (or its error).
 - ``check_shared_folder``: the output folder must be one folder for all ranks (sentinel file).
-- ``decide_resume``: ``--resume`` resolved on the main process, visible on every rank.
 - ``check_same_batches``: epoch 0's global batch list hashed and compared across ranks.
 - ``RunShape`` / ``match_run_shape``: processes, batch and accumulation stored in each
   checkpoint; a resume with another process count keeps the data position and the schedule
@@ -31,7 +30,6 @@ from typing import Any, Callable, TypeVar
 from accelerate import Accelerator
 from accelerate.utils import broadcast_object_list, gather_object
 
-from trainer.checkpoints import STEP_RE, resolve_resume
 
 T = TypeVar("T")
 log = logging.getLogger("in2.trainer")
@@ -64,7 +62,7 @@ def main_decides(accelerator: Accelerator, compute: Callable[[], T]) -> T:
     return value
 
 
-def _failing_ranks(accelerator: Accelerator, ok: bool) -> list[str]:
+def failing_ranks(accelerator: Accelerator, ok: bool) -> list[str]:
     """``rank N (host)`` of every rank that reports ``ok`` False, the same list on every rank."""
     answers = gather_object([(accelerator.process_index, socket.gethostname(), bool(ok))])
     return [f"rank {rank} ({host})" for rank, host, fine in answers if not fine]
@@ -87,7 +85,7 @@ def check_shared_folder(accelerator: Accelerator, folder: Path) -> None:
     while not sentinel.is_file() and time.monotonic() < deadline:
         time.sleep(0.2)
     seen = sentinel.is_file() and sentinel.read_text() == name
-    failing = _failing_ranks(accelerator, seen)
+    failing = failing_ranks(accelerator, seen)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         sentinel.unlink(missing_ok=True)
@@ -98,28 +96,6 @@ def check_shared_folder(accelerator: Accelerator, folder: Path) -> None:
             "live in that folder: put output_dir on a disk every machine mounts at the same path "
             "(NFS, Lustre, a cluster file system) and start again."
         )
-
-
-def decide_resume(accelerator: Accelerator, arg: str | None, ckpt_root: Path) -> Path | None:
-    """``--resume`` resolved once on the main process; every rank must see that checkpoint."""
-
-    def choose() -> str | None:
-        path = resolve_resume(arg, ckpt_root)
-        if path is None:
-            return None
-        return path.name if path.parent.resolve() == ckpt_root.resolve() else str(path)
-
-    choice = main_decides(accelerator, choose)
-    if choice is None:
-        return None
-    path = ckpt_root / choice if STEP_RE.match(choice) else Path(choice)
-    failing = _failing_ranks(accelerator, path.is_dir()) if accelerator.num_processes > 1 else []
-    if failing:
-        raise RunLayoutError(
-            f"the main process resumes from {path}, but {', '.join(failing)} cannot see it: every machine "
-            "must see the same output folder (a shared disk)"
-        )
-    return path
 
 
 def check_same_batches(accelerator: Accelerator, sampler: Any) -> str:

@@ -121,16 +121,3 @@ def packaged_weights() -> Path:
     if not path.is_file():
         raise WeightsError(f"{PACKAGE} is installed but its weights file {path} is missing; reinstall it")
     return path
-
-
-def load_efficientnet_lite0(path: str | Path | None = None) -> tuple[EfficientNetLite0, Path]:
-    """The network with ImageNet weights loaded strictly, in eval mode, frozen."""
-    from .perceptual import read_state_dict  # tensors only: weights_only=True for .pth files
-
-    path = Path(path) if path else packaged_weights()
-    model = EfficientNetLite0()
-    try:
-        model.load_state_dict(read_state_dict(path), strict=True)
-    except RuntimeError as e:
-        raise WeightsError(f"{path} is not an EfficientNet-Lite0 state dict: {e}") from e
-    return model.requires_grad_(False).eval(), path

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from accelerate import Accelerator
 
     from trainer.masks import MaskParams
-    from trainer.train import TrainState
+    from trainer.checkpoints import TrainState
 
 
 

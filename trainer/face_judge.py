@@ -121,7 +121,7 @@ class PooledFeatures:
     """ImageNet EfficientNet-Lite0 pooled features of [B,3,H,W] images in [0, 1], at 224 x 224."""
 
     def __init__(self) -> None:
-        from .efficientnet import load_efficientnet_lite0
+        from .perceptual import load_efficientnet_lite0
 
         self.net, _ = load_efficientnet_lite0()
 

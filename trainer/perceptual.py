@@ -133,6 +133,19 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     return sd
 
 
+def load_efficientnet_lite0(path: str | Path | None = None) -> tuple["EfficientNetLite0", Path]:
+    """The network with ImageNet weights loaded strictly, in eval mode, frozen."""
+    from .efficientnet import EfficientNetLite0, packaged_weights
+
+    path = Path(path) if path else packaged_weights()
+    model = EfficientNetLite0()
+    try:
+        model.load_state_dict(read_state_dict(path), strict=True)
+    except RuntimeError as e:
+        raise WeightsError(f"{path} is not an EfficientNet-Lite0 state dict: {e}") from e
+    return model.requires_grad_(False).eval(), path
+
+
 def load_features(module: nn.Sequential, path: Path, spec: BackboneSpec) -> None:
     """Load the ``features.*`` tensors of ``path`` into ``module`` strictly (for its depth)."""
     sd = read_state_dict(path)
@@ -199,7 +212,7 @@ class EfficientNetPerceptualLoss(nn.Module):
 
     def __init__(self, weights: str | Path | None = None) -> None:
         super().__init__()
-        from .efficientnet import TAP_WEIGHTS, TAPS, load_efficientnet_lite0
+        from .efficientnet import TAP_WEIGHTS, TAPS
 
         self.net, path = load_efficientnet_lite0(weights)
         self.taps, self.tap_weights = TAPS, TAP_WEIGHTS

@@ -43,10 +43,10 @@ from PIL import Image
 from in2.compositing import paste_into_hole
 from trainer import losses as L
 from trainer.buckets import BucketBatchSampler, make_buckets
-from trainer.checkpoints import save_checkpoint
+from trainer.checkpoints import TrainState, decide_resume, save_checkpoint
 from trainer.config import load_config
 from trainer.data import InpaintDataset, ValidationSet, build_source, collate
-from trainer.distributed import (RunShape, check_same_batches, check_shared_folder, decide_resume, main_decides,
+from trainer.distributed import (RunShape, check_same_batches, check_shared_folder, main_decides,
                                  match_run_shape, release_others)
 from trainer.discriminator import PatchDiscriminator
 from trainer.ema import EMA
@@ -128,25 +128,6 @@ def lr_factor(step: int, warmup_steps: int, total_steps: int, lr: float, lr_star
         t = min(1.0, (step - warmup_steps) / span)
         value = lr_min + (lr - lr_min) * 0.5 * (1 + math.cos(math.pi * t))
     return value / lr
-
-
-class TrainState:
-    """Counters restored on resume (registered for checkpointing)."""
-
-    def __init__(self) -> None:
-        self.step = 0  # optimizer steps
-        self.epoch = 0
-        self.batch_in_epoch = 0  # micro-batches of this epoch already consumed by each rank
-        self.images_seen = 0
-        self.train_seconds = 0.0
-        self.run_shape: dict | None = None  # processes, batch_size, grad_accum (trainer.distributed.RunShape)
-
-    def state_dict(self) -> dict:
-        return dict(vars(self))
-
-    def load_state_dict(self, d: dict) -> None:
-        for k, v in d.items():
-            setattr(self, k, v)
 
 
 # ----------------------------------------------------------------------------- the step
