@@ -1,4 +1,4 @@
-"""The IN2 generator: the architecture and its forward pass (weight files live in ``weights_io``).
+"""The IN2 generator: assembles ``in2.nn``'s blocks and runs the forward pass (loading: ``in2.loader``).
 
 Forward: masked image -> encoder (stem + 3 DPBs, 1/8 resolution) -> attention body ->
 implicit pyramid decoder (1/4, 1/2, full size) -> sigmoid RGB. Any H, W >= 1.
@@ -20,7 +20,8 @@ from .errors import InputError
 from .nn import AttentionBody, Encoder, FFCBody, PyramidDecoder
 from .nn.prefill import prefill
 from .runtime import release_freed_memory
-from .weights_io import load_pretrained, save
+from .loader import export_config, load_pretrained
+from .weight_files import save
 
 
 def level_sizes(height: int, width: int) -> list[tuple[int, int]]:
@@ -34,6 +35,8 @@ def level_sizes(height: int, width: int) -> list[tuple[int, int]]:
 
 class IN2(nn.Module):
     """IN2 generator. `model(image, mask)` returns the raw prediction (not composited)."""
+
+    model_type = "in2"  # what config.json names it by (``in2.loader.MODEL_TYPES``)
 
     def __init__(self, config: IN2Config | dict | None = None) -> None:
         super().__init__()
@@ -127,7 +130,7 @@ class IN2(nn.Module):
                 y = y * region[..., :height, :width]
         return y
 
-    # -- weights: thin entry points over in2.weights_io --------------------------------------
+    # -- weights: thin entry points over in2.loader and in2.weight_files ----------------------
     @classmethod
     def from_pretrained(
         cls,
@@ -142,13 +145,13 @@ class IN2(nn.Module):
     ) -> "IN2":
         """Load from a folder (config.json + model.safetensors), a .safetensors file or a Hub repo id.
 
-        Only safetensors are read and loading is strict (see ``in2.weights_io``).
+        Only safetensors are read and loading is strict (see ``in2.loader``).
         """
-        return load_pretrained(
+        return load_pretrained(  # type: ignore[return-value]
             pretrained_model_name_or_path, cls, revision, map_location=map_location, cache_dir=cache_dir,
             force_download=force_download, token=token, local_files_only=local_files_only,
         )
 
     def save_pretrained(self, save_directory: str | os.PathLike) -> Path:
         """Write config.json + model.safetensors, what ``from_pretrained`` reads back."""
-        return save(self, save_directory, self.config.to_dict())
+        return save(self, save_directory, export_config(self))

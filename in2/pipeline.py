@@ -34,7 +34,7 @@ from .runtime import (
     resolve_device,
     resolve_dtype,
 )
-from .weights import WeightsInfo, load_model
+from .loader import WeightsInfo, load_model
 
 if TYPE_CHECKING:
     from .model import IN2

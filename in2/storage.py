@@ -14,7 +14,7 @@ import os
 import posixpath
 import uuid
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Callable, TextIO
 
 from .errors import InputError, StorageError
 
@@ -29,6 +29,7 @@ __all__ = [
     "read_bytes",
     "size",
     "write_atomic",
+    "replace_atomically",
     "make_folder",
     "open_append",
     "write_failure",
@@ -186,18 +187,24 @@ def _write_atomic(path: str, data: bytes) -> None:
             if fs.exists(temp):
                 fs.rm(temp)
         return
-    target = Path(_local(path))
+    replace_atomically(Path(_local(path)), lambda temp: temp.write_bytes(data))
+
+
+def replace_atomically(target: Path, write: Callable[[Path], None]) -> None:
+    """``write(temp)`` into a hidden sibling of ``target``, flush it to disk, then rename it over
+    ``target``: a crash at any moment leaves the old file or the new one, never a truncated one.
+
+    The one atomic writer of the package: batch outputs and logs (``write_atomic``) and model
+    folders (``in2.weight_files``) both go through it. OSErrors reach the caller."""
     target.parent.mkdir(parents=True, exist_ok=True)
     temp = target.with_name(f".{target.name}{TEMP_MARK}{uuid.uuid4().hex}")
     try:
-        with open(temp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
+        write(temp)
+        with open(temp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(temp, target)
     finally:
-        if temp.exists():
-            temp.unlink()
+        temp.unlink(missing_ok=True)
 
 
 def _normal(path: str) -> str:

@@ -1,7 +1,7 @@
 """IN2 nodes for ComfyUI (V3 schema): entry point and the `in2` model folder.
 
 Importing this package must never fail because an optional dependency is missing: it imports
-only torch and the light `in2.errors` / `in2.weights_io` at load time; ComfyUI's `comfy_api` and the rest are
+only torch and the light `in2.errors` / `in2.weight_files` at load time; ComfyUI's `comfy_api` and the rest are
 imported when ComfyUI asks for the nodes (`comfy_entrypoint`) or a node runs.
 """
 

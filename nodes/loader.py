@@ -50,7 +50,7 @@ def load_in2_model(model: str, repo_id: str = "", revision: str = "main", device
     """The chosen model as an `IN2_MODEL`, under ComfyUI's memory management when it runs in ComfyUI."""
     try:
         from in2.pipeline import InpaintPipeline
-        from in2.weights import load_model
+        from in2.loader import load_model
 
         weights = model_store.resolve(model, repo_id, revision)
         network, info = load_model(weights)

@@ -4,7 +4,7 @@ A model is a folder holding `config.json` + `model.safetensors` (what `IN2.save_
 writes and what a Hugging Face repo holds), placed anywhere under a folder registered as
 `in2` (by default `ComfyUI/models/in2/`; more via `extra_model_paths.yaml`). Its name in the
 node is its path relative to that folder, e.g. `faces-v1` or `people/faces-v1`. The file
-names, the repo-id rule and the download come from `in2.weights_io` (a light import).
+names, the repo-id rule and the download come from `in2.weight_files` (a light import).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 
 from in2.errors import WeightsError
-from in2.weights_io import CONFIG_FILE, WEIGHTS_FILE, download, is_repo_id
+from in2.weight_files import CONFIG_FILE, WEIGHTS_FILE, download, is_repo_id
 
 from . import comfy_bridge
 
@@ -75,7 +75,7 @@ def local_models() -> dict[str, Path]:
 
 def demo_available() -> bool:
     """Whether the demo weights ship with this copy (they are optional in the package)."""
-    from in2.weights import demo_weights_available
+    from in2.loader import demo_weights_available
 
     return demo_weights_available()
 
@@ -141,7 +141,7 @@ def fingerprint(choice: str, repo_id: str = "", revision: str = "") -> str:
     """Changes when the chosen model's files change (re-saved weights), without downloading."""
     try:
         if choice == DEMO_CHOICE:
-            from in2.weights import DEMO_WEIGHTS_DIR
+            from in2.loader import DEMO_WEIGHTS_DIR
 
             folder = Path(DEMO_WEIGHTS_DIR)
         elif choice == HUB_CHOICE:
@@ -155,7 +155,7 @@ def fingerprint(choice: str, repo_id: str = "", revision: str = "") -> str:
 
 
 def resolve(choice: str, repo_id: str = "", revision: str = "") -> Path | None:
-    """The weights location for `in2.weights.load_model` (None = the bundled demo)."""
+    """The weights location for `in2.loader.load_model` (None = the bundled demo)."""
     if choice == DEMO_CHOICE:
         return None
     if choice == HUB_CHOICE:

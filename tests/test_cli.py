@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-import in2.weights as weights
+import in2.loader as weights
 from in2.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]

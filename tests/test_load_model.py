@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-import in2.weights as weights
+import in2.loader as weights
 from in2 import IN2, IN2Config, InpaintPipeline, WeightsError, load_model
-from in2.weights import WeightsInfo, model_card_summary
+from in2.loader import WeightsInfo, model_card_summary
 
 
 @pytest.fixture(scope="module")

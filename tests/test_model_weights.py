@@ -1,4 +1,4 @@
-"""in2.weights_io: saving and strict loading of weights, every refusal, the offline Hub cache."""
+"""in2.weight_files and in2.loader: saving and strict loading of weights, every refusal, the offline Hub cache."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from in2 import IN2, IN2Config, WeightsError, load_model, weights_io
+from in2 import IN2, IN2Config, WeightsError, load_model, loader, weight_files
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
@@ -43,9 +43,9 @@ def test_save_writes_config_and_safetensors(saved: Path, model: IN2):
 
 
 def test_save_with_a_card_writes_it(model: IN2, tmp_path: Path):
-    weights_io.save(model, tmp_path, model.config.to_dict(), card="# tiny\n\nA tiny test model.\n")
+    weight_files.save(model, tmp_path, model.config.to_dict(), card="# tiny\n\nA tiny test model.\n")
     assert (tmp_path / "README.md").read_text() == "# tiny\n\nA tiny test model.\n"
-    assert weights_io.locate(tmp_path).card == tmp_path / "README.md"
+    assert weight_files.locate(tmp_path).card == tmp_path / "README.md"
 
 
 def test_failed_save_keeps_the_previous_weights(saved: Path, model: IN2, monkeypatch):
@@ -83,32 +83,32 @@ class _Affine(torch.nn.Module):
 def test_the_loader_builds_any_module_from_its_config(tmp_path: Path):
     torch.manual_seed(0)
     original = _Affine({"width": 3})
-    weights_io.save(original, tmp_path, {"width": 3})
-    loaded = weights_io.load_pretrained(tmp_path, _Affine)
+    weight_files.save(original, tmp_path, {"width": 3})
+    loaded = loader.load_pretrained(tmp_path, _Affine)
     assert torch.equal(loaded.linear.weight, original.linear.weight) and not loaded.training
     (tmp_path / "config.json").write_text(json.dumps({"width": 4}))
     with pytest.raises(WeightsError, match=r"linear.weight has shape \(2, 3\) in the file"):
-        weights_io.load_pretrained(tmp_path, _Affine)
+        loader.load_pretrained(tmp_path, _Affine)
 
 
 @pytest.mark.parametrize("text,ok", [("owner/name", True), ("in2-test/tiny.face_v2", True), ("plain", False),
                                      ("a/b/c", False), ("../x", False), ("a/..b", False), ("owner/na..me", False), ("owner/name.", False),
                                      ("owner/-", False), ("/abs/path", False)])
 def test_repo_id_rule(text: str, ok: bool):
-    assert weights_io.is_repo_id(text) is ok
+    assert weight_files.is_repo_id(text) is ok
 
 
 def test_upload_refuses_a_folder_that_would_not_load(tmp_path: Path):
     (tmp_path / "model.safetensors").write_bytes(b"x")
     with pytest.raises(WeightsError, match="no config.json"):
-        weights_io.upload(tmp_path, "someone/faces")
+        weight_files.upload(tmp_path, "someone/faces")
     with pytest.raises(WeightsError, match="owner/name"):
-        weights_io.upload(tmp_path, "not a repo")
+        weight_files.upload(tmp_path, "not a repo")
 
 
 def test_importing_the_file_layer_loads_no_heavy_package():
     """ComfyUI imports it while listing nodes; torch, safetensors and the Hub client load on use."""
-    code = ("import sys, in2.weights_io; heavy = ('torch', 'safetensors', 'huggingface_hub'); "
+    code = ("import sys, in2.weight_files, in2.loader; heavy = ('torch', 'safetensors', 'huggingface_hub'); "
             "print([m for m in heavy if m in sys.modules])")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                             cwd=Path(__file__).resolve().parents[1])

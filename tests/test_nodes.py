@@ -359,9 +359,9 @@ def test_model_list(pack, models_dir, tiny_dir, monkeypatch):
     (models_dir / "in2" / "weights-only").mkdir()
     (models_dir / "in2" / "weights-only" / "model.safetensors").write_bytes(b"x")
     shutil.copytree(tiny_dir, models_dir / "in2" / ".hidden")
-    monkeypatch.setattr("in2.weights.demo_weights_available", lambda: False)
+    monkeypatch.setattr("in2.loader.demo_weights_available", lambda: False)
     assert store.model_choices() == ["people/v2", "tiny", store.HUB_CHOICE]
-    monkeypatch.setattr("in2.weights.demo_weights_available", lambda: True)
+    monkeypatch.setattr("in2.loader.demo_weights_available", lambda: True)
     choices = store.safe_model_choices()
     assert choices[0] == store.DEMO_CHOICE  # the default when the demo weights ship
     assert store.resolve("people/v2") == models_dir / "in2" / "people" / "v2"

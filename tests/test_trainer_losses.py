@@ -3,6 +3,7 @@ R1/feature matching, the G/D step under gradient accumulation, overfitting, expo
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -321,7 +322,8 @@ def test_ffc_baseline_any_size_one_step_and_export(fresh_accelerate, tmp_path):
     from accelerate import Accelerator
 
     from in2 import InpaintPipeline
-    from trainer.baseline import FFCBaseline, is_baseline_export, load_baseline
+    from in2 import IN2, WeightsError, load_model
+    from in2.nn.baseline import FFCBaseline
     from trainer.train import GANStep
 
     torch.manual_seed(0)
@@ -336,8 +338,11 @@ def test_ffc_baseline_any_size_one_step_and_export(fresh_accelerate, tmp_path):
     GANStep(acc, G, D, og, od, None, w)(*_batch())
     assert any(not torch.equal(a, b) for a, b in zip(before, G.parameters()))
     out = export_generator(G, tmp_path / "ffc")
-    assert is_baseline_export(out) and not is_baseline_export(tmp_path)
-    loaded = load_baseline(out)
+    assert json.loads((out / "config.json").read_text())["model_type"] == "ffc_baseline"
+    loaded, _ = load_model(out)  # the one loader: the config's model_type picks the class
+    assert isinstance(loaded, FFCBaseline)
+    with pytest.raises(WeightsError, match="ffc_baseline"):
+        IN2.from_pretrained(out)
     img, mask = _batch(n=1, h=40, w=24)
     result = InpaintPipeline(loaded, device="cpu")(img, mask, mode="resize")
     assert result.shape == img.shape and torch.equal(result[mask.expand_as(img) == 0], img[mask.expand_as(img) == 0])

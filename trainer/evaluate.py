@@ -210,14 +210,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
     out_dir = Path(args.out)
     mask_dir = Path(args.masks) if args.masks else out_dir / "masks"
     device = str(accelerator.device)
-    from trainer.baseline import is_baseline_export, load_baseline
-
-    if args.weights and is_baseline_export(args.weights):  # Table 4: the conv baseline, same pipeline
-        pipe = InpaintPipeline(load_baseline(args.weights), device=device, dtype=args.dtype)
-        if args.label == "IN2":
-            args.label = "FFC baseline"
-    else:
-        pipe = InpaintPipeline.from_pretrained(args.weights, revision=args.revision, device=device, dtype=args.dtype)
+    # IN2 or, for Table 4, the conv baseline: the export's model_type picks the class, same pipeline
+    pipe = InpaintPipeline.from_pretrained(args.weights, revision=args.revision, device=device, dtype=args.dtype)
+    if args.label == "IN2" and getattr(pipe.model, "model_type", "in2") == "ffc_baseline":
+        args.label = "FFC baseline"
     lpips, why = try_lpips(accelerator.device)
     say = print if accelerator.is_main_process else (lambda *_: None)
     if lpips is None:

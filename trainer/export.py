@@ -1,8 +1,8 @@
 """Export trained generators in the format every front end loads, with a model card.
 
-An export is a model folder written by ``in2.weights_io.save`` (``config.json`` +
-``model.safetensors``) and read back strictly by ``IN2.from_pretrained`` (or, for the conv
-baseline, ``trainer.baseline.load_baseline``), plus a ``README.md`` model card stating data,
+An export is a model folder written by ``in2.weight_files.save`` (``config.json`` +
+``model.safetensors``; the conv baseline's config names its ``model_type``) and read back
+strictly by ``in2.load_model`` or ``IN2.from_pretrained`` (one loader, ``in2.loader``), plus a ``README.md`` model card stating data,
 steps and metrics (``card_info`` gathers them from a run), so a checkpoint found on disk or
 the Hub explains itself.
 
@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from in2 import weights_io
+from in2 import weight_files
+from in2.loader import export_config
 from in2.options import DTYPES
 
 if TYPE_CHECKING:
@@ -35,11 +36,8 @@ if TYPE_CHECKING:
 
 def export_generator(model: nn.Module, out_dir: Path, dtype: str = "fp32") -> Path:
     """Write ``model`` (an ``IN2`` or the conv baseline) to ``out_dir`` in ``dtype``."""
-    from trainer.baseline import FFCBaseline, export_config
-
     m = copy.deepcopy(model).to("cpu", DTYPES[dtype]).eval()
-    config = export_config(m) if isinstance(m, FFCBaseline) else m.config.to_dict()
-    return weights_io.save(m, out_dir, config)
+    return weight_files.save(m, out_dir, export_config(m))
 
 
 def _fmt(v: Any) -> str:
@@ -89,7 +87,7 @@ def model_card(info: dict[str, Any]) -> str:
 
 
 def write_model_card(out_dir: Path, info: dict[str, Any]) -> Path:
-    return weights_io.write_card(out_dir, model_card(info))
+    return weight_files.write_card(out_dir, model_card(info))
 
 
 def card_info(cfg: dict, state: "TrainState", accelerator: "Accelerator", data_desc: str, buckets,
@@ -139,7 +137,7 @@ def card_info(cfg: dict, state: "TrainState", accelerator: "Accelerator", data_d
 
 def push_to_hub(out_dir: Path, repo_id: str, private: bool = False, token: str | None = None) -> str:
     """Upload an export folder (weights, config, card) to a Hub model repo; returns its URL."""
-    return weights_io.upload(out_dir, repo_id, private, token)
+    return weight_files.upload(out_dir, repo_id, private, token)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -62,7 +62,7 @@ log = logging.getLogger("in2.trainer")
 # ----------------------------------------------------------------------------- building blocks
 
 def build_generator(model_cfg: dict) -> torch.nn.Module:
-    """The generator named by the ``model`` config section (code lives in ``in2``/``baseline``)."""
+    """The generator named by the ``model`` config section (both classes live in ``in2``)."""
     kind = model_cfg.get("type", "in2")
     overrides = dict(model_cfg.get("overrides") or {})
     if kind == "in2":
@@ -80,7 +80,7 @@ def build_generator(model_cfg: dict) -> torch.nn.Module:
             init_from_export(model, str(model_cfg["init_from"]))
         return model
     if kind == "ffc_baseline":
-        from trainer.baseline import FFCBaseline
+        from in2.nn.baseline import FFCBaseline
 
         return FFCBaseline(overrides)
     raise ValueError(f"unknown model.type {kind!r}; use in2 or ffc_baseline")

@@ -26,7 +26,7 @@ from PIL import Image
 from .. import runtime
 from ..imaging import image_to_tensor, mask_to_tensor
 from ..pipeline import InpaintPipeline
-from ..weights import load_model
+from ..loader import load_model
 
 
 def _int8_decoder(pipe: InpaintPipeline) -> InpaintPipeline:

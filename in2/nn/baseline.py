@@ -1,25 +1,27 @@
-"""A LaMa-style convolutional baseline generator (FFC ResNet) for the paper's Table 4.
+"""The FFC/LaMa convolutional baseline: the paper's Table 4 generator and the benchmark's yardstick.
 
-Table 4 asks whether a conv net retrained with ATS copes with real-world shapes. This baseline
-shares IN2's FFC blocks (``in2.nn.FFCResBlock``), data, masks and losses, and differs only in
-what the paper compares: strided-conv encoder, FFC residual bottleneck, transposed-conv decoder,
-no attention and no implicit decoder. Sizes that are not multiples of ``2**num_down`` are
-reflect-padded and cropped back, which is how conv inpainters are run on arbitrary photos.
+A LaMa-"Fourier"-shaped network (Suvorov et al., WACV 2022) built from IN2's own FFC block:
+masked RGB + mask -> Conv7x7 stem -> ``num_down`` stride-2 Conv3x3 downsamples ->
+``num_blocks`` FFC residual blocks -> as many stride-2 transposed Conv3x3 upsamples ->
+Conv7x7 to RGB -> sigmoid. No attention and no implicit decoder: what Table 4 compares.
+The defaults (about 27M parameters) are LaMa-Fourier's shape, which is what
+``python -m in2.bench --compare lama`` times with random weights; the trainer trains it
+(``model.type: ffc_baseline``) and its exports load through ``in2.loader`` like IN2's.
+Sizes that are not multiples of ``2**num_down`` are reflect-padded and cropped back, which is
+how conv inpainters are run on arbitrary photos.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from in2.errors import WeightsError
-from in2.nn import FFCResBlock
-from in2.weights_io import CONFIG_FILE, load_pretrained, read_config
+from ..errors import WeightsError
+from .ffc import FFCResBlock
 
 
 @dataclass
@@ -35,8 +37,11 @@ class FFCBaselineConfig:
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
-            raise ValueError(f"unknown ffc_baseline option(s) {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**d)
+            raise WeightsError(f"unknown ffc_baseline option(s) {sorted(unknown)}; known: {sorted(known)}")
+        try:
+            return cls(**d)
+        except (TypeError, ValueError) as exc:
+            raise WeightsError(f"invalid FFC baseline config: {exc}") from exc
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -50,7 +55,9 @@ def _conv_bn_relu(c_in: int, c_out: int, k: int, stride: int = 1) -> nn.Sequenti
 
 
 class FFCBaseline(nn.Module):
-    """``model(image, mask) -> prediction`` in [0, 1], same call as ``in2.IN2`` for training."""
+    """``model(image, mask) -> prediction`` in [0, 1], the same call as ``in2.IN2``."""
+
+    model_type = "ffc_baseline"  # what config.json names it by (``in2.loader.MODEL_TYPES``)
 
     def __init__(self, config: FFCBaselineConfig | dict | None = None) -> None:
         super().__init__()
@@ -75,41 +82,13 @@ class FFCBaseline(nn.Module):
         self.decoder = nn.Sequential(*up)
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor, **_: Any) -> torch.Tensor:
+        """image [B,3,H,W], mask [B or 1,1,H,W] (1 = hole); IN2's decoding options are ignored."""
         h, w = image.shape[-2:]
         m = 2 ** self.config.num_down
         ph, pw = (-h) % m, (-w) % m
+        mask = mask.to(image.dtype).expand(image.shape[0], -1, -1, -1)
         x = torch.cat([image * (1 - mask), mask], dim=1)
         if ph or pw:
             x = F.pad(x, (0, pw, 0, ph), mode="reflect" if min(h, w) > max(ph, pw) else "replicate")
         y = torch.sigmoid(self.decoder(self.blocks(self.encoder(x))))
         return y[..., :h, :w]
-
-
-MODEL_TYPE = "ffc_baseline"  # the config.json marker that tells a baseline export from an IN2 one
-
-
-def export_config(model: FFCBaseline) -> dict[str, Any]:
-    """What ``config.json`` of a baseline export holds."""
-    return {"model_type": MODEL_TYPE, **model.config.to_dict()}
-
-
-def _build(config: dict[str, Any]) -> FFCBaseline:
-    config = dict(config)
-    if config.pop("model_type", None) != MODEL_TYPE:
-        raise WeightsError(f"config.json has no model_type {MODEL_TYPE!r}: not an FFC baseline export")
-    try:
-        return FFCBaseline(config)
-    except (TypeError, ValueError) as exc:
-        raise WeightsError(f"invalid FFC baseline config: {exc}") from exc
-
-
-def load_baseline(folder: str | Path) -> FFCBaseline:
-    """Load an exported baseline strictly, through the same loader as IN2 (``in2.weights_io``)."""
-    return load_pretrained(folder, _build)
-
-
-def is_baseline_export(folder: str | Path) -> bool:
-    try:
-        return read_config(Path(folder) / CONFIG_FILE).get("model_type") == MODEL_TYPE
-    except WeightsError:
-        return False

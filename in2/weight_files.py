@@ -1,10 +1,10 @@
-"""Weight files on disk and on the Hugging Face Hub: the one place that reads or writes them.
+"""Model folders on disk and on the Hugging Face Hub: the one place that reads or writes them.
 
 A model folder holds ``config.json`` (the architecture) and ``model.safetensors`` (the
 tensors), optionally with a ``README.md`` model card. ``locate`` finds those files for a
-folder, a ``.safetensors`` file or a Hub repo id; ``load`` builds the model from the config
-and loads the tensors strictly; ``save`` writes a folder atomically. The IN2 model, the
-pipeline, the ComfyUI nodes and the trainer's export and baseline all go through here.
+folder, a ``.safetensors`` file or a Hub repo id (``download`` fetches a repo once);
+``read_config`` and ``load_state`` read them strictly; ``save`` writes a folder atomically and
+``upload`` publishes one. Which class a folder holds, and building it, is ``in2.loader``'s job.
 
 No ``PyTorchModelHubMixin``: every one of its hooks had to be replaced for strict,
 safetensors-only loading, and the card it writes says nothing about the weights. Plain
@@ -21,15 +21,13 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from .errors import WeightsError
+from .storage import replace_atomically
 
 if TYPE_CHECKING:
-    import torch
     from torch import nn
-
-M = TypeVar("M", bound="nn.Module")
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -225,43 +223,12 @@ def load_state(model: "nn.Module", path: Path) -> None:
     model.load_state_dict(state, strict=True)
 
 
-def load(files: ModelFiles, build: Callable[[dict[str, Any]], M], device: "torch.device | str" = "cpu") -> M:
-    """``build(config dict)``, its tensors loaded strictly, moved to ``device``, in eval mode."""
-    model = build(read_config(files.config))
-    load_state(model, files.weights)  # on the CPU: a device problem is never reported as a damaged file
-    return model.to(device).eval()
-
-
-def load_pretrained(
-    source: str | os.PathLike, build: Callable[[dict[str, Any]], M], revision: str | None = None, *,
-    map_location: "torch.device | str" = "cpu", cache_dir: str | Path | None = None, force_download: bool = False,
-    token: str | bool | None = None, local_files_only: bool = False,
-) -> M:
-    """``locate`` then ``load``; an unusable ``map_location`` fails before any download."""
-    from .runtime import resolve_device
-
-    device = resolve_device(map_location)
-    files = locate(source, revision, cache_dir=cache_dir, force_download=force_download, token=token,
-                   local_files_only=local_files_only)
-    return load(files, build, device)
-
-
 # -- writing -----------------------------------------------------------------------------------
-
-def _replace_atomically(target: Path, write: Callable[[Path], None]) -> None:
-    """Write through a temporary sibling and rename: a crash never leaves a truncated file."""
-    tmp = target.with_name(f".{target.name}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-
 
 def write_card(folder: str | Path, text: str) -> Path:
     """Write the model card (``README.md``) of a model folder."""
     path = Path(folder) / CARD_FILE
-    _replace_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    replace_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     return path
 
 
@@ -271,9 +238,9 @@ def save(model: "nn.Module", folder: str | Path, config: dict[str, Any], card: s
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    _replace_atomically(folder / WEIGHTS_FILE, lambda tmp: save_model(model, str(tmp)))
+    replace_atomically(folder / WEIGHTS_FILE, lambda tmp: save_model(model, str(tmp)))
     text = json.dumps(config, indent=2, sort_keys=True)
-    _replace_atomically(folder / CONFIG_FILE, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    replace_atomically(folder / CONFIG_FILE, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     if card is not None:
         write_card(folder, card)
     return folder
