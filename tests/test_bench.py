@@ -7,7 +7,7 @@ import torch
 
 from in2.bench.latency import main as bench_main
 from in2.bench.holes import HoleSpec, hole_mask, parse_holes
-from in2.bench.lama import LaMaFourier
+from in2.nn.baseline import FFCBaseline, FFCBaselineConfig
 
 
 def test_parse_holes_reads_shapes_areas_and_full() -> None:
@@ -41,9 +41,9 @@ def test_hole_mask_is_seeded_and_full_is_full() -> None:
 
 
 def test_lama_reference_has_the_papers_size_and_keeps_odd_sizes() -> None:
-    model = LaMaFourier().eval()
+    model = FFCBaseline().eval()
     assert 26.5e6 < sum(p.numel() for p in model.parameters()) < 27.5e6
-    small = LaMaFourier(width=8, blocks=1).eval()
+    small = FFCBaseline(FFCBaselineConfig(base_channels=8, num_blocks=1)).eval()
     with torch.no_grad():
         out = small(torch.rand(2, 3, 37, 53), torch.zeros(1, 1, 37, 53))
     assert out.shape == (2, 3, 37, 53)

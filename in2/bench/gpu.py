@@ -5,7 +5,7 @@ the GPU comes from a single prepared run that writes its table as it goes (a run
 still leaves every finished row). For each size, hole (brush 5%, brush 25%, full mask),
 precision (fp32, bf16, fp16) and torch.compile off / on it times IN2 (the default model,
 random weights, decoding only the hole as the pipeline does) and the LaMa-Fourier yardstick
-(`in2.bench.lama`) on the same input, in turns, and records the median latency and the peak
+(`in2.nn.baseline.FFCBaseline`) on the same input, in turns, and records the median latency and the peak
 memory above weights and inputs (`in2.bench.peak_memory.PeakMemory`). With compile on, the encoder and
 the attention body of IN2 (the dense parts; the hole-aware decoder has data-dependent shapes)
 and the whole of LaMa run through `torch.compile`; the first call's time is reported as the
@@ -26,9 +26,9 @@ import torch
 
 from .latency import CONFIGS, parse_size, time_alternating
 from .holes import HoleSpec, hole_mask
-from .lama import LaMaFourier
 from .peak_memory import PeakMemory
 from ..model import IN2
+from ..nn.baseline import FFCBaseline
 from ..options import DTYPES
 from ..runtime import resolve_device
 
@@ -87,7 +87,7 @@ def _row(size: str, hole: HoleSpec, dtype: str, compiled: bool, cell: dict[str, 
 def _models(config: str, dtype: torch.dtype, device: torch.device, compiled: bool) -> dict[str, torch.nn.Module]:
     torch.manual_seed(0)
     in2 = IN2(CONFIGS[config]()).eval().to(device, dtype)
-    lama: torch.nn.Module = LaMaFourier().eval().to(device, dtype)
+    lama: torch.nn.Module = FFCBaseline().eval().to(device, dtype)
     if compiled:
         in2.encoder = torch.compile(in2.encoder)
         in2.body = torch.compile(in2.body)

@@ -6,7 +6,7 @@ What is measured (and printed with the results):
   synchronise before reading the clock);
 - IN2 decodes only the hole (`IN2.forward(region=mask)`, as the pipeline does for a plain
   paste); `--full-decode` times the decoding of every pixel instead;
-- with `--compare lama`: the same for a LaMa-Fourier-shaped generator (`in2.bench.lama`) on
+- with `--compare lama`: the same for a LaMa-Fourier-shaped generator (`in2.nn.baseline.FFCBaseline`, the trainer's Table 4 baseline, random weights) on
   the same inputs in the same process, runs alternating with IN2's, and the ratio IN2 / LaMa
   (a ratio from one process stays meaningful when other work shares the machine), and the
   ratio of the process CPU times the two spent (steadier still on a busy machine);
@@ -34,11 +34,11 @@ import torch
 
 from ..nn.attention import attention_backend, natten_available, natten_fused_available, neighborhood_attention
 from .holes import HoleSpec, hole_mask, parse_holes
-from .lama import LaMaFourier
 from ..config import IN2Config
 from ..errors import IN2Error
 from .peak_memory import PeakMemory, in_fresh_process
 from ..model import IN2, level_sizes
+from ..nn.baseline import FFCBaseline
 from ..options import DTYPES, canonical_dtype
 from ..runtime import decoder_precision, resolve_device
 
@@ -123,7 +123,7 @@ def measure_model(spec: dict[str, Any]) -> dict[str, Any]:
     if device.type != "cuda":
         result["peak_counter_reset"] = peak.counter_reset
     if spec["compare"] == "lama":
-        lama = LaMaFourier().eval().to(device, dtype)
+        lama = FFCBaseline().eval().to(device, dtype)
 
         def run_lama() -> None:
             with torch.no_grad():
