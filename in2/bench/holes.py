@@ -2,8 +2,8 @@
 
 Hole-aware decoding makes IN2's cost depend on the hole, so the benchmark has to say which
 hole it timed. Three shapes, all seeded and drawn at the image's own size:
-- ``brush``: one thick random-walk stroke after another, grown a segment at a time until the
-  area is reached (a scribble over an unwanted object);
+- ``brush``: the trainer's brush strokes, drawn a segment at a time until the area is
+  reached (a scribble over an unwanted object);
 - ``spots``: round spots of ~4% of the image's diagonal scale (blemishes, small logos);
 - ``box``: one centred rectangle of the image's aspect ratio.
 An area of 1.0 is the full mask whatever the shape. The area reached is measured and
@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
+
+from ..imaging.strokes import MaskParams, draw_stroke, random_stroke
 
 SHAPES = ("brush", "spots", "box")
 
@@ -53,20 +55,18 @@ def parse_holes(text: str) -> list[HoleSpec]:
     return specs
 
 
+# Brush holes: the trainer's strokes (``in2.imaging.strokes``) with a fixed width of about 3%
+# of the image's diagonal and short segments, so a hole overshoots its area by one segment at most.
+BRUSH = MaskParams(min_vertices=6, max_vertices=15, min_width=21.7, max_width=21.7, max_length=36.0, max_angle=1.2)
+
+
 def _brush(draw: ImageDraw.ImageDraw, img: Image.Image, rng: np.random.Generator, target: int, scale: float) -> None:
+    """Strokes drawn a segment at a time until the hole covers ``target`` pixels."""
     height, width = img.height, img.width
-    stroke = max(2, round(0.03 * scale))
-    step = 0.04 * scale
     while img.histogram()[255] < target:
-        x, y = rng.uniform(0, width), rng.uniform(0, height)
-        angle = rng.uniform(0, 2 * math.pi)
-        for _ in range(int(rng.integers(6, 16))):
-            angle += rng.uniform(-1.2, 1.2)
-            nx = float(np.clip(x + step * math.cos(angle), 0, width - 1))
-            ny = float(np.clip(y + step * math.sin(angle), 0, height - 1))
-            draw.line([(x, y), (nx, ny)], fill=255, width=stroke)
-            draw.ellipse([nx - stroke / 2, ny - stroke / 2, nx + stroke / 2, ny + stroke / 2], fill=255)
-            x, y = nx, ny
+        points, stroke = random_stroke(rng, height, width, BRUSH, math.sqrt(height * width) / 512.0)
+        for segment in zip(points, points[1:]):
+            draw_stroke(draw, list(segment), stroke)
             if img.histogram()[255] >= target:
                 return
 
