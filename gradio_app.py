@@ -44,7 +44,7 @@ from in2 import IN2Error, InpaintPipeline, InputError, WeightsError
 from in2.errors import EmptyMaskWarning
 from in2.imaging import decode_image, load_image, load_mask, output_fit, read_masks, save_image
 from in2.numbers import as_float
-from in2.options import BLENDS, CROPS, DTYPE_CHOICES, MODES, memory_advice, out_of_memory_errors
+from in2.options import BLENDS, CROPS, DEVICE_CHOICES, DTYPE_CHOICES, MODES, memory_advice, out_of_memory_errors
 
 log = logging.getLogger("in2.demo")
 
@@ -442,7 +442,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="IN2 face inpainting demo in the browser.")
     p.add_argument("--weights", metavar="DIR_OR_REPO", help="weights folder or Hugging Face repo id (default: the bundled demo weights)")
     p.add_argument("--revision", metavar="REV", help="branch, tag or commit of a Hugging Face repo")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    p.add_argument("--device", default=DEVICE_CHOICES[0], choices=DEVICE_CHOICES)
     p.add_argument(
         "--dtype", default="fp32", choices=DTYPE_CHOICES,
         help="compute precision (auto: bf16 on GPUs that support it, else fp32)",

@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 
 from .errors import InputError
+from .mask_prep import box_mean, dilate
+from .regions import hole_box
 
 __all__ = ["paste_into_hole", "seamless_blend", "default_feather", "prediction_reads"]
 
@@ -62,33 +64,6 @@ def default_feather(height: int, width: int) -> int:
     return int(min(32, max(2, round(min(height, width) / 64))))
 
 
-def _box_sum_axis(x: torch.Tensor, radius: int, dim: int) -> torch.Tensor:
-    """Sum over a window of ``2 * radius + 1`` along ``dim`` (zeros outside), from a cumulative
-    sum: the cost does not grow with the radius."""
-    k = 2 * radius + 1
-    pad = [0, 0, 0, 0]
-    pad[(-1 - dim) * 2 : (-1 - dim) * 2 + 2] = [radius + 1, radius]
-    total = F.pad(x, pad).cumsum(dim)
-    n = x.shape[dim]
-    return total.narrow(dim, k, n) - total.narrow(dim, 0, n)
-
-
-def _box_mean(x: torch.Tensor, radius: int) -> torch.Tensor:
-    """Mean over a ``(2r+1)^2`` square (zeros outside the image), in float64 so the running
-    sums stay exact on large images."""
-    k = 2 * radius + 1
-    out = _box_sum_axis(_box_sum_axis(x.double(), radius, -2), radius, -1)
-    return (out / (k * k)).to(x.dtype)
-
-
-def _dilate(hole: torch.Tensor, radius: int) -> torch.Tensor:
-    """Square dilation of a float {0,1} map by ``radius`` pixels."""
-    if radius <= 0:
-        return hole
-    k = 2 * radius + 1
-    return (_box_mean(hole, radius) * (k * k) > 0.5).to(hole.dtype)
-
-
 def prediction_reads(mask: torch.Tensor, blend: str = "none", feather: int | None = None, ring: int | None = None) -> torch.Tensor:
     """Bool ``[B,1,H,W]``: the prediction pixels that compositing with ``blend`` reads.
 
@@ -102,7 +77,7 @@ def prediction_reads(mask: torch.Tensor, blend: str = "none", feather: int | Non
     height, width = mask.shape[-2:]
     feather = default_feather(height, width) if feather is None else int(feather)
     ring = 2 * feather if ring is None else int(ring)
-    return _dilate(hole.float(), max(ring, 1)) > 0.5
+    return dilate(hole.float(), max(ring, 1), "square") > 0.5
 
 
 def seamless_blend(
@@ -134,13 +109,9 @@ def seamless_blend(
     hole_bool = _hole(mask).expand(image.shape[0], 1, height, width)
     out = torch.where(hole_bool, prediction, image)  # outside the hole's box: nothing to blend
     # work on the hole's bounding box plus the ring: large photos usually have small holes
-    rows = torch.nonzero(hole_bool.any(dim=(0, 1, 3))).flatten()
-    cols = torch.nonzero(hole_bool.any(dim=(0, 1, 2))).flatten()
-    if rows.numel():
-        margin = ring + feather + 1
-        top, bottom = max(0, int(rows[0]) - margin), min(height, int(rows[-1]) + margin + 1)
-        left, right = max(0, int(cols[0]) - margin), min(width, int(cols[-1]) + margin + 1)
-        box = (..., slice(top, bottom), slice(left, right))
+    near = hole_box(hole_bool, margin=ring + feather + 1)
+    if near is not None:
+        box = (..., *near.slices)
         out[box] = _blend_box(image[box], prediction[box], hole_bool[box], feather, ring, max_gain)
     return out[0] if squeeze else out
 
@@ -156,7 +127,7 @@ def _blend_box(
     known = 1.0 - hole
 
     # 1. colour statistics on the known ring
-    ring_map = _dilate(hole, ring) * known  # [B,1,H,W]
+    ring_map = dilate(hole, ring, "square") * known  # [B,1,H,W]
     count = ring_map.sum(dim=(2, 3), keepdim=True)
     has_ring = count > 0
     denom = count.clamp_min(1.0)
@@ -170,14 +141,14 @@ def _blend_box(
     matched = torch.where(has_ring, matched, pred)
 
     # 2. spread the residual at the border into the hole, fading over `feather` pixels
-    near = _dilate(hole, 1) * known  # known pixels touching the hole
+    near = dilate(hole, 1, "square") * known  # known pixels touching the hole
     residual = (img - matched) * near
     radius = feather
-    num = _box_mean(residual, radius)
-    den = _box_mean(near, radius)
+    num = box_mean(residual, radius)
+    den = box_mean(near, radius)
     correction = torch.where(den > 1e-6, num / den.clamp_min(1e-6), torch.zeros_like(num))
     # twice the share of known pixels within `feather`: ~1 at a straight border, falling
     # linearly to 0 at `feather` pixels inside; 1 across strokes thinner than 2 * feather
-    fade = (2.0 * _box_mean(known, radius)).clamp(0.0, 1.0) * hole
+    fade = (2.0 * box_mean(known, radius)).clamp(0.0, 1.0) * hole
     filled = (matched + correction * fade).clamp(0.0, 1.0).to(image.dtype)
     return torch.where(hole_bool, filled, image)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import WeightsError
+from .options import PREFILL_MODES
 
 
 @dataclass
@@ -64,8 +65,8 @@ class IN2Config:
             problems.append(f"min_size must be >= 8 so the 1/8 level keeps 2 pixels, got {self.min_size}")
         if self.decoder_layers < 1:
             problems.append(f"decoder_layers must be >= 1, got {self.decoder_layers}")
-        if self.hole_prefill not in ("zeros", "smooth"):
-            problems.append(f"hole_prefill must be 'zeros' or 'smooth', got {self.hole_prefill!r}")
+        if self.hole_prefill not in PREFILL_MODES:
+            problems.append(f"hole_prefill must be one of {', '.join(map(repr, PREFILL_MODES))}, got {self.hole_prefill!r}")
         if self.prefill_steps < 0:
             problems.append(f"prefill_steps must be >= 0, got {self.prefill_steps}")
         if problems:

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from .errors import InputError
 from .numbers import as_float
-from .regions import label_regions
+from .regions import hole_box, label_regions
 
 __all__ = ["MaskPrep", "parse_grow", "grow_mask", "fill_enclosed", "check_threshold", "MAX_GROW", "MAX_GROW_PERCENT"]
 
@@ -60,25 +60,55 @@ def check_threshold(threshold: float) -> float:
     return value
 
 
-def _dilate(hole: torch.Tensor, radius: int) -> torch.Tensor:
-    """Dilate by ``radius`` pixels with an octagon (alternating 3x3 square and cross steps,
-    the usual round-enough stand-in for a disk), on the hole's box only."""
-    rows = torch.nonzero(hole.any(dim=1)).flatten()
-    cols = torch.nonzero(hole.any(dim=0)).flatten()
-    if rows.numel() == 0 or radius <= 0:
+def _box_sum_axis(x: torch.Tensor, radius: int, dim: int) -> torch.Tensor:
+    """Sum over a window of ``2 * radius + 1`` along ``dim`` (zeros outside), from a cumulative
+    sum: the cost does not grow with the radius."""
+    k = 2 * radius + 1
+    pad = [0, 0, 0, 0]
+    pad[(-1 - dim) * 2 : (-1 - dim) * 2 + 2] = [radius + 1, radius]
+    total = F.pad(x, pad).cumsum(dim)
+    n = x.shape[dim]
+    return total.narrow(dim, k, n) - total.narrow(dim, 0, n)
+
+
+def box_mean(x: torch.Tensor, radius: int) -> torch.Tensor:
+    """Mean over a ``(2r+1)^2`` square (zeros outside the image) of ``[..., H, W]``, in float64
+    so the running sums stay exact on large images."""
+    k = 2 * radius + 1
+    out = _box_sum_axis(_box_sum_axis(x.double(), radius, -2), radius, -1)
+    return (out / (k * k)).to(x.dtype)
+
+
+DILATIONS = ("octagon", "square")
+
+
+def dilate(hole: torch.Tensor, radius: int, shape: str = "octagon") -> torch.Tensor:
+    """``hole`` (``[..., H, W]``, bool or a {0, 1} float map) grown by ``radius`` pixels, same dtype.
+
+    octagon: alternating 3x3 square and cross steps, the usual round-enough stand-in for a disk
+    (how ``grow`` moves a mask's edge); square: every pixel within ``radius`` along both axes,
+    from box sums whose cost does not grow with the radius (the bands of seamless blending).
+    Only the hole's box grown by ``radius`` is worked on: nothing outside it can change."""
+    if shape not in DILATIONS:
+        raise ValueError(f"unknown dilation {shape!r}; use one of {DILATIONS}")
+    box = hole_box(hole if hole.dtype == torch.bool else hole > 0.5, margin=radius) if radius > 0 else None
+    if box is None:
         return hole.clone()
-    height, width = hole.shape
-    top, bottom = max(0, int(rows[0]) - radius), min(height, int(rows[-1]) + radius + 1)
-    left, right = max(0, int(cols[0]) - radius), min(width, int(cols[-1]) + radius + 1)
-    work = hole[top:bottom, left:right].float()[None, None]
-    for step in range(radius):
-        if step % 2 == 0:
-            work = F.max_pool2d(work, 3, stride=1, padding=1)
-        else:
-            across = F.max_pool2d(work, (1, 3), stride=1, padding=(0, 1))
-            work = torch.maximum(across, F.max_pool2d(work, (3, 1), stride=1, padding=(1, 0)))
+    work = hole[..., box.top : box.bottom, box.left : box.right]
+    if shape == "square":
+        k = 2 * radius + 1
+        grown = box_mean(work.double(), radius) * (k * k) > 0.5
+    else:
+        flat = work.float().reshape(-1, 1, box.height, box.width)
+        for step in range(radius):
+            if step % 2 == 0:
+                flat = F.max_pool2d(flat, 3, stride=1, padding=1)
+            else:
+                across = F.max_pool2d(flat, (1, 3), stride=1, padding=(0, 1))
+                flat = torch.maximum(across, F.max_pool2d(flat, (3, 1), stride=1, padding=(1, 0)))
+        grown = (flat > 0).reshape(work.shape)
     out = hole.clone()
-    out[top:bottom, left:right] = work[0, 0] > 0
+    out[..., box.top : box.bottom, box.left : box.right] = grown.to(hole.dtype)
     return out
 
 
@@ -88,22 +118,17 @@ def grow_mask(hole: torch.Tensor, pixels: int) -> torch.Tensor:
     More steps than the photo's longer side change nothing more, so they are not taken."""
     pixels = max(-max(hole.shape), min(pixels, max(hole.shape)))
     if pixels >= 0:
-        return _dilate(hole, pixels)
-    return ~_dilate(~hole, -pixels)
+        return dilate(hole, pixels)
+    return ~dilate(~hole, -pixels)
 
 
 def fill_enclosed(hole: torch.Tensor) -> torch.Tensor:
     """The hole plus every unmasked area it fully encloses (one that cannot reach the photo's
     edge without crossing the hole), e.g. specks left unpainted inside a stroke."""
-    rows = torch.nonzero(hole.any(dim=1)).flatten()
-    cols = torch.nonzero(hole.any(dim=0)).flatten()
-    if rows.numel() == 0:
+    box = hole_box(hole, margin=1)  # outside the hole's box plus a one-pixel frame everything reaches the edge
+    if box is None:
         return hole.clone()
-    height, width = hole.shape
-    # outside the hole's box plus a one-pixel frame everything reaches the edge
-    top, bottom = max(0, int(rows[0]) - 1), min(height, int(rows[-1]) + 2)
-    left, right = max(0, int(cols[0]) - 1), min(width, int(cols[-1]) + 2)
-    known = ~hole[top:bottom, left:right]
+    known = ~hole[box.slices]
     labels, count = label_regions(known)
     if count == 0:
         return hole.clone()
@@ -111,7 +136,7 @@ def fill_enclosed(hole: torch.Tensor) -> torch.Tensor:
     outside = torch.unique(frame[frame >= 0])
     enclosed = known & ~torch.isin(labels, outside)
     out = hole.clone()
-    out[top:bottom, left:right] |= enclosed
+    out[box.slices] |= enclosed
     return out
 
 

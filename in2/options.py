@@ -1,20 +1,25 @@
 """The names a user chooses from, defined once for every surface (CLI, nodes, demo, trainer).
 
-Modes, blends, crops and precisions are spelled here, and so is the advice given when a run
+Modes, blends, crops, hole pre-fills, devices and precisions are spelled here, and so is the advice given when a run
 runs out of memory: each surface imports these instead of writing its own list, so adding a
 choice or rewording the advice is a one-line change that every front end picks up.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Collection
+from typing import Callable, Collection, Literal, get_args
 
 import torch
 
 __all__ = [
+    "Mode",
+    "Blend",
+    "Crop",
     "MODES",
     "BLENDS",
     "CROPS",
+    "PREFILL_MODES",
+    "DEVICE_CHOICES",
     "DTYPES",
     "DTYPE_CHOICES",
     "canonical_dtype",
@@ -29,12 +34,21 @@ __all__ = [
 
 #: native: the network runs at the image's own resolution; resize: at its training size,
 #: composited back at full size. The first entry is the default.
-MODES = ("native", "resize")
+Mode = Literal["native", "resize"]
+MODES: tuple[str, ...] = get_args(Mode)
 #: none: the fill is pasted as is; seamless: colour-matched, seam hidden inside the hole.
-BLENDS = ("none", "seamless")
+Blend = Literal["none", "seamless"]
+BLENDS: tuple[str, ...] = get_args(Blend)
 #: auto: a box of context per hole region when the whole image would not fit or its holes
 #: are small in a large photo; off: the whole image; on: always a box per region.
-CROPS = ("auto", "off", "on")
+Crop = Literal["auto", "off", "on"]
+CROPS: tuple[str, ...] = get_args(Crop)
+#: What the generator sees in the hole (``IN2Config.hole_prefill``): zeros, the paper's blanked
+#: hole; smooth, the hole pre-filled from its surroundings (``in2.nn.prefill``).
+PREFILL_MODES = ("zeros", "smooth")
+#: Devices a front end offers: auto (a CUDA GPU when there is one, else the CPU) or a type.
+#: The command line also takes cuda:N.
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 
 #: Compute precisions by their short name; reduced precision runs under autocast.
 DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}

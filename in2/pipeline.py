@@ -11,7 +11,7 @@ import math
 import warnings
 from dataclasses import dataclass
 from os import PathLike
-from typing import TYPE_CHECKING, Any, Callable, Literal
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 import torch.nn.functional as F
@@ -21,7 +21,7 @@ from .errors import EmptyMaskWarning, InputError
 from .imaging import read_images, read_masks
 from .mask_prep import Grow, MaskPrep
 from .numbers import as_float, as_int
-from .options import BLENDS, CROPS, MODES, memory_advice, python_setting
+from .options import BLENDS, CROPS, MODES, Blend, Crop, Mode, memory_advice, python_setting
 from .regions import DEFAULT_CONTEXT, DEFAULT_CONTEXT_MIN, Box, check_context, crop_boxes, stitch
 from .runtime import (
     BYTES_PER_PIXEL,
@@ -286,9 +286,9 @@ class InpaintPipeline:
         image: Any,
         mask: Any,
         *,
-        mode: Literal["native", "resize"] = "native",
-        blend: Literal["none", "seamless"] = "none",
-        crop: Literal["auto", "off", "on"] = "auto",
+        mode: Mode = "native",
+        blend: Blend = "none",
+        crop: Crop = "auto",
         context: float = DEFAULT_CONTEXT,
         context_min: int = DEFAULT_CONTEXT_MIN,
         grow: Grow = 0,

@@ -23,6 +23,7 @@ from .errors import InputError
 
 __all__ = [
     "Box",
+    "hole_box",
     "label_regions",
     "region_boxes",
     "context_box",
@@ -79,6 +80,23 @@ class Box:
         top, left = min(self.top, other.top), min(self.left, other.left)
         bottom, right = max(self.bottom, other.bottom), max(self.right, other.right)
         return Box(top, left, bottom - top, right - left)
+
+
+def hole_box(hole: torch.Tensor, margin: int = 0) -> Box | None:
+    """The bounding box of every True pixel of ``hole`` (``[..., H, W]``, leading dims merged),
+    grown by ``margin`` pixels on each side and clipped to the image; None when nothing is True.
+
+    Work that only changes pixels near the hole (blending, growing, relaxing) runs on this box,
+    so its cost follows the hole, not the photo."""
+    plane = hole.reshape(-1, *hole.shape[-2:]).any(0)
+    rows = torch.nonzero(plane.any(1)).flatten()
+    cols = torch.nonzero(plane.any(0)).flatten()
+    if rows.numel() == 0:
+        return None
+    height, width = plane.shape
+    top, left = max(0, int(rows[0]) - margin), max(0, int(cols[0]) - margin)
+    bottom, right = min(height, int(rows[-1]) + margin + 1), min(width, int(cols[-1]) + margin + 1)
+    return Box(top, left, bottom - top, right - left)
 
 
 def _roots(parent: np.ndarray) -> np.ndarray:

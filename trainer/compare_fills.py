@@ -62,9 +62,9 @@ def mean_colour_fill(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 def prefill_fill(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """The smooth pre-fill IN2 starts from (``hole_prefill: smooth``), with no network on top."""
-    from in2.nn.prefill import membrane_fill
+    from in2.nn.prefill import prefill
 
-    return paste_into_hole(image, membrane_fill(image * (1 - mask), mask), mask)
+    return paste_into_hole(image, prefill(image, mask, "smooth"), mask)
 
 
 def telea_fill(image: torch.Tensor, mask: torch.Tensor, radius: int = 5) -> torch.Tensor:

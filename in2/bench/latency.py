@@ -39,7 +39,7 @@ from ..errors import IN2Error
 from .peak_memory import PeakMemory, in_fresh_process
 from ..model import IN2, level_sizes
 from ..nn.baseline import FFCBaseline
-from ..options import DTYPES, canonical_dtype
+from ..options import DTYPES, PREFILL_MODES, canonical_dtype
 from ..runtime import decoder_precision, resolve_device
 
 CONFIGS = {"default": IN2Config, "small": IN2Config.small, "tiny": IN2Config.tiny}
@@ -100,7 +100,7 @@ def measure_model(spec: dict[str, Any]) -> dict[str, Any]:
     device = torch.device(spec["device"])
     dtype = DTYPES[spec["dtype"]]
     torch.manual_seed(0)
-    model = IN2(CONFIGS[spec["config"]](hole_prefill=spec.get("prefill", "zeros"))).eval().to(device, dtype)
+    model = IN2(CONFIGS[spec["config"]](hole_prefill=spec.get("prefill", PREFILL_MODES[0]))).eval().to(device, dtype)
     image, mask = _inputs(spec["height"], spec["width"], HoleSpec(*spec["hole"]), device, dtype)
 
     region = None if spec["full_decode"] else mask  # what compositing with blend='none' reads
@@ -214,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hole", default="box:0.25",
                    help="comma-separated SHAPE:AREA holes (brush, spots, box; AREA in (0, 1]; 'full' = 1.0), e.g. brush:0.05,spots:0.01,brush:0.25,full")
     p.add_argument("--compare", default=None, choices=["lama"], help="also time a LaMa-Fourier-shaped generator (random weights) on the same inputs")
-    p.add_argument("--prefill", default="zeros", choices=["zeros", "smooth"],
+    p.add_argument("--prefill", default=PREFILL_MODES[0], choices=PREFILL_MODES,
                    help="the hole input: zeros (the paper) or smooth (membrane pre-fill, the bundled weights)")
     p.add_argument("--full-decode", action="store_true", help="decode every output pixel, not only the hole")
     p.add_argument("--chunk-size", type=int, default=65536, help="decoder queries per chunk")

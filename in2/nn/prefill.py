@@ -19,7 +19,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-PREFILL_MODES = ("zeros", "smooth")
+from ..options import PREFILL_MODES
+from ..regions import hole_box
 
 
 def _neighbour_mean(x: torch.Tensor) -> torch.Tensor:
@@ -42,29 +43,16 @@ def membrane_fill(image: torch.Tensor, mask: torch.Tensor, steps: int = 64) -> t
         guess = F.interpolate(guess, size=colour.shape[-2:], mode="bilinear", align_corners=False)
         unknown = 1 - weight
         guess = colour + guess * unknown  # colour is premultiplied: own colour x how well it is known
-        box = _hole_box(weight)
+        # Outside the box of not-fully-known pixels plus a 1-pixel known margin nothing changes
+        # during relaxation (known pixels keep their colour): relaxing only the box gives the same.
+        box = hole_box(weight < 1, margin=1)
         if box is not None and steps:
             guess = guess.clone()
-            (top, bottom), (left, right) = box
-            sub, col, unk = (t[..., top:bottom, left:right] for t in (guess, colour, unknown))
+            sub, col, unk = (t[..., box.top : box.bottom, box.left : box.right] for t in (guess, colour, unknown))
             for _ in range(steps):
                 sub = torch.addcmul(col, _neighbour_mean(sub), unk)
-            guess[..., top:bottom, left:right] = sub
+            guess[..., box.top : box.bottom, box.left : box.right] = sub
     return guess
-
-
-def _hole_box(weight: torch.Tensor) -> tuple[tuple[int, int], tuple[int, int]] | None:
-    """Rows and columns spanning every not-fully-known pixel, plus a 1-pixel known margin.
-
-    Outside it nothing changes during relaxation (known pixels keep their colour), so relaxing
-    only this box gives the same result at a cost that follows the hole, not the photo."""
-    partial = (weight < 1).flatten(0, 1).any(0)
-    rows, cols = partial.any(1).nonzero(), partial.any(0).nonzero()
-    if rows.numel() == 0:
-        return None
-    height, width = partial.shape
-    return ((max(0, int(rows[0]) - 1), min(height, int(rows[-1]) + 2)),
-            (max(0, int(cols[0]) - 1), min(width, int(cols[-1]) + 2)))
 
 
 def prefill(image: torch.Tensor, mask: torch.Tensor, mode: str, steps: int = 64) -> torch.Tensor:
