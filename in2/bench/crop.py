@@ -17,7 +17,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from in2 import InpaintPipeline
+from ..pipeline import InpaintPipeline
+from .scores import masked_psnr
 
 SETTINGS = [("off", None, None), ("on", 2.0, 256), ("on", 3.0, 384), ("on", 4.0, 512)]
 
@@ -32,16 +33,19 @@ def two_holes(height: int, width: int) -> np.ndarray:
 
 
 def hole_psnr(out: np.ndarray, ref: np.ndarray, hole: np.ndarray) -> float:
-    diff = out[hole].astype(np.float64) - ref[hole].astype(np.float64)
-    return float(10 * np.log10(255.0**2 / max(np.mean(diff**2), 1e-12)))
+    """Hole PSNR (``scores.masked_psnr``) of two H x W x 3 uint8 photos."""
+    def tensor(photo: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(photo).permute(2, 0, 1)[None].double() / 255
+
+    return float(masked_psnr(tensor(out), tensor(ref), torch.from_numpy(hole)[None, None]))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m in2.bench.crop", description=__doc__.splitlines()[0])
     parser.add_argument("photos", nargs="+")
     parser.add_argument("--weights", default=None)
     parser.add_argument("--scale", type=float, default=4.0)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     pipe = InpaintPipeline.from_pretrained(args.weights, device="cpu")
     print(pipe.describe())
     rows: dict[str, list[tuple[float, float]]] = {}
@@ -64,7 +68,8 @@ def main() -> None:
     for name, values in rows.items():
         times, psnrs = zip(*values)
         print(f"| {name} | {np.mean(times):.1f} | {np.mean(psnrs):.2f} |")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

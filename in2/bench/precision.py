@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import math
 import statistics
 import time
 import warnings
@@ -26,6 +25,7 @@ from PIL import Image
 from .. import runtime
 from ..imaging import image_to_tensor, mask_to_tensor
 from ..pipeline import InpaintPipeline
+from .scores import masked_psnr
 from ..loader import load_model
 
 
@@ -50,11 +50,6 @@ def _run(name: str, pipe: InpaintPipeline, image: torch.Tensor, hole: torch.Tens
         return pipe(image, hole.float()).float()
     finally:
         runtime.CPU_BF16_DECODER = before
-
-
-def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    mse = float(((a - b) ** 2).mean())
-    return math.inf if mse == 0 else 10 * math.log10(1 / mse)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,9 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         h, w = image.shape[-2:]
         print(f"\n{image_path} ({w}x{h}, hole {float(hole.float().mean()):.1%}), median of {args.repeats}")
         base = outputs["fp32"]
-        sel = hole.expand_as(base)
         for name, out in outputs.items():
-            line = f"  {name:>12}: {statistics.median(times[name]):7.3f} s, hole PSNR {_psnr(out[sel], image[sel]):6.2f} dB"
+            line = f"  {name:>12}: {statistics.median(times[name]):7.3f} s, hole PSNR {float(masked_psnr(out[None], image[None], hole[None, None])):6.2f} dB"
             if name != "fp32":
                 diff = ((out - base).abs().amax(0)[hole] * 255).double()
                 p999 = float(torch.quantile(diff, 0.999))
