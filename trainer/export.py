@@ -8,7 +8,7 @@ the Hub explains itself.
 
 Command line (push an existing export; needs network and a token)::
 
-    python -m trainer.export push runs/demo/export --repo-id user/in2-faces
+    python trainer/export.py push runs/demo/export --repo-id user/in2-faces
 """
 
 from __future__ import annotations
@@ -141,7 +141,7 @@ def push_to_hub(out_dir: Path, repo_id: str, private: bool = False, token: str |
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m trainer.export")
+    p = argparse.ArgumentParser(prog="python trainer/export.py")
     sub = p.add_subparsers(dest="cmd", required=True)
     push = sub.add_parser("push", help="upload an export folder to the Hugging Face Hub")
     push.add_argument("folder", type=Path)

@@ -8,7 +8,7 @@ eyes, so one set of proportions serves any crop, scale or aspect ratio.
 Training images of an aligned face set (LFW deep-funneled, CelebA-HQ) hold their features near
 fixed places, so the trainer takes the landmarks from the data set's mean face
 (``LFW_LANDMARKS``), moves them with every crop, resize and flip, and jitters each shape. The
-evaluation places the same shapes from landmarks found in each photo (``trainer/face_judge.py``).
+evaluation places the same shapes from landmarks found in each photo (``trainer/eval/face_judge.py``).
 """
 
 from __future__ import annotations

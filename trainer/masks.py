@@ -74,7 +74,7 @@ def load_eval_set(root: Path, height: int, width: int, verify: bool = True) -> l
     if manifest.get("format") != EVAL_SET_FORMAT:
         raise ValueError(f"{root / 'manifest.json'} is format {manifest.get('format')!r}, not {EVAL_SET_FORMAT!r} "
                          f"(older sets crowd the bottom of the area band); regenerate it with "
-                         f"python -m trainer.masks make-eval-set")
+                         f"python trainer/masks.py make-eval-set")
     name = setting_name(height, width)
     if name not in manifest["settings"]:
         raise KeyError(f"mask set {root} has no setting {name}; it has {sorted(manifest['settings'])}")
@@ -103,7 +103,7 @@ def parse_settings(text: str) -> list[tuple[int, int]]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m trainer.masks", description="Brush-stroke mask tools.")
+    p = argparse.ArgumentParser(prog="python trainer/masks.py", description="Brush-stroke mask tools.")
     sub = p.add_subparsers(dest="cmd", required=True)
     m = sub.add_parser("make-eval-set", help="write a fixed evaluation mask set (PNGs + manifest.json)")
     m.add_argument("--out", type=Path, required=True)

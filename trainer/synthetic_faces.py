@@ -7,7 +7,7 @@ with enough variation (skin tones, hair, backgrounds, lighting, small pose, scal
 position changes) that a model cannot memorise one image. Every face is a pure function of
 its seed and size, so datasets are reproducible without storing files.
 
-Command line: ``python -m trainer.synthetic_faces --out DIR -n 100 --size 512x512``.
+Command line: ``python trainer/synthetic_faces.py --out DIR -n 100 --size 512x512``.
 """
 
 from __future__ import annotations

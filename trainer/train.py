@@ -25,13 +25,10 @@ import argparse
 import json
 import logging
 import math
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):  # run as a script: make `trainer` and `in2` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 import torch
@@ -53,7 +50,7 @@ from trainer.ema import EMA
 from trainer.export import card_info, export_generator, push_to_hub, write_model_card
 from trainer.face_parts import FacePartParams
 from trainer.masks import MaskParams
-from trainer.metrics import as_uint8, score
+from in2.bench.scores import as_uint8, score
 from trainer.perceptual import build_perceptual_loss
 
 log = logging.getLogger("in2.trainer")

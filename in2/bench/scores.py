@@ -2,7 +2,7 @@
 
 Every score is computed per image on what a user would save: the composited output, clamped
 and rounded to uint8 (``quantize``), against the uint8 target, both in [0, 1]. The trainer's
-validation and evaluation protocol (``trainer/metrics.py`` adds LPIPS) and the benchmark's
+validation and evaluation protocol (``trainer/eval/metrics.py`` adds LPIPS) and the benchmark's
 precision and crop measurements all score here.
 
 - PSNR: data range 1; identical images are capped at ``MAX_PSNR`` dB so averages stay finite.

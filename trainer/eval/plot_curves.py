@@ -1,6 +1,6 @@
 """Plot a run's loss terms and validation curves from its ``log.jsonl``.
 
-    python trainer/plot_curves.py runs/lfw_cpu/log.jsonl -o docs/training_curves_gan.png
+    python trainer/eval/plot_curves.py runs/lfw_cpu/log.jsonl -o docs/training_curves_gan.png
 
 Panels against training minutes: the discriminator (its loss with the 2 ln 2 line of a D that
 cannot tell real from fake, and its mean real / fake logits; left out for a run without one),

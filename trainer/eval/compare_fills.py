@@ -2,12 +2,12 @@
 
 Real faces (the validation people of a face set, the command behind the README table):
 
-    python trainer/compare_fills.py --weights in2/demo_weights --data ~/data/lfw \\
+    python trainer/eval/compare_fills.py --weights in2/demo_weights --data ~/data/lfw \\
         --list trainer/splits/lfw_val.txt --per-person 1 --limit 300 --protocol faces
 
 Synthetic faces (smoke runs):
 
-    python trainer/compare_fills.py --weights runs/smoke/export --data synthetic --limit 32 \\
+    python trainer/eval/compare_fills.py --weights runs/smoke/export --data synthetic --limit 32 \\
         --settings 64x64,48x88,88x48 --synthetic-size 96 --fills native,mean,untrained
 
 Fills, all composited and scored the same way as ``evaluate.py`` on the same fixed masks:
@@ -29,12 +29,9 @@ centre-cropped to W x H = 256x256, 192x256, 256x192 and 256x144; the masks are f
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 import torch
@@ -42,10 +39,10 @@ from PIL import Image
 
 from in2.compositing import paste_into_hole
 from in2.imaging import image_to_tensor
-from trainer.evaluate import (Fill, centred_crop, collect_images, evaluate, load_test_image, masks_for,
+from trainer.eval.protocol import (Fill, centred_crop, collect_images, evaluate, load_test_image, masks_for,
                               pipeline_fill, write_results)
 from trainer.masks import parse_settings, setting_name
-from trainer.metrics import as_uint8
+from trainer.eval.metrics import as_uint8
 
 FACE_SIDE = 256
 FACE_SETTINGS = "256x256,256x192,192x256,144x256"  # H x W: W x H = 256x256, 192x256, 256x192, 256x144
@@ -178,7 +175,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     args = p.parse_args(argv)
 
     if args.protocol == "parts":
-        from trainer.parts_eval import run
+        from trainer.eval.parts import run
 
         fills = build_fills([f.strip() for f in args.fills.split(",") if f.strip()], args.weights)
         header = f"Weights: {args.weights or 'bundled demo weights'}; data: {args.data}\n\n"

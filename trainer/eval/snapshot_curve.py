@@ -1,6 +1,6 @@
 """Drawing features against CPU-minutes: score every EMA snapshot of a run (``export.snapshot_every``).
 
-    python trainer/snapshot_curve.py runs/lfw_parts_cpu --start in2/demo_weights --data ~/data/lfw \\
+    python trainer/eval/snapshot_curve.py runs/lfw_parts_cpu --start in2/demo_weights --data ~/data/lfw \\
         --list trainer/splits/lfw_val.txt --limit 100 -o docs/parts_curve.png
 
 For each snapshot (and, with ``--start``, the weights the run started from, at minute 0): the
@@ -14,21 +14,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 import torch
 
-from trainer.compare_fills import face_crop
-from trainer.evaluate import collect_images, masks_for, pipeline_fill
-from trainer.face_judge import HaarJudge
-from trainer.metrics import score
-from trainer.parts_eval import evaluate_parts, select_faces
-from trainer.plot_curves import read_log
+from trainer.eval.compare_fills import face_crop
+from trainer.eval.protocol import collect_images, masks_for, pipeline_fill
+from trainer.eval.face_judge import HaarJudge
+from trainer.eval.metrics import score
+from trainer.eval.parts import evaluate_parts, select_faces
+from trainer.eval.plot_curves import read_log
 
 CURVE_PARTS = ("eyes", "eye", "inner_face")
 

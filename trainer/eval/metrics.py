@@ -20,7 +20,7 @@ from torch import nn
 from in2.bench.scores import MAX_PSNR, as_uint8, masked_psnr, psnr, quantize, score, ssim  # noqa: F401 (re-exported)
 from in2.errors import WeightsError
 
-from .perceptual import ALEXNET, find_weights, load_features, read_state_dict
+from trainer.perceptual import ALEXNET, find_weights, load_features, read_state_dict
 
 # ---------------------------------------------------------------- LPIPS (AlexNet, v0.1)
 

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .face_parts import Landmarks
+from trainer.face_parts import Landmarks
 
 Box = tuple[int, int, int, int]  # x, y, w, h
 
@@ -121,7 +121,7 @@ class PooledFeatures:
     """ImageNet EfficientNet-Lite0 pooled features of [B,3,H,W] images in [0, 1], at 224 x 224."""
 
     def __init__(self) -> None:
-        from .perceptual import load_efficientnet_lite0
+        from trainer.perceptual import load_efficientnet_lite0
 
         self.net, _ = load_efficientnet_lite0()
 

@@ -1,6 +1,6 @@
 """The face-part evaluation: hide both eyes, one eye, the nose, the mouth or the inner face.
 
-    python trainer/compare_fills.py --protocol parts --weights in2/demo_weights --data ~/data/lfw \\
+    python trainer/eval/compare_fills.py --protocol parts --weights in2/demo_weights --data ~/data/lfw \\
         --list trainer/splits/lfw_val.txt --limit 300 --fills native,telea,original
 
 Each validation photo is resized to 256 x 256. Photos in which the Haar judges
@@ -26,10 +26,10 @@ from PIL import Image
 
 from in2.imaging import image_to_tensor
 
-from .evaluate import Fill, load_test_image
-from .face_judge import FaceFound, HaarJudge, PooledFeatures, frechet_distance
-from .face_parts import PART_KINDS, draw_part
-from .metrics import as_uint8, score
+from trainer.eval.protocol import Fill, load_test_image
+from trainer.eval.face_judge import FaceFound, HaarJudge, PooledFeatures, frechet_distance
+from trainer.face_parts import PART_KINDS, draw_part
+from trainer.eval.metrics import as_uint8, score
 
 SIDE = 256
 REFERENCE_FACES = 600  # real faces for the Frechet distance: twice the test set, a few seconds of features
