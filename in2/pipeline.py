@@ -181,9 +181,17 @@ class InpaintPipeline:
         revision: str | None = None,
         device: str | torch.device | None = "auto",
         dtype: str | torch.dtype = "fp32",
+        *,
+        cache_dir: str | PathLike | None = None,
+        force_download: bool = False,
+        token: str | bool | None = None,
+        local_files_only: bool = False,
     ) -> "InpaintPipeline":
-        """Load weights (None = bundled demo weights; a folder; a Hub repo id) into a pipeline."""
-        model, info = load_model(weights, revision=revision)
+        """Load weights (None = bundled demo weights; a folder; a Hub repo id) into a pipeline.
+
+        The Hub options are ``IN2.from_pretrained``'s: both go through ``in2.loader``."""
+        model, info = load_model(weights, revision=revision, cache_dir=cache_dir, force_download=force_download,
+                                 token=token, local_files_only=local_files_only)
         return cls(model, device=device, dtype=dtype, weights_info=info)
 
     # ------------------------------------------------------------------ budget

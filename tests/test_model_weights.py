@@ -302,3 +302,19 @@ def test_hub_repo_with_only_a_pickle_is_refused(saved: Path, tmp_path: Path, mon
     with pytest.raises(WeightsError, match=r"someone/faces@v2 has no model.safetensors.*never loads them"):
         IN2.from_pretrained("someone/faces", revision="v2")
     assert asked["revision"] == "v2" and asked["allow_patterns"] == ["config.json", "model.safetensors", "README.md"]
+
+
+def test_pipeline_from_pretrained_takes_the_models_hub_options(offline_cache: Path, model: IN2, tmp_path: Path):
+    """``InpaintPipeline.from_pretrained`` and ``IN2.from_pretrained`` load through one loader, with
+    the same Hub options (cache_dir, local_files_only, token)."""
+    from in2 import InpaintPipeline
+
+    moved = tmp_path / "elsewhere"
+    offline_cache.rename(moved)
+    pipe = InpaintPipeline.from_pretrained("in2-test/tiny-face", device="cpu", cache_dir=moved, local_files_only=True,
+                                           token=False)
+    direct = IN2.from_pretrained("in2-test/tiny-face", cache_dir=moved, local_files_only=True, token=False)
+    for a, b in zip(pipe.model.state_dict().values(), direct.state_dict().values()):
+        assert torch.equal(a, b)
+    with pytest.raises(WeightsError, match="cache"):
+        InpaintPipeline.from_pretrained("in2-test/not-there", device="cpu", cache_dir=moved, local_files_only=True)
