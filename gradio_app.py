@@ -10,8 +10,7 @@ core, so the page, the CLI and the ComfyUI nodes give the same pixels.
 Two API endpoints: `/inpaint` (the editor's value, as the page sends it) and `/inpaint_files`
 (a photo file and an optional mask file); `--mcp` also serves both as MCP tools.
 
-Longer than the project's ~350-line guide on purpose: it is one page, read top to bottom: its
-input checks, its two endpoints (whose docstrings are the API and MCP documentation clients
+One page, read top to bottom: its input checks, its two endpoints (whose docstrings are the API and MCP documentation clients
 read), the layout that wires them, and the launcher. The option names, precisions and the
 out-of-memory advice come from `in2.options`; everything else the page does is the core's.
 """

@@ -30,7 +30,7 @@ def test_default_parameter_budget():
     model = IN2(IN2Config())
     total = n_params(model)
     assert 15_000_000 <= total <= 15_600_000
-    assert total == 15_259_117  # spec section 5: 15.26M
+    assert total == 15_259_117  # the reference budget: 15.26M (docs/architecture.md, Parameters)
     assert n_params(model.encoder) == 1_812_866
     assert n_params(model.body) == 11_260_392
     assert n_params(model.decoder) == 2_185_859

@@ -117,9 +117,9 @@ def card_info(cfg: dict, state: "TrainState", accelerator: "Accelerator", data_d
                      "look like smooth drawings.")
     return {
         "title": (f"IN2 (preset {cfg['model'].get('preset')})" if cfg["model"]["type"] == "in2"
-                  else "LaMa-style FFC baseline (trainer/baseline.py)"),
-        "data": data_desc + f"; ATS {'on' if ats['enabled'] else 'off'}, buckets (HxW) "
-                + ", ".join(f"{h}x{w}" for h, w in buckets)
+                  else "LaMa-style FFC baseline (in2/nn/baseline.py)"),
+        "data": data_desc + f"; ATS {'on' if ats['enabled'] else 'off'}, buckets (WxH) "
+                + ", ".join(f"{w}x{h}" for h, w in buckets)
                 + f"; brush masks {mask_params.min_area:.0%}-{mask_params.max_area:.0%} of the image",
         "steps": state.step, "epochs": state.images_seen / max(1, n_train),
         "images_seen": state.images_seen,

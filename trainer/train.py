@@ -13,10 +13,9 @@ block so both networks step together under gradient accumulation:
    weights both 0 (a reconstruction-only run) step 2 is skipped altogether.
 The EMA of G is what gets validated and exported.
 
-Longer than the project's ~350-line guide on purpose: the training loop is meant to be read in
-one sitting, top to bottom (config -> models -> step -> validation -> loop); its building blocks
-(data, buckets, losses, discriminator, EMA, checkpoints, export, distributed checks) each live in
-their own module next to it.
+The loop reads top to bottom (config -> models -> step -> validation -> loop); the parts it
+assembles (data, buckets, losses, discriminator, EMA, checkpoints, export, distributed checks)
+each live in their own module next to it, and evaluation lives in ``trainer/eval/``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Fast Fourier convolution (LaMa) without the local Fourier unit.
 
 LaMa's LFU splits each axis in half and breaks on odd or non-square maps, which IN2 must
-accept; it is therefore left out (spec section 2).
+accept; it is therefore left out (the global branch still sees the whole map through its FFT).
 """
 
 from __future__ import annotations
