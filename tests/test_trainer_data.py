@@ -86,7 +86,7 @@ def test_eval_mask_set_manifest(tmp_path):
     data = json.loads((tmp_path / "m" / "manifest.json").read_text())
     assert data == json.loads(json.dumps(manifest))
     assert data["seed"] == 9 and data["params"]["min_area"] == 0.2
-    entry = data["settings"]["40x56"]["masks"][1]
+    entry = data["settings"]["56x40"]["masks"][1]  # named width x height
     assert len(entry["sha256"]) == 64 and 0.2 <= entry["area"] <= 0.3
     masks = load_eval_set(tmp_path / "m", 40, 56)
     assert len(masks) == 3 and masks[0].shape == (40, 56)
@@ -104,8 +104,19 @@ def test_eval_mask_set_manifest(tmp_path):
 def test_make_eval_set_cli(tmp_path):
     from trainer.masks import main
 
-    main(["make-eval-set", "--out", str(tmp_path / "cli"), "--settings", "24x40", "--count", "2"])
-    assert len(load_eval_set(tmp_path / "cli", 24, 40)) == 2
+    main(["make-eval-set", "--out", str(tmp_path / "cli"), "--settings", "40x24", "--count", "2"])  # W x H
+    masks = load_eval_set(tmp_path / "cli", 24, 40)
+    assert len(masks) == 2 and masks[0].shape == (24, 40)
+
+
+def test_eval_set_named_height_first_still_loads(tmp_path):
+    """Sets written when setting names were height first are found by their size."""
+    make_eval_set(tmp_path / "m", [(40, 56)], count=1, seed=3)
+    path = tmp_path / "m" / "manifest.json"
+    data = json.loads(path.read_text())
+    data["settings"] = {"40x56": data["settings"]["56x40"]}
+    path.write_text(json.dumps(data))
+    assert load_eval_set(tmp_path / "m", 40, 56)[0].shape == (40, 56)
 
 
 # ------------------------------------------------------------------ buckets

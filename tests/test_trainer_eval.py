@@ -69,12 +69,12 @@ def test_folder_data_and_limits(weights, tmp_path):
 def test_table5_shape_for_eight_settings():
     from trainer.masks import EVAL_SETTINGS
 
-    rows = [{"model": "IN2 (native)", "setting": f"{h}x{w}", "n": 1, "psnr": 30.0, "ssim": 0.9,
+    rows = [{"model": "IN2 (native)", "setting": f"{w}x{h}", "n": 1, "psnr": 30.0, "ssim": 0.9,
              "lpips": float("nan"), "masked_psnr": 20.0} for h, w in EVAL_SETTINGS]
     text = table5(rows, EVAL_SETTINGS)
     headers = [line for line in text.splitlines() if line.startswith("| Settings")]
     assert len(headers) == 2  # two tables of four settings, like Table 5 and its appendix companion
-    assert "1024×576 PSNR↑" in headers[0] and "683×384 PSNR↑" in headers[1]
+    assert "576×1024 PSNR↑" in headers[0] and "384×683 PSNR↑" in headers[1]  # width x height
     assert "| IN2 (native) | 30.000 | 0.900 | n/a |" in text
 
 

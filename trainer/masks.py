@@ -25,7 +25,7 @@ from in2.imaging.strokes import MaskParams, brush_mask
 # Evaluation-set manifest format; 2 = areas spread by a per-mask target (1 crowded the floor).
 EVAL_SET_FORMAT = "in2-eval-masks/2"
 
-# The paper's evaluation settings, height x width.
+# The paper's evaluation settings as (height, width); named and typed width x height (``setting_name``).
 EVAL_SETTINGS: list[tuple[int, int]] = [
     (512, 512), (768, 1024), (1024, 768), (1024, 576), (1024, 1024), (443, 591), (591, 443), (683, 384),
 ]
@@ -43,12 +43,13 @@ def eval_mask(seed: int, height: int, width: int, idx: int, params: MaskParams =
 
 
 def setting_name(height: int, width: int) -> str:
-    return f"{height}x{width}"
+    """``"WxH"``: sizes are written width first everywhere a user types or reads one."""
+    return f"{width}x{height}"
 
 
 def make_eval_set(out: Path, settings: list[tuple[int, int]], count: int, seed: int = 2024,
                   params: MaskParams = MaskParams()) -> dict:
-    """Write ``out/<H>x<W>/mask_00000.png``... and ``out/manifest.json``; returns the manifest."""
+    """Write ``out/<W>x<H>/mask_00000.png``... and ``out/manifest.json``; returns the manifest."""
     out.mkdir(parents=True, exist_ok=True)
     manifest: dict = {"format": EVAL_SET_FORMAT, "seed": seed, "count": count, "params": asdict(params),
                       "convention": "white (255) = hole to fill", "settings": {}}
@@ -76,10 +77,12 @@ def load_eval_set(root: Path, height: int, width: int, verify: bool = True) -> l
                          f"(older sets crowd the bottom of the area band); regenerate it with "
                          f"python trainer/masks.py make-eval-set")
     name = setting_name(height, width)
-    if name not in manifest["settings"]:
+    # by size, not by name: sets written before names were width first name them HxW
+    setting = next((s for s in manifest["settings"].values() if (s["height"], s["width"]) == (height, width)), None)
+    if setting is None:
         raise KeyError(f"mask set {root} has no setting {name}; it has {sorted(manifest['settings'])}")
     masks = []
-    for entry in manifest["settings"][name]["masks"]:
+    for entry in setting["masks"]:
         path = root / entry["file"]
         data = path.read_bytes()
         if verify and hashlib.sha256(data).hexdigest() != entry["sha256"]:
@@ -87,7 +90,7 @@ def load_eval_set(root: Path, height: int, width: int, verify: bool = True) -> l
         with Image.open(io.BytesIO(data)) as im:  # the bytes just verified, by the core's mask rule
             m = mask_to_tensor(im).numpy()
         if m.shape != (height, width):
-            raise ValueError(f"{path} is {m.shape[0]}x{m.shape[1]}, expected {name}")
+            raise ValueError(f"{path} is {m.shape[1]}x{m.shape[0]}, expected {name}")
         masks.append(m)
     return masks
 
@@ -97,7 +100,7 @@ def parse_settings(text: str) -> list[tuple[int, int]]:
         return list(EVAL_SETTINGS)
     out = []
     for part in text.split(","):
-        h, w = part.lower().split("x")
+        w, h = part.lower().split("x")  # WxH, like every size the project prints
         out.append((int(h), int(w)))
     return out
 

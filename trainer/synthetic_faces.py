@@ -69,7 +69,7 @@ def render_face(seed: int, height: int = 512, width: int = 512) -> np.ndarray:
     crop (CelebA-HQ, FFHQ), with a small random shift, scale, tilt and yaw.
     """
     if height < 1 or width < 1:
-        raise ValueError(f"face size must be positive, got {height}x{width}")
+        raise ValueError(f"face size must be positive, got {width}x{height}")
     rng = np.random.default_rng(seed)
     # Work at 2x and downsample once: cheap anti-aliasing for the PIL shapes.
     ss = 2
@@ -188,24 +188,24 @@ def write_faces(out: Path, count: int, height: int, width: int, seed: int = 0) -
 
 
 def parse_size(text: str) -> tuple[int, int]:
-    """Parse ``HxW`` (or a single number for a square) into ``(H, W)``."""
+    """Parse ``WxH`` (or a single number for a square) into ``(H, W)``."""
     parts = text.lower().replace("*", "x").split("x")
     if len(parts) == 1:
         return int(parts[0]), int(parts[0])
     if len(parts) != 2:
-        raise argparse.ArgumentTypeError(f"size must look like 512x512 (height x width), got {text!r}")
-    return int(parts[0]), int(parts[1])
+        raise argparse.ArgumentTypeError(f"size must look like 512x384 (width x height), got {text!r}")
+    return int(parts[1]), int(parts[0])
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description="Write procedural synthetic face images to a folder.")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("-n", "--count", type=int, default=100)
-    p.add_argument("--size", type=parse_size, default=(512, 512), help="HxW, e.g. 512x512")
+    p.add_argument("--size", type=parse_size, default=(512, 512), help="WxH, e.g. 512x384")
     p.add_argument("--seed", type=int, default=0, help="seed of the first face; face i uses seed+i")
     args = p.parse_args(argv)
     paths = write_faces(args.out, args.count, args.size[0], args.size[1], args.seed)
-    print(f"wrote {len(paths)} faces of {args.size[0]}x{args.size[1]} to {args.out}")
+    print(f"wrote {len(paths)} faces of {args.size[1]}x{args.size[0]} to {args.out}")
 
 
 if __name__ == "__main__":

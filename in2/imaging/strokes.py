@@ -119,6 +119,6 @@ def brush_mask(rng: np.random.Generator, height: int, width: int, params: MaskPa
         if inside:
             return np.asarray(min(inside, key=lambda c: c[0])[2]) > 127
     raise RuntimeError(
-        f"no brush mask of {height}x{width} fell in the area band [{params.min_area}, {params.max_area}] "
+        f"no brush mask of {width}x{height} fell in the area band [{params.min_area}, {params.max_area}] "
         f"after {params.max_tries} tries; widen the band or reduce the stroke width"
     )

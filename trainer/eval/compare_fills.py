@@ -45,7 +45,7 @@ from trainer.masks import parse_settings, setting_name
 from trainer.eval.metrics import as_uint8
 
 FACE_SIDE = 256
-FACE_SETTINGS = "256x256,256x192,192x256,144x256"  # H x W: W x H = 256x256, 192x256, 256x192, 256x144
+FACE_SETTINGS = "256x256,192x256,256x192,256x144"  # W x H
 FILL_NAMES = {"native": "IN2 native", "resize": "IN2 resize", "telea": "Telea (OpenCV)", "mean": "mean colour",
               "untrained": "IN2 untrained", "prefill": "membrane pre-fill alone", "original": "original photo"}
 
@@ -127,7 +127,7 @@ def summary_table(rows: list[dict], settings: list[tuple[int, int]]) -> str:
     """Fills as rows, settings (W x H) as columns, each cell ``hole PSNR / whole-image SSIM``."""
     by = {(r["model"], r["setting"]): r for r in rows}
     names = list(dict.fromkeys(r["model"] for r in rows))
-    head = " | ".join(f"{w}x{h}" for h, w in settings)
+    head = " | ".join(setting_name(*s) for s in settings)
     lines = [f"| fill (hole PSNR dB / SSIM) | {head} |", "|---|" + "---|" * len(settings)]
     for name in names:
         cells = [f"{by[(name, setting_name(*s))]['masked_psnr']:.2f} / {by[(name, setting_name(*s))]['ssim']:.3f}"
@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
                         "parts at 256x256 and ask face and eye detectors whether they come back (parts_eval.py)")
     p.add_argument("--parts", default="eyes,eye,nose,mouth,inner_face", help="parts protocol: the parts to hide")
     p.add_argument("--no-frechet", action="store_true", help="parts protocol: skip the Frechet distance")
-    p.add_argument("--settings", default=None, help="H x W list, e.g. 64x64,48x88 (default per protocol)")
+    p.add_argument("--settings", default=None, help="W x H list, e.g. 64x64,88x48 (default per protocol)")
     p.add_argument("--fills", default="native,resize,telea,mean", help=f"comma list of {', '.join(FILL_NAMES)}")
     p.add_argument("--synthetic-size", type=int, default=96)
     p.add_argument("--masks", default=None, help="fixed mask folder (default OUT/masks, generated if absent)")
@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
                    gallery=Path(args.gallery) if args.gallery else None,
                    gallery_fills=(FILL_NAMES["native"], FILL_NAMES["telea"]))
     faces = args.protocol == "faces"
-    settings = parse_settings(args.settings or (FACE_SETTINGS if faces else "64x64,48x88,88x48"))
+    settings = parse_settings(args.settings or (FACE_SETTINGS if faces else "64x64,88x48,48x88"))
     prepare = face_crop if faces else centred_crop
     items = collect_images(args.data, None if args.per_person else args.limit, args.list, args.synthetic_size)
     if args.per_person:

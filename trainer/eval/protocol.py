@@ -3,8 +3,8 @@
     accelerate launch trainer/evaluate.py --weights DIR_OR_REPO --data DIR [--limit 100]
                                           [--settings paper] [--modes native,resize] [--out DIR]
 
-For every setting ``H x W`` each test image is cropped on its margins to the setting's aspect
-(centred) and resized to ``H x W`` (1024^2 CelebA-HQ -> 1024x576 trims 224 px per side, as in
+For every setting ``W x H`` each test image is cropped on its margins to the setting's aspect
+(centred) and resized to ``W x H`` (1024^2 CelebA-HQ -> 576x1024 trims 224 px per side, as in
 the paper). Masks come from a fixed set on disk (``--masks``; written by
 ``python trainer/masks.py make-eval-set``, or generated into ``OUT/masks`` on first use).
 Inference goes through ``InpaintPipeline`` with the product's modes (``in2.options.MODES``):
