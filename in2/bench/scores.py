@@ -37,10 +37,15 @@ def as_uint8(image: torch.Tensor) -> np.ndarray:
     return (image.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
 
 
+def _decibels(mse: torch.Tensor) -> torch.Tensor:
+    """PSNR for data range 1 from per-image MSEs; a perfect match is capped at ``MAX_PSNR``."""
+    return torch.where(mse > 0, 10 * torch.log10(1.0 / mse.clamp_min(1e-30)), torch.full_like(mse, MAX_PSNR)).float()
+
+
 def psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Per-image PSNR in dB for ``[B,C,H,W]`` in [0, 1]; returns ``[B]``."""
     mse = (pred.double() - target.double()).pow(2).flatten(1).mean(1)
-    return torch.where(mse > 0, 10 * torch.log10(1.0 / mse.clamp_min(1e-30)), torch.full_like(mse, MAX_PSNR)).float()
+    return _decibels(mse)
 
 
 def masked_psnr(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -49,7 +54,7 @@ def masked_psnr(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) ->
     se = (pred.double() - target.double()).pow(2) * m
     n = m.flatten(1).sum(1).clamp_min(1)
     mse = se.flatten(1).sum(1) / n
-    return torch.where(mse > 0, 10 * torch.log10(1.0 / mse.clamp_min(1e-30)), torch.full_like(mse, MAX_PSNR)).float()
+    return _decibels(mse)
 
 
 def _gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
