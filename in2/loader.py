@@ -1,11 +1,11 @@
 """The one loader: which weights a front end gets, which class their config names, built strictly.
 
-Every way in goes through ``load_pretrained``: ``IN2.from_pretrained``, ``load_model`` (the
-bundled demo weights by default, plus a ``WeightsInfo`` for logs and the demo's header), the
-pipeline, the ComfyUI nodes, the trainer's warm start and the evaluation. ``config.json``
-names its class with ``model_type`` (``MODEL_TYPES``; a config without one is IN2's, as every
-IN2 export and the bundled weights are), so an export of the FFC baseline loads anywhere an
-IN2 does. Finding and reading the files themselves is ``in2.weight_files``'s job.
+Every way in ends in the same strict build: ``load_pretrained`` (what ``IN2.from_pretrained``
+calls) and ``load_model`` (the bundled demo weights by default, plus a ``WeightsInfo`` for
+logs and the demo's header; what the pipeline, the ComfyUI nodes, the demo and the
+evaluation call). ``config.json`` names its class with ``model_type`` (``MODEL_TYPES``; a
+config without one is IN2's, as every IN2 export and the bundled weights are), so an export
+of the FFC baseline loads anywhere an IN2 does. Finding and reading the files themselves is ``in2.weight_files``'s job.
 
 The registry names classes by import path, so importing this module loads only the standard
 library and ``in2.weight_files``: ComfyUI imports it while scanning custom nodes.
