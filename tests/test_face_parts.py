@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from trainer.data import ImageSource, InpaintDataset
+from trainer.data import ImageSource, InpaintDataset, ZoomParams
 from trainer.face_parts import (LFW_LANDMARKS, PART_KINDS, FacePartParams, Landmarks, draw_part,
                                 random_part_mask)
 
@@ -84,6 +84,28 @@ def test_training_part_holes_follow_the_crop_resize_and_flip(height, width):
         assert dots.any(), "the eyes left the crop"
         assert hole[dots].all()
         assert hole.float().mean() < 0.2
+
+
+@pytest.mark.parametrize("height, width", [(192, 192), (144, 256), (232, 160)])
+def test_training_part_holes_follow_the_zoom(height, width):
+    """Zoomed-in samples show the eyes larger, and the eyes bar still covers them."""
+    params = FacePartParams(share=1.0, kinds=("eyes",), weights=(1.0,), jitter=0.0, scale=(1.0, 1.0))
+    plain = InpaintDataset(_DotFace(), seed=3, face_parts=params)
+    zoomed = InpaintDataset(_DotFace(), seed=3, face_parts=params, zoom=ZoomParams(share=1.0, min_side=0.5))
+    for epoch in range(6):
+        sample = zoomed[(epoch % 4, height, width, epoch)]
+        dots = sample["image"][0] > 0.8
+        hole = sample["mask"][0] > 0.5
+        assert dots.any(), "the eyes left the zoomed crop"
+        assert hole[dots].all()
+        assert (sample["image"][0] > 0.5).sum() > (plain[(epoch % 4, height, width, epoch)]["image"][0] > 0.5).sum()
+
+
+def test_zoom_settings_are_checked():
+    with pytest.raises(ValueError, match="data.zoom"):
+        ZoomParams(share=1.5)
+    with pytest.raises(ValueError, match="data.zoom"):
+        ZoomParams(min_side=0.0)
 
 
 def test_training_mix_draws_parts_and_brush_strokes_deterministically():

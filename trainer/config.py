@@ -33,6 +33,9 @@ DEFAULTS: dict[str, Any] = {
         "batch_size": 3,  # per process
         "num_workers": 4,
         "hflip": True,
+        # scale augmentation (data.ZoomParams): this share of the samples keeps min_side..1 of
+        # the crop's side, so faces larger than the data set's own scale are seen too
+        "zoom": {"share": 0.0, "min_side": 0.4},
     },
     "ats": {
         "enabled": True,  # False = the paper's ablation: square base_size training

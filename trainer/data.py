@@ -1,7 +1,8 @@
 """Training and validation data: image sources, margin crops and per-sample masks.
 
 A sample is addressed by ``(index, H, W, epoch)`` (see ``buckets.py``): the source image is
-cropped on its long side's margins to the bucket's aspect (random offset), resized to
+cropped on its long side's margins to the bucket's aspect (random offset), optionally zoomed
+in (``data.zoom``), resized to
 ``H x W`` and paired with a brush mask, all drawn from ``default_rng([seed, epoch, idx])``
 so every rank, worker and resumed run produces the same sample.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -141,6 +143,35 @@ def margin_crop_box(src_hw: tuple[int, int], dst_hw: tuple[int, int], offset: fl
     return left, 0, left + cw, H
 
 
+@dataclass(frozen=True)
+class ZoomParams:
+    """Scale augmentation: ``share`` of the samples keep only ``min_side``..1 of the margin crop's
+    side (same aspect) before the resize, so the model also sees faces larger than the data set's
+    own scale. The zoomed box is centred near the face (the centre of the data set's landmarks),
+    so a zoom never crops the face away."""
+
+    share: float = 0.0
+    min_side: float = 0.4
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.share <= 1.0 or not 0.0 < self.min_side <= 1.0:
+            raise ValueError(f"data.zoom needs share in [0, 1] and min_side in (0, 1], got {self}")
+
+    def box(self, rng: np.random.Generator, box: tuple[int, int, int, int],
+            centre: tuple[float, float]) -> tuple[int, int, int, int]:
+        """``box`` itself, or a zoomed box inside it around ``centre`` (source pixels)."""
+        if self.share <= 0 or rng.random() >= self.share:
+            return box
+        left, top, right, bottom = box
+        side = float(rng.uniform(self.min_side, 1.0))
+        w, h = max(1, round((right - left) * side)), max(1, round((bottom - top) * side))
+        cx = centre[0] + float(rng.uniform(-0.15, 0.15)) * w
+        cy = centre[1] + float(rng.uniform(-0.15, 0.15)) * h
+        x = min(max(round(cx - w / 2), left), right - w)
+        y = min(max(round(cy - h / 2), top), bottom - h)
+        return x, y, x + w, y + h
+
+
 def crop_resize(img: Image.Image, height: int, width: int, offset: float = 0.5) -> Image.Image:
     """Margin crop to the aspect of ``height x width`` then resize (antialiased) to it."""
     box = margin_crop_box((img.height, img.width), (height, width), offset)
@@ -158,9 +189,10 @@ class InpaintDataset(torch.utils.data.Dataset):
     """
 
     def __init__(self, source: ImageSource, seed: int = 0, mask_params: MaskParams = MaskParams(),
-                 hflip: bool = True, face_parts: FacePartParams = FacePartParams()) -> None:
+                 hflip: bool = True, face_parts: FacePartParams = FacePartParams(),
+                 zoom: ZoomParams = ZoomParams()) -> None:
         self.source, self.seed, self.mask_params, self.hflip = source, seed, mask_params, hflip
-        self.face_parts = face_parts
+        self.face_parts, self.zoom = face_parts, zoom
 
     def __len__(self) -> int:
         return len(self.source)
@@ -181,6 +213,9 @@ class InpaintDataset(torch.utils.data.Dataset):
         _, img = self._image(idx)
         src_w, src_h = img.size
         box = margin_crop_box((src_h, src_w), (h, w), float(rng.random()))
+        face = Landmarks.from_fractions(self.face_parts.landmarks, src_w, src_h)
+        centre = tuple(float(np.mean(c)) for c in zip(face.eye_a, face.eye_b, face.mouth))
+        box = self.zoom.box(np.random.default_rng([self.seed, epoch, idx, 3]), box, centre)
         img = crop_resize(img.crop(box), h, w)
         flip = self.hflip and rng.random() < 0.5
         if flip:

@@ -41,7 +41,7 @@ from trainer import losses as L
 from trainer.buckets import BucketBatchSampler, make_buckets
 from trainer.checkpoints import TrainState, decide_resume, save_checkpoint
 from trainer.config import load_config
-from trainer.data import InpaintDataset, ValidationSet, build_source, collate
+from trainer.data import InpaintDataset, ValidationSet, ZoomParams, build_source, collate
 from trainer.distributed import (RunShape, check_same_batches, check_shared_folder, main_decides,
                                  match_run_shape, release_others)
 from trainer.discriminator import PatchDiscriminator
@@ -309,7 +309,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     buckets = make_buckets(int(ats["base_size"]), ats["ratios"], int(ats["multiple_of"]), bool(ats["enabled"]))
     train_src = main_decides(accelerator, lambda: build_source(dcfg, "train"))  # one scan of the image headers
     dataset = InpaintDataset(train_src, seed=seed, mask_params=mask_params, hflip=bool(dcfg["hflip"]),
-                             face_parts=face_parts)
+                             face_parts=face_parts, zoom=ZoomParams(**dcfg["zoom"]))
     sampler = BucketBatchSampler(train_src.sizes, buckets, int(dcfg["batch_size"]), seed=seed,
                                  num_replicas=accelerator.num_processes, rank=accelerator.process_index,
                                  min_keep=float(ats["min_keep"]))
