@@ -187,3 +187,15 @@ def test_parts_protocol_in_one_command(tmp_path):
     text = (out / "parts.md").read_text()
     assert "both eyes hidden: eyes found" in text and "| mean colour |" in text
     assert Image.open(tmp_path / "g.png").size == (4 * 256, 2 * 260)
+
+
+def test_zoomed_face_crop_makes_a_close_up():
+    """``--zoom 0.5`` keeps the centre half of each side: a centred dot grows twice as wide."""
+    from trainer.eval.compare_fills import face_crop, zoomed_face_crop
+
+    img = Image.new("RGB", (250, 250), (0, 0, 0))
+    ImageDraw.Draw(img).rectangle([115, 115, 134, 134], fill=(255, 255, 255))
+    plain = np.asarray(face_crop(img, 256, 256))[..., 0] > 127
+    close = np.asarray(zoomed_face_crop(0.5)(img, 256, 256))[..., 0] > 127
+    assert close.shape == plain.shape == (256, 256)
+    assert abs(close.any(axis=0).sum() / plain.any(axis=0).sum() - 2.0) < 0.2
