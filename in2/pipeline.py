@@ -24,10 +24,10 @@ from .numbers import as_float, as_int
 from .options import BLENDS, CROPS, MODES, Blend, Crop, Mode, memory_advice, python_setting
 from .regions import DEFAULT_CONTEXT, DEFAULT_CONTEXT_MIN, Box, check_context, crop_boxes, stitch
 from .runtime import (
-    BYTES_PER_PIXEL,
     DEFAULT_CHUNK_SIZE,
     autocast,
     available_memory,
+    bytes_per_pixel,
     decoder_precision,
     dtype_name,
     max_pixels as budget_pixels,
@@ -215,7 +215,7 @@ class InpaintPipeline:
             what = f"even resize mode ({width}x{height} model input, {_pixels(height * width)})"
         else:
             what = f"the image is {width}x{height} ({_pixels(height * width)})"
-        per_pixel = BYTES_PER_PIXEL.get(self.dtype, BYTES_PER_PIXEL[torch.float32])
+        per_pixel = bytes_per_pixel(self.device, self.dtype)
         if self._max_pixels is not None:
             why = "the max_pixels limit set on this pipeline"
         else:

@@ -32,6 +32,8 @@ __all__ = [
     "decoder_precision",
     "release_freed_memory",
     "BYTES_PER_PIXEL",
+    "CPU_BYTES_PER_PIXEL",
+    "bytes_per_pixel",
     "FIXED_BYTES",
     "SAFETY_MARGIN",
     "DEFAULT_CHUNK_SIZE",
@@ -44,17 +46,19 @@ __all__ = [
 DEFAULT_CHUNK_SIZE = 16384
 
 # Peak memory per output pixel of the default IN2Config (15.26M parameters) at inference with
-# chunk_size=DEFAULT_CHUNK_SIZE. It grows linearly with the pixel count: the peak is in the
-# full-resolution stem (its 4->64 channel tensors hold about 530 B/px in fp32). Measured with
-#   python -m in2.bench.memory --sides 384 768                    (CPU, peak RSS of a fresh process)
-#   python -m in2.bench.memory --sides 640 1280
+# chunk_size=DEFAULT_CHUNK_SIZE and every pixel decoded (a full mask, the worst case). It grows
+# linearly with the pixel count. Measured with
+#   python -m in2.bench.memory --sides 640 1280                  (CPU, peak RSS of a fresh process)
 #   python -m in2.bench.memory --dtype bf16 --sides 384 768
 #   python -m in2.bench.memory --device cuda --dtype fp32 --sides 512 1024 2048   (max_memory_allocated)
 #   python -m in2.bench.memory --device cuda --dtype bf16 --sides 512 1024 2048
-# Results: CPU fp32 slopes of 1109 B/px (384->768) and 696 B/px (640->1280), offset 235-360 MiB;
-# CPU bf16 429 B/px (384->768); H100 fp32 913 B/px at 2048^2, bf16 and fp16 465 B/px, offset about 105 MiB.
-# The table keeps the largest fp32 slope, and the half-precision figure with a 20% margin.
+# CPU fp32, with the stem and the FFC convolutions in row strips and attention by head groups:
+# a slope of 442 B/px (640 -> 1280, offset 134 MiB; 528 B/px at 1280 alone); the table keeps
+# 600. CPU bf16 429 B/px and H100 fp32 913 B/px at 2048^2, bf16 and fp16 465 B/px, offset about
+# 105 MiB, were measured before those changes: the GPU table keeps the largest fp32 slope, and
+# the half-precision figure with a 20% margin.
 BYTES_PER_PIXEL = {torch.float32: 1100, torch.float16: 560, torch.bfloat16: 560}
+CPU_BYTES_PER_PIXEL = {torch.float32: 600, torch.float16: 560, torch.bfloat16: 560}
 # Memory that does not grow with the image: weights, decoder chunk buffers, allocator slack.
 FIXED_BYTES = 512 << 20
 # Fraction of the available memory the budget may use.
@@ -277,5 +281,10 @@ def max_pixels(device: torch.device | str, dtype: torch.dtype = torch.float32, a
         available = available_memory(device)
     if available is None:
         return None
-    per_pixel = BYTES_PER_PIXEL.get(dtype, BYTES_PER_PIXEL[torch.float32])
-    return max(0, int((available * SAFETY_MARGIN - FIXED_BYTES) // per_pixel))
+    return max(0, int((available * SAFETY_MARGIN - FIXED_BYTES) // bytes_per_pixel(device, dtype)))
+
+
+def bytes_per_pixel(device: torch.device | str, dtype: torch.dtype = torch.float32) -> int:
+    """Peak bytes one output pixel costs on ``device`` in ``dtype`` (the budget's slope)."""
+    table = CPU_BYTES_PER_PIXEL if torch.device(device).type == "cpu" else BYTES_PER_PIXEL
+    return table.get(dtype, table[torch.float32])

@@ -12,7 +12,7 @@ from PIL import Image
 
 from in2 import IN2, IN2Config, InpaintPipeline
 from in2.errors import InputError
-from in2.runtime import max_pixels, resolve_device, resolve_dtype
+from in2.runtime import bytes_per_pixel, max_pixels, resolve_device, resolve_dtype
 
 H, W = 40, 52
 
@@ -225,6 +225,13 @@ def test_max_pixels_scales_with_available_memory():
     assert max_pixels("cpu", torch.float32, available=1 << 20) == 0
     # /proc/meminfo is readable here: a real limit, one that fits at least a 316x316 image
     assert max_pixels("cpu") >= 100_000
+
+
+def test_cpu_budget_admits_4k_where_it_measured_to_fit():
+    """3840x2160 peaked at 2.8 GiB on the CPU (default model, 25% hole; README): 8 GiB free must
+    admit it, while the GPU table stays at its larger measured slope."""
+    assert max_pixels("cpu", torch.float32, available=8 << 30) >= 3840 * 2160
+    assert bytes_per_pixel("cpu") < bytes_per_pixel("cuda")
 
 
 def test_bf16_on_cpu_runs(hole):
