@@ -258,3 +258,11 @@ def test_face_part_training_keeps_snapshots_that_the_curve_scores(tmp_path):
     assert points[1]["minutes"] > 0 and all(0 <= p["both_eyes_found"] <= 1 for p in points)
     assert (tmp_path / "curve.png").is_file()
     assert json.loads((tmp_path / "curve.json").read_text()) == points
+
+
+def test_overrides_may_come_after_the_options():
+    """`train.py --config C key=value --output-dir D key=value` reads every override."""
+    from trainer.train import parse_args
+
+    args = parse_args(["--config", "c.yaml", "train.lr=1e-4", "--output-dir", "out", "train.max_steps=3"])
+    assert args.overrides == ["train.lr=1e-4", "train.max_steps=3"] and args.output_dir == "out"

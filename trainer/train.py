@@ -270,7 +270,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--output-dir", default=None, help="overrides output_dir")
     p.add_argument("--push-to-hub", default=None, metavar="REPO_ID", help="upload the export when done")
     p.add_argument("overrides", nargs="*", help="config overrides key.sub=value")
-    return p.parse_args(argv)
+    return p.parse_intermixed_args(argv)  # overrides may come before, between or after the options
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
