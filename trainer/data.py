@@ -214,8 +214,7 @@ class InpaintDataset(torch.utils.data.Dataset):
         src_w, src_h = img.size
         box = margin_crop_box((src_h, src_w), (h, w), float(rng.random()))
         face = Landmarks.from_fractions(self.face_parts.landmarks, src_w, src_h)
-        centre = tuple(float(np.mean(c)) for c in zip(face.eye_a, face.eye_b, face.mouth))
-        box = self.zoom.box(np.random.default_rng([self.seed, epoch, idx, 3]), box, centre)
+        box = self.zoom.box(np.random.default_rng([self.seed, epoch, idx, 3]), box, face.centre)
         img = crop_resize(img.crop(box), h, w)
         flip = self.hflip and rng.random() < 0.5
         if flip:
@@ -223,7 +222,7 @@ class InpaintDataset(torch.utils.data.Dataset):
         part_rng = np.random.default_rng([self.seed, epoch, idx, 2])
         if self.face_parts.share > 0 and part_rng.random() < self.face_parts.share:
             left, top, right, bottom = box
-            marks = Landmarks.from_fractions(self.face_parts.landmarks, src_w, src_h).map(
+            marks = face.map(
                 lambda x: (x - left) * w / (right - left), lambda y: (y - top) * h / (bottom - top))
             if flip:
                 marks = marks.map(lambda x: w - x, lambda y: y)

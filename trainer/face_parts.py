@@ -48,6 +48,12 @@ class Landmarks:
         return cls(eye_a, eye_b, (mid_x, mid_y + 1.12 * math.dist(eye_a, eye_b)))
 
     @property
+    def centre(self) -> tuple[float, float]:
+        """The mean of the three landmarks: where a zoom keeps the face."""
+        points = (self.eye_a, self.eye_b, self.mouth)
+        return sum(p[0] for p in points) / 3, sum(p[1] for p in points) / 3
+
+    @property
     def eye_distance(self) -> float:
         return max(1.0, math.dist(self.eye_a, self.eye_b))
 
