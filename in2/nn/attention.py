@@ -17,6 +17,7 @@ import functools
 import math
 import os
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Iterator
 
 import torch
@@ -127,7 +128,7 @@ def _window_start(index: torch.Tensor, n: int, k: int) -> torch.Tensor:
     return (index - k // 2).clamp(0, n - k)
 
 
-def _axis_plan(n: int, k: int, tile: int, device: torch.device):
+def _axis_plan(n: int, k: int, tile: int):
     """Tiles along one axis: query indices, halo key indices, window mask, and where each output comes from.
 
     All tiles have the same size (the last one is shifted back to end at n and may overlap its
@@ -136,24 +137,59 @@ def _axis_plan(n: int, k: int, tile: int, device: torch.device):
     tq = min(tile, n)
     lk = min(tq + k - 1, n)
     n_tiles = math.ceil(n / tq)
-    q_starts = torch.clamp(torch.arange(n_tiles, device=device) * tq, max=n - tq)
+    q_starts = torch.clamp(torch.arange(n_tiles) * tq, max=n - tq)
     k_starts = _window_start(q_starts, n, k).clamp(max=n - lk)
-    q_idx = q_starts[:, None] + torch.arange(tq, device=device)  # [T, tq]
-    k_idx = k_starts[:, None] + torch.arange(lk, device=device)  # [T, lk]
+    q_idx = q_starts[:, None] + torch.arange(tq)  # [T, tq]
+    k_idx = k_starts[:, None] + torch.arange(lk)  # [T, lk]
     start = _window_start(q_idx, n, k)[:, :, None]
     mask = (k_idx[:, None, :] >= start) & (k_idx[:, None, :] < start + k)  # [T, tq, lk]
-    positions = torch.arange(n, device=device)
+    positions = torch.arange(n)
     out_tile = torch.clamp(positions // tq, max=n_tiles - 1)
     out_offset = positions - q_starts[out_tile]
     return q_idx, k_idx, mask, out_tile, out_offset
 
 
-def _tiles(x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
-    """[B, heads, H, W, D] -> [B * Tr * Tc, heads, r * c, D] blocks at the given row/col indices."""
-    b, h, _, _, d = x.shape
-    t = x[:, :, rows][:, :, :, :, cols]  # [B, h, Tr, r, Tc, c, D]
-    tr, r, tc, c = rows.shape[0], rows.shape[1], cols.shape[0], cols.shape[1]
-    return t.permute(0, 2, 4, 1, 3, 5, 6).reshape(b * tr * tc, h, r * c, d)
+@dataclass(frozen=True)
+class _Plan:
+    """Which pixels each tile reads, in an order where tiles sharing a window mask are adjacent.
+
+    Inside the map every tile has the same window mask; only tiles at a border differ. So the
+    tiles are grouped by mask (at most a few groups per axis) and each group is attended with one
+    [1, 1, queries, keys] mask that broadcasts over its tiles: no per-tile mask is ever built.
+    """
+
+    queries: torch.Tensor  # [T * Q] flat pixel index of every tile's queries, tile after tile
+    keys: torch.Tensor  # [T * L] flat pixel index of every tile's key halo
+    groups: tuple[tuple[int, int, torch.Tensor], ...]  # (first tile, end tile, mask [1, 1, Q, L])
+    output: torch.Tensor  # [H * W] where each pixel's result is among the tiles' queries
+    per_tile: tuple[int, int]  # Q, L
+
+
+@functools.lru_cache(maxsize=16)
+def _plan(height: int, width: int, kh: int, kw: int, tile: int, device: torch.device) -> _Plan:
+    qr, kr, mr, tile_r, off_r = _axis_plan(height, kh, tile)
+    qc, kc, mc, tile_c, off_c = _axis_plan(width, kw, tile)
+    _, class_r = torch.unique(mr.flatten(1), dim=0, return_inverse=True)
+    _, class_c = torch.unique(mc.flatten(1), dim=0, return_inverse=True)
+    tiles = [(int(class_r[r]), int(class_c[c]), r, c) for r in range(qr.shape[0]) for c in range(qc.shape[0])]
+    tiles.sort()
+    rows = torch.tensor([t[2] for t in tiles])
+    cols = torch.tensor([t[3] for t in tiles])
+    queries = (qr[rows][:, :, None] * width + qc[cols][:, None, :]).flatten()
+    keys = (kr[rows][:, :, None] * width + kc[cols][:, None, :]).flatten()
+    groups, first = [], 0
+    for i in range(1, len(tiles) + 1):
+        if i == len(tiles) or tiles[i][:2] != tiles[first][:2]:
+            r, c = tiles[first][2], tiles[first][3]
+            mask = (mr[r][:, None, :, None] & mc[c][None, :, None, :]).reshape(1, 1, qr.shape[1] * qc.shape[1], -1)
+            groups.append((first, i, mask.to(device)))
+            first = i
+    order = torch.empty(len(tiles), dtype=torch.long)
+    order[rows * qc.shape[0] + cols] = torch.arange(len(tiles))
+    slot = order[tile_r[:, None] * qc.shape[0] + tile_c[None, :]]  # [H, W] position of each pixel's tile
+    output = (slot * qr.shape[1] + off_r[:, None]) * qc.shape[1] + off_c[None, :]
+    per_tile = (qr.shape[1] * qc.shape[1], kr.shape[1] * kc.shape[1])
+    return _Plan(queries.to(device), keys.to(device), tuple(groups), output.flatten().to(device), per_tile)
 
 
 def portable_na2d(
@@ -166,29 +202,36 @@ def portable_na2d(
     """Tiled neighborhood attention in plain PyTorch; same layout and semantics as natten.na2d."""
     b, height, width, heads, dim = query.shape
     kh, kw = effective_kernel(kernel_size, height, width)
-    dev = query.device
-    qr, kr, mr, tile_r, off_r = _axis_plan(height, kh, tile, dev)
-    qc, kc, mc, tile_c, off_c = _axis_plan(width, kw, tile, dev)
-    n_tc = qc.shape[0]
-    q, k, v = (t.permute(0, 3, 1, 2, 4) for t in (query, key, value))  # [B, h, H, W, D]
-
-    # Process groups of tile rows so the score tensor stays below _MAX_SCORES elements.
-    per_row = b * heads * n_tc * qr.shape[1] * qc.shape[1] * kr.shape[1] * kc.shape[1]
-    rows_per_call = max(1, _MAX_SCORES // max(per_row, 1))
+    plan = _plan(height, width, kh, kw, tile, query.device)
+    n_q, n_k = plan.per_tile
+    # heads-first copies, so each gather below is one contiguous block per head: [B, heads, H*W, D]
+    q, k, v = (t.permute(0, 3, 1, 2, 4).reshape(b, heads, height * width, dim) for t in (query, key, value))
+    tiles_per_call = max(1, _MAX_SCORES // (b * heads * n_q * n_k))
+    largest = min(tiles_per_call, max(end - first for first, end, _ in plan.groups))
+    # Without autograd the gathers write into buffers that every call below reuses: on the CPU
+    # fresh pages cost more than the copy itself (23 ms -> 15 ms per 64x64 map).
+    reuse = not (torch.is_grad_enabled() and any(t.requires_grad for t in (query, key, value)))
+    buffers = [q.new_empty(b * heads * largest * per * dim) if reuse else None for per in (n_q, n_k, n_k)]
     outs = []
-    for r0 in range(0, qr.shape[0], rows_per_call):
-        sl = slice(r0, r0 + rows_per_call)
-        n_tr = qr[sl].shape[0]
-        qt = _tiles(q, qr[sl], qc)
-        kt = _tiles(k, kr[sl], kc)
-        vt = _tiles(v, kr[sl], kc)
-        mask = mr[sl][:, None, :, None, :, None] & mc[None, :, None, :, None, :]  # [Tr, Tc, r, c, lr, lc]
-        mask = mask.reshape(n_tr * n_tc, 1, qt.shape[2], kt.shape[2])
-        if b > 1:
-            mask = mask.repeat(b, 1, 1, 1)
-        o = F.scaled_dot_product_attention(qt, kt, vt, attn_mask=mask)
-        outs.append(o.reshape(b, n_tr, n_tc, heads, qr.shape[1], qc.shape[1], dim))
-    tiles = torch.cat(outs, dim=1)  # [B, Tr, Tc, h, r, c, D]
-    out = tiles[:, tile_r[:, None], tile_c[None, :], :, off_r[:, None], off_c[None, :]]
-    # Advanced indices separated by a slice move to the front: [H, W, B, h, D].
-    return out.permute(2, 0, 1, 3, 4)
+    for first, end, mask in plan.groups:
+        for t0 in range(first, end, tiles_per_call):
+            t1 = min(end, t0 + tiles_per_call)
+            n = t1 - t0
+            # tiles ride in SDPA's head axis and (batch, heads) in its batch axis
+            qt, kt, vt = (
+                _gather(x, index[t0 * per : t1 * per], buffer).view(b * heads, n, per, dim)
+                for x, index, per, buffer in zip((q, k, v), (plan.queries, plan.keys, plan.keys), (n_q, n_k, n_k), buffers)
+            )
+            o = F.scaled_dot_product_attention(qt, kt, vt, attn_mask=mask)  # [B * heads, n, Q, D]
+            outs.append(o.view(b, heads, n * n_q, dim))
+    tiles = torch.cat(outs, dim=2) if len(outs) > 1 else outs[0]
+    return tiles.index_select(2, plan.output).view(b, heads, height, width, dim).permute(0, 2, 3, 1, 4)
+
+
+def _gather(x: torch.Tensor, index: torch.Tensor, buffer: torch.Tensor | None) -> torch.Tensor:
+    """``x.index_select(2, index)`` for x [B, heads, N, D], into the front of ``buffer`` when given."""
+    if buffer is None:
+        return x.index_select(2, index)
+    b, heads, _, dim = x.shape
+    out = buffer[: b * heads * index.numel() * dim].view(b, heads, index.numel(), dim)
+    return torch.index_select(x, 2, index, out=out)
