@@ -55,6 +55,28 @@ def test_region_equals_full_decode(tiny, size, kind, chunk):
     assert part[~sel].abs().max().item() == 0 if kind != "full" else True
 
 
+def test_scattered_holes_compute_the_table_at_their_pixels_only(tiny, monkeypatch):
+    """Spots spread over every row: the first layer's table is computed at the latent pixels
+    they read, not over whole rows, and gives the same values, with gradients too."""
+    from in2.nn.decoder import INRB
+
+    calls = []
+    at = INRB._factorised_table_at
+    monkeypatch.setattr(INRB, "_factorised_table_at", lambda self, *a: calls.append(1) or at(self, *a))
+    torch.manual_seed(2)
+    image, mask = torch.rand(1, 3, 96, 80), torch.zeros(1, 1, 96, 80)
+    mask[..., 3::19, 5::23] = 1  # single pixels, far apart
+    with torch.no_grad():
+        full = tiny(image, mask)
+        part = tiny(image, mask, region=mask)
+    assert calls, "the per-pixel table was not used"
+    sel = (mask > 0.5).expand_as(full)
+    torch.testing.assert_close(part[sel], full[sel], rtol=0, atol=1e-5)
+    image.requires_grad_(True)
+    tiny(image, mask, region=mask, chunk_size=7)[sel].sum().backward()
+    assert image.grad is not None and image.grad.abs().sum() > 0
+
+
 def test_region_decodes_fewer_queries(tiny):
     image, mask = torch.rand(1, 3, 64, 64), torch.zeros(1, 1, 64, 64)
     mask[..., 10:14, 20:26] = 1

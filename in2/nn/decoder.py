@@ -78,6 +78,24 @@ class INRB(nn.Module):
         table = F.conv2d(band.contiguous(memory_format=torch.channels_last), w_f, bias)
         return table.permute(0, 2, 3, 1).reshape(table.shape[0], -1, table.shape[1])
 
+    def _factorised_table_at(self, feat: torch.Tensor, cell: torch.Tensor, pixels: torch.Tensor) -> torch.Tensor:
+        """The same table as ``_factorised_table`` at the flat latent indices ``pixels`` only, as
+        [B, len(pixels), hidden]: for a scattered hole far fewer pixels than its rows hold."""
+        b, c, h, w = feat.shape
+        y, x = pixels // w, pixels % w
+        offsets = torch.arange(-1, 2, device=pixels.device)
+        ny = (y[:, None, None] + offsets[None, :, None]).expand(-1, 3, 3)  # [m, 3, 3]: (dy, dx)
+        nx = (x[:, None, None] + offsets[None, None, :]).expand(-1, 3, 3)
+        inside = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
+        index = (ny.clamp(0, h - 1) * w + nx.clamp(0, w - 1)).reshape(-1)
+        flat = feat.permute(0, 2, 3, 1).reshape(b, h * w, c)  # a view when feat is channels-last
+        patches = flat.index_select(1, index).view(b, -1, 9, c)
+        patches = patches.mul_(inside.reshape(1, -1, 9, 1).to(patches.dtype))  # zero padding
+        # the Linear's feature weight is channel-major (c, dy, dx): reorder it to (dy, dx, c)
+        w_f = self._feature_weight().reshape(-1, c, 9).transpose(1, 2).reshape(-1, 9 * c)
+        bias = self.first.bias + self.first.weight[:, 9 * self.c_in + 2 :] @ cell
+        return torch.stack([fused.linear(patches[i].reshape(-1, 9 * c), w_f, bias) for i in range(b)])
+
     def _first_factorised(self, table: torch.Tensor, src: torch.Tensor, rel: torch.Tensor) -> torch.Tensor:
         """src [4, n] latent indices, rel [4, n, 2] -> first-layer pre-activation [B, 4, n, hidden]."""
         w_rel = self.first.weight[:, 9 * self.c_in : 9 * self.c_in + 2]
@@ -248,8 +266,13 @@ class INRB(nn.Module):
                 ys, xs, rel, weight = neighbours(ay, ax, i, j, dtype)
                 if factorized:
                     row0, row1 = int(ys.min()), int(ys.max())
-                    table = self._factorised_table(one, cell, row0, row1)
-                    fn, args = self._chunk_factorised, (table, (ys - row0) * w + xs, rel, weight, work)
+                    pixels, src = torch.unique(ys * w + xs, return_inverse=True)
+                    if 2 * pixels.numel() < (row1 - row0 + 1) * w:  # a scattered hole: its pixels only
+                        table = self._factorised_table_at(one, cell, pixels)
+                    else:
+                        table = self._factorised_table(one, cell, row0, row1)
+                        src = (ys - row0) * w + xs
+                    fn, args = self._chunk_factorised, (table, src, rel, weight, work)
                 else:
                     fn, args = self._chunk_plain, (padded, w, ys, xs, rel, cell, weight)
                 chunk = checkpoint(fn, *args, use_reentrant=False) if recompute else fn(*args)
