@@ -153,3 +153,16 @@ def test_portable_on_cuda_matches_cpu():
     with attention_backend("auto"):
         out = neighborhood_attention(q.cuda(), k.cuda(), v.cuda(), 7)
     torch.testing.assert_close(out.cpu(), ref, atol=1e-4, rtol=1e-4)
+
+
+def test_a_plan_made_under_inference_mode_serves_training_too():
+    """The tile plan is cached per map size: one first built inside torch.inference_mode (the
+    pipeline) must not break a later differentiable call of the same size (training)."""
+    q, k, v = (torch.randn(1, 11, 13, 2, 4) for _ in range(3))
+    with torch.inference_mode():
+        expected = portable_na2d(q, k, v, 5)
+    q.requires_grad_(True)
+    out = portable_na2d(q, k, v, 5)
+    out.sum().backward()
+    torch.testing.assert_close(out.detach(), expected)
+    assert q.grad is not None

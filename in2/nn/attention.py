@@ -167,6 +167,12 @@ class _Plan:
 
 @functools.lru_cache(maxsize=16)
 def _plan(height: int, width: int, kh: int, kw: int, tile: int, device: torch.device) -> _Plan:
+    # normal tensors even when first asked for under inference_mode: training may reuse the plan
+    with torch.inference_mode(False):
+        return _build_plan(height, width, kh, kw, tile, device)
+
+
+def _build_plan(height: int, width: int, kh: int, kw: int, tile: int, device: torch.device) -> _Plan:
     qr, kr, mr, tile_r, off_r = _axis_plan(height, kh, tile)
     qc, kc, mc, tile_c, off_c = _axis_plan(width, kw, tile)
     _, class_r = torch.unique(mr.flatten(1), dim=0, return_inverse=True)
