@@ -20,6 +20,7 @@ from .compositing import paste_into_hole, prediction_reads, seamless_blend
 from .errors import EmptyMaskWarning, InputError
 from .imaging import read_images, read_masks
 from .mask_prep import Grow, MaskPrep
+from .nn.prefill import membrane_fill
 from .numbers import as_float, as_int
 from .options import BLENDS, CROPS, MODES, Blend, Crop, Mode, memory_advice, python_setting
 from .regions import DEFAULT_CONTEXT, DEFAULT_CONTEXT_MIN, Box, check_context, crop_boxes, stitch
@@ -28,7 +29,7 @@ from .runtime import (
     autocast,
     available_memory,
     bytes_per_pixel,
-    decoder_precision,
+    matmul_precision,
     dtype_name,
     max_pixels as budget_pixels,
     resolve_device,
@@ -249,6 +250,9 @@ class InpaintPipeline:
         reads = prediction_reads(hole, blend)
         if mode == "resize":
             side = self.train_resolution
+            # the resize spreads each pixel over its neighbours: what the hole hides must not
+            # reach the known pixels around it, so the hole is first filled from its border
+            image = membrane_fill(image, hole.float())
             model_image = F.interpolate(image, size=(side, side), mode="bicubic", antialias=True, align_corners=False)
             model_image = model_image.clamp(0, 1)
             # any hole pixel marks its low-resolution pixel as a hole: a partly known pixel
@@ -257,7 +261,7 @@ class InpaintPipeline:
             model_reads = _resize_reads(reads, side)
         else:
             model_image, model_hole, model_reads = image, hole.float(), reads
-        with autocast(image.device, self.dtype), decoder_precision(self.model, image.device, self.dtype):
+        with autocast(image.device, self.dtype), matmul_precision(image.device, self.dtype):
             pred = self.model(model_image, model_hole, chunk_size=chunk_size, progress=progress, region=model_reads)
         pred = pred.float()
         if mode == "resize":

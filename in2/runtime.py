@@ -11,6 +11,7 @@ for callers that import them from this module).
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import ctypes
 import functools
 import os
@@ -29,7 +30,7 @@ __all__ = [
     "available_memory",
     "max_pixels",
     "autocast",
-    "decoder_precision",
+    "matmul_precision",
     "release_freed_memory",
     "BYTES_PER_PIXEL",
     "CPU_BYTES_PER_PIXEL",
@@ -154,18 +155,24 @@ def autocast(device: torch.device, dtype: torch.dtype) -> Iterator[None]:
         yield
 
 
-# On a CPU with native bf16 instructions (AVX512-BF16, AMX) the decoder's per-query MLP, the
-# largest cost when the hole is large, runs in bf16 even in an fp32 pipeline (1.2-1.3x faster
-# through the pipeline for the bundled weights on the example photos, 2-core build machine). Bound: hole PSNR against the all-fp32 result of at
-# least 45 dB on real photos (an RMS difference under 1.5/255, below what a viewer can see);
-# measured 85.6 and 86.0 dB (max 0.13/255) with the stage-2 demo weights on the two example photos,
-# and tested (tests/test_pipeline.py). False keeps every layer in fp32.
-CPU_BF16_DECODER = True
+# On a CPU with native bf16 instructions (AVX512-BF16, AMX) an fp32 pipeline runs its matrix
+# products in bf16: the linear layers and convolutions after the stem, and the decoder's
+# per-query MLP. Inputs and weights are rounded to bf16, sums accumulate in fp32, and every
+# result goes back to fp32 before sums, norms, attention and the FFT (which stay fp32), as
+# does the stem, which reads the photo's pixels. Why: these products are most of the CPU time,
+# and bf16 halves them (1.3-1.4x through the pipeline at 512x512 on the 2-core build machine).
+# Bound: hole PSNR against the all-fp32 result of at least 45 dB on real photos (an RMS
+# difference under 1.5/255, below what a viewer can see); tested with the bundled weights
+# (tests/test_pipeline.py) and measured by `python -m in2.bench.precision`. False keeps fp32.
+CPU_BF16_MATMULS = True
+
+_MATMUL_DTYPE: contextvars.ContextVar[torch.dtype | None] = contextvars.ContextVar("in2_matmul_dtype", default=None)
 
 
-def decoder_mlp_dtype(device: torch.device, dtype: torch.dtype) -> torch.dtype | None:
-    """The decoder MLP's precision for a pipeline computing in ``dtype`` on ``device`` (None = dtype)."""
-    if not CPU_BF16_DECODER or device.type != "cpu" or dtype != torch.float32:
+def cpu_matmul_dtype(device: torch.device, dtype: torch.dtype) -> torch.dtype | None:
+    """The precision of the matrix products for a pipeline computing in ``dtype`` on ``device``
+    (None = ``dtype`` itself): bf16 for fp32 on a CPU with native bf16 (see CPU_BF16_MATMULS)."""
+    if not CPU_BF16_MATMULS or device.type != "cpu" or dtype != torch.float32:
         return None
     try:
         native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
@@ -175,18 +182,18 @@ def decoder_mlp_dtype(device: torch.device, dtype: torch.dtype) -> torch.dtype |
 
 
 @contextlib.contextmanager
-def decoder_precision(model: object, device: torch.device, dtype: torch.dtype) -> Iterator[None]:
-    """Run ``model``'s decoder MLP in ``decoder_mlp_dtype`` for the duration (restored after)."""
-    blocks = [b for b in getattr(getattr(model, "decoder", None), "blocks", []) if hasattr(b, "mlp_dtype")]
-    before = [b.mlp_dtype for b in blocks]
-    chosen = decoder_mlp_dtype(torch.device(device), dtype)
-    for block in blocks:
-        block.mlp_dtype = chosen
+def matmul_precision(device: torch.device | str, dtype: torch.dtype) -> Iterator[None]:
+    """Within: this thread's inference matrix products compute in ``cpu_matmul_dtype``."""
+    token = _MATMUL_DTYPE.set(cpu_matmul_dtype(torch.device(device), dtype))
     try:
         yield
     finally:
-        for block, old in zip(blocks, before):
-            block.mlp_dtype = old
+        _MATMUL_DTYPE.reset(token)
+
+
+def reduced_matmul_dtype() -> torch.dtype | None:
+    """The precision fp32 matrix products compute in right now (None = fp32); read by in2.nn.fused."""
+    return _MATMUL_DTYPE.get()
 
 
 @functools.lru_cache(maxsize=None)

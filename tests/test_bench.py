@@ -74,7 +74,8 @@ def test_precision_study_reports_difference_and_psnr(tmp_path, capsys: pytest.Ca
     precision_main([str(tmp_path / "photo.png"), str(tmp_path / "mask.png"), "--repeats", "1"])
     out = capsys.readouterr().out
     rows = {line.split(":")[0].strip(): line for line in out.splitlines() if "hole PSNR" in line}
-    assert set(rows) == {"fp32", "bf16 decoder MLP", "bf16", "int8 decoder"}
+    assert set(rows) == {"fp32", "bf16 matmuls", "bf16", "int8 decoder"}
+    assert "vs fp32" in rows["bf16 matmuls"]
     assert "within 1/255" in rows["bf16"] and "within 1/255" in rows["int8 decoder"]
 
 

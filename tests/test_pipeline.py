@@ -392,22 +392,36 @@ def test_a_huge_grow_is_refused_at_once_instead_of_running_forever(pipe, hole):
     assert time.perf_counter() - start < 5
 
 
-def test_cpu_bf16_decoder_mlp_stays_within_its_bound(monkeypatch) -> None:
-    """The CPU default runs the decoder MLP in bf16: on a real photo with the bundled weights the
-    filled pixels stay within 45 dB hole PSNR of the all-fp32 result, known pixels bit-exact."""
+def test_cpu_bf16_matmuls_stay_within_their_bound(monkeypatch) -> None:
+    """The CPU default runs the matrix products in bf16: on a real photo with the bundled weights
+    the filled pixels stay within 45 dB hole PSNR of the all-fp32 result, known pixels bit-exact."""
     from in2 import runtime
     from in2.imaging import image_to_tensor, mask_to_tensor
 
-    if runtime.decoder_mlp_dtype(torch.device("cpu"), torch.float32) is None:
-        pytest.skip("this CPU has no native bf16: the decoder MLP stays fp32")
+    if runtime.cpu_matmul_dtype(torch.device("cpu"), torch.float32) is None:
+        pytest.skip("this CPU has no native bf16: the matrix products stay fp32")
     root = Path(__file__).resolve().parents[1] / "examples"
     image = image_to_tensor(Image.open(root / "grace_hopper.jpg"))[:, 100:292, 150:342]
     hole = mask_to_tensor(Image.open(root / "grace_hopper_mask.png"))[100:292, 150:342]
     assert 0.05 < float(hole.float().mean()) < 0.95
     pipe = InpaintPipeline.from_pretrained(device="cpu")
     reduced = pipe(image, hole.float())
-    monkeypatch.setattr(runtime, "CPU_BF16_DECODER", False)
+    monkeypatch.setattr(runtime, "CPU_BF16_MATMULS", False)
     exact = pipe(image, hole.float())
+    assert not torch.equal(reduced, exact), "bf16 was not used"
     assert torch.equal(reduced[:, ~hole], image[:, ~hole])
     mse = float(((reduced - exact)[:, hole] ** 2).mean())
     assert mse == 0 or 10 * math.log10(1 / mse) >= 45.0
+
+
+@pytest.mark.parametrize("mode", ["native", "resize"])
+def test_the_fill_never_depends_on_what_the_hole_hides(pipe, hole, mode) -> None:
+    """Resize mode spreads each pixel over its neighbours: without care the hidden content would
+    reach the known pixels around the hole and, through them, the fill."""
+    image = torch.from_numpy(_rgb()).permute(2, 0, 1).float() / 255
+    other = image.clone()
+    inside = torch.from_numpy(hole > 0)
+    other[:, inside] = 1 - other[:, inside]
+    first = pipe(image, torch.from_numpy(hole > 0), mode=mode, blend="none")
+    second = pipe(other, torch.from_numpy(hole > 0), mode=mode, blend="none")
+    assert torch.equal(first, second)

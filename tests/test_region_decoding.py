@@ -110,7 +110,7 @@ class _FullDecode:
 def test_pipeline_output_unchanged(tiny, monkeypatch, mode, blend, size, kind):
     from in2 import runtime
 
-    monkeypatch.setattr(runtime, "CPU_BF16_DECODER", False)  # exactness is an fp32 property
+    monkeypatch.setattr(runtime, "CPU_BF16_MATMULS", False)  # exactness is an fp32 property
     pipe = InpaintPipeline(tiny, device="cpu")
     torch.manual_seed(2)
     image = torch.rand(2, 3, *size)

@@ -40,7 +40,7 @@ from .peak_memory import PeakMemory, in_fresh_process
 from ..model import IN2, level_sizes
 from ..nn.baseline import FFCBaseline
 from ..options import DTYPES, PREFILL_MODES, canonical_dtype
-from ..runtime import decoder_precision, resolve_device
+from ..runtime import matmul_precision, resolve_device
 
 CONFIGS = {"default": IN2Config, "small": IN2Config.small, "tiny": IN2Config.tiny}
 
@@ -105,8 +105,8 @@ def measure_model(spec: dict[str, Any]) -> dict[str, Any]:
 
     region = None if spec["full_decode"] else mask  # what compositing with blend='none' reads
 
-    def run() -> None:  # with the pipeline's precision choices (runtime.decoder_precision)
-        with torch.no_grad(), decoder_precision(model, device, dtype):
+    def run() -> None:  # with the pipeline's precision choices (runtime.matmul_precision)
+        with torch.no_grad(), matmul_precision(device, dtype):
             model(image, mask, chunk_size=spec["chunk_size"], region=region)
 
     result: dict[str, Any] = {"hole_area": mask.mean().item(), "prefill": model.config.hole_prefill}

@@ -28,6 +28,13 @@ def _linear(x: torch.Tensor, layer: nn.Linear) -> torch.Tensor:
     return fused.linear(x.reshape(-1, x.shape[-1]), layer.weight, layer.bias).view(*x.shape[:-1], -1)
 
 
+def _conv(layer: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    """``layer(x)`` for the body's 3x3 convolutions (zero padding 1); through ``fused`` at inference."""
+    if torch.is_grad_enabled():
+        return layer(x)
+    return fused.conv(x, layer.weight, layer.bias, padding=1)
+
+
 class NeighborhoodAttention(nn.Module):
     """Multi-head NA on channels-last tokens [B, H, W, C]: qkv Linear, NA, proj Linear."""
 
@@ -89,7 +96,8 @@ class NHAB(nn.Module):
         fc1, _, fc2 = self.mlp
         for top in range(0, x.shape[1], rows):
             band = x[:, top : top + rows]
-            hidden = fused.linear(self.norm2(band).reshape(-1, x.shape[-1]), fc1.weight, fc1.bias, gelu=True)
+            hidden = fused.linear(self.norm2(band).reshape(-1, x.shape[-1]), fc1.weight, fc1.bias, gelu=True,
+                                  keep_reduced=True)
             band += fused.linear(hidden, fc2.weight, fc2.bias).view(band.shape)
         return x
 
@@ -106,7 +114,7 @@ class NHABGroup(nn.Module):
         y = x
         for block in self.blocks:
             y = block(y)
-        return x + self.conv(y.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+        return x + _conv(self.conv, y.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
 
 
 class AttentionBody(nn.Module):
@@ -123,7 +131,7 @@ class AttentionBody(nn.Module):
         t = self.norm_in(x.permute(0, 2, 3, 1))
         for group in self.groups:
             t = group(t)
-        return x + self.conv(self.norm_out(t).permute(0, 3, 1, 2))
+        return x + _conv(self.conv, self.norm_out(t).permute(0, 3, 1, 2))
 
 
 class FFCBody(nn.Module):

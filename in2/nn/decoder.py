@@ -22,6 +22,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from . import fused
+from ..runtime import reduced_matmul_dtype
 from .query_geometry import axis, latent_reads, neighbours, num_chunks
 
 # Queries whose MLP runs at once inside a chunk at inference on the CPU: their activations
@@ -56,8 +57,6 @@ class INRB(nn.Module):
         self.first = nn.Linear(9 * c_in + 4, hidden)  # [unfolded feature, rel_y, rel_x, cell_y, cell_x]
         self.hidden = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(layers - 1))
         self.out = nn.Linear(hidden, c_out)
-        # Precision of the per-query MLP at inference (None = the table's own); see runtime.
-        self.mlp_dtype: torch.dtype | None = None
 
     # -- the first layer, two ways -------------------------------------------------------
     def _feature_weight(self) -> torch.Tensor:
@@ -75,7 +74,7 @@ class INRB(nn.Module):
         band = feat[:, :, max(row0 - 1, 0) : min(row1 + 1, h - 1) + 1]
         band = F.pad(band, (1, 1, int(row0 == 0), int(row1 == h - 1)))  # zero padding at true borders only
         # channels-last in, channels-last out: the [pixels, hidden] table is then a view, not a copy
-        table = F.conv2d(band.contiguous(memory_format=torch.channels_last), w_f, bias)
+        table = fused.conv(band.contiguous(memory_format=torch.channels_last), w_f, bias)
         return table.permute(0, 2, 3, 1).reshape(table.shape[0], -1, table.shape[1])
 
     def _factorised_table_at(self, feat: torch.Tensor, cell: torch.Tensor, pixels: torch.Tensor) -> torch.Tensor:
@@ -133,8 +132,9 @@ class INRB(nn.Module):
         layers, and each layer is one fused linear + bias + ReLU (`fused.linear`)."""
         b, n, hidden = table.shape[0], src.shape[1], table.shape[-1]
         out_dtype = table.dtype  # under autocast the table is already in the reduced precision
-        if self.mlp_dtype is not None:
-            table = table.to(self.mlp_dtype)
+        low = reduced_matmul_dtype()  # runtime.matmul_precision: the MLP in bf16 on a CPU with native bf16
+        if low is not None and table.dtype == torch.float32:
+            table = table.to(low)
         dtype = table.dtype
         w_rel = self.first.weight[:, 9 * self.c_in : 9 * self.c_in + 2].to(dtype).t()
         rel, weight = rel.to(dtype), weight.to(dtype)

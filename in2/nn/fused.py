@@ -1,10 +1,15 @@
-"""Linear layers with the bias and ReLU fused into one oneDNN call on the CPU.
+"""Linear layers and convolutions with the bias, a sum and the activation fused into one oneDNN
+call on the CPU, and computed in bf16 where ``runtime.matmul_precision`` asks for it.
 
 Why: ``addmm(bias, x, W^T, out=)`` first broadcasts the bias into the output (a full memory
 pass) and the ReLU is another; oneDNN's fused linear does both inside the matrix product.
 Measured on the 2-core build machine for a [16384, 256] x [256, 256] layer: 14 ms against
 33 ms. The result is the same matrix product summed in another order (fp32 rounding, about
 1e-7 relative). Elsewhere (CUDA, MPS, a CPU build without oneDNN) it is ``F.linear``.
+
+In bf16 (fp32 inputs, a CPU with native bf16, inside ``runtime.matmul_precision``) inputs and
+weights are rounded to bf16 and the products accumulate in fp32; results come back as fp32
+unless the caller keeps them for another product (``keep_reduced``).
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ import functools
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ..runtime import reduced_matmul_dtype
 
 
 @functools.lru_cache(maxsize=None)
@@ -29,10 +36,21 @@ def _onednn_linear() -> bool:
     return bool(torch.equal(y, torch.full((2, 4), 3.0)))
 
 
+def _reduced(x: torch.Tensor) -> torch.dtype | None:
+    """The dtype an fp32 inference product on ``x`` computes in (None = as it is)."""
+    if x.dtype != torch.float32 or x.device.type != "cpu" or torch.is_grad_enabled():
+        return None
+    return reduced_matmul_dtype()
+
+
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, relu: bool = False,
-           gelu: bool = False) -> torch.Tensor:
+           gelu: bool = False, keep_reduced: bool = False) -> torch.Tensor:
     """``F.linear(x, weight, bias)`` on ``[N, C]`` rows, then ReLU when ``relu`` or GELU (erf) when
-    ``gelu``; fused on the CPU without autograd."""
+    ``gelu``; fused on the CPU without autograd. ``keep_reduced``: a bf16 result stays bf16."""
+    low = _reduced(x)
+    if low is not None and _onednn_linear():
+        y = linear(x.to(low), weight, bias, relu, gelu)
+        return y if keep_reduced else y.float()
     fused = (
         x.device.type == "cpu" and x.dim() == 2 and not torch.is_grad_enabled()
         and x.dtype in (torch.float32, torch.bfloat16) and _onednn_linear()
@@ -61,10 +79,19 @@ def _onednn_conv() -> bool:
 
 
 def conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride: int = 1, act: str = "none",
-         add: torch.Tensor | None = None, padding: int = 0) -> torch.Tensor:
+         add: torch.Tensor | None = None, padding: int = 0, full_precision: bool = False) -> torch.Tensor:
     """``act(conv2d(x, weight, bias, stride, padding) + add)`` (zero padding), ``act`` "none",
     "relu" or "gelu" (erf); one oneDNN call on the CPU without autograd (no separate passes over the map
-    for the sum and the activation), plain PyTorch elsewhere."""
+    for the sum and the activation), plain PyTorch elsewhere. ``full_precision``: never in bf16
+    (the stem, which reads the photo's pixels: bf16 would round them)."""
+    low = None if full_precision else _reduced(x)
+    if low is not None and _onednn_conv():
+        # the product in bf16; the sum and the activation in fp32 (no fused bf16 sum here)
+        y = conv(x.to(low), weight, bias, stride, act if add is None else "none", None, padding).float()
+        if add is None:
+            return y
+        y = y.add_(add)
+        return y.relu_() if act == "relu" else F.gelu(y) if act == "gelu" else y
     weight = weight.to(x.dtype)
     bias = None if bias is None else bias.to(x.dtype)
     # (this build's fused sum + ReLU has no bf16 kernel: bf16 sums take the plain path)

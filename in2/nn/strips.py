@@ -46,7 +46,7 @@ def stem_then_down(
         r1 = min(out_h, r0 + rows)
         first, stop = 2 * r0 - 1, 2 * r1  # stem rows the strip reads; -1 and H are reflect padding
         s0, s1 = max(first, 0), min(stop, height)
-        band = fused.conv(padded[..., s0 : s1 + 2 * pad, :], w_stem, b_stem, act="relu")
+        band = fused.conv(padded[..., s0 : s1 + 2 * pad, :], w_stem, b_stem, act="relu", full_precision=True)
         # rows -1 and H reflect rows 1 and H-2
         band = _halo_band(band, band[..., 1:2, :] if first < 0 else None,
                           band[..., height - 2 - s0 : height - 1 - s0, :] if stop > height else None)
