@@ -109,6 +109,13 @@ def test_bench_times_the_prefilled_model_of_the_bundled_weights(tmp_path, capsys
     assert report["model"] and all(row.get("prefill") == "smooth" for row in report["model"])
 
 
+def test_bench_can_time_the_cpu_all_in_fp32(capsys: pytest.CaptureFixture[str]) -> None:
+    bench_main(["--device", "cpu", "--config", "tiny", "--sizes", "40x24", "--hole", "brush:0.25", "--cpu-bf16", "off",
+                "--skip", "attention,decoder", "--repeats", "1", "--warmup", "0"])
+    out = capsys.readouterr().out
+    assert "fp32 matrix products on this device: fp32" in out
+
+
 def test_gpu_script_writes_its_markdown_table_on_the_cpu(tmp_path) -> None:
     """The GPU run is prepared ahead of a GPU: on a CPU with a tiny size it writes every row."""
     from in2.bench.gpu import main as gpu_main

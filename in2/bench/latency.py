@@ -40,6 +40,7 @@ from .peak_memory import PeakMemory, in_fresh_process
 from ..model import IN2, level_sizes
 from ..nn.baseline import FFCBaseline
 from ..options import DTYPES, PREFILL_MODES, canonical_dtype
+from .. import runtime
 from ..runtime import matmul_precision, resolve_device
 
 CONFIGS = {"default": IN2Config, "small": IN2Config.small, "tiny": IN2Config.tiny}
@@ -99,6 +100,7 @@ def measure_model(spec: dict[str, Any]) -> dict[str, Any]:
     """One (size, hole, dtype) forward measurement in this process (IN2, and LaMa when compared)."""
     device = torch.device(spec["device"])
     dtype = DTYPES[spec["dtype"]]
+    runtime.CPU_BF16_MATMULS = spec.get("cpu_bf16", True)
     torch.manual_seed(0)
     model = IN2(CONFIGS[spec["config"]](hole_prefill=spec.get("prefill", PREFILL_MODES[0]))).eval().to(device, dtype)
     image, mask = _inputs(spec["height"], spec["width"], HoleSpec(*spec["hole"]), device, dtype)
@@ -217,6 +219,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--prefill", default=PREFILL_MODES[0], choices=PREFILL_MODES,
                    help="the hole input: zeros (the paper) or smooth (membrane pre-fill, the bundled weights)")
     p.add_argument("--full-decode", action="store_true", help="decode every output pixel, not only the hole")
+    p.add_argument("--cpu-bf16", default="on", choices=["on", "off"],
+                   help="fp32 on a CPU with native bf16: the matrix products in bf16 as the pipeline runs them "
+                        "(on, runtime.CPU_BF16_MATMULS) or all in fp32 (off)")
     p.add_argument("--chunk-size", type=int, default=65536, help="decoder queries per chunk")
     p.add_argument("--repeats", type=int, default=3, help="timed runs per measurement (median reported)")
     p.add_argument("--warmup", type=int, default=1)
@@ -262,6 +267,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"IN2 benchmark on {device} ({where}), torch {torch.__version__}")
     print(f"config {args.config} (hole input: {args.prefill}): {params:,} parameters; decoder chunk {args.chunk_size}; "
           f"median of {args.repeats} after {args.warmup} warm-up (1 timed run when a warm-up > {args.long_s:.0f} s)")
+    matmuls = runtime.cpu_matmul_dtype(device, torch.float32) if args.cpu_bf16 == "on" else None
+    print(f"fp32 matrix products on this device: {'bf16 (runtime.CPU_BF16_MATMULS)' if matmuls else 'fp32'}")
 
     if "model" not in skip:
         print("\nfull forward (image + mask -> prediction)")
@@ -271,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
             for hole in holes:
                 for dt in dtypes:
                     spec = dict(device=str(device), dtype=dt, config=args.config, prefill=args.prefill, height=h, width=w, hole=[hole.shape, hole.area],
-                                compare=args.compare, full_decode=args.full_decode, chunk_size=args.chunk_size, warmup=args.warmup, repeats=args.repeats, long_s=args.long_s)
+                                compare=args.compare, full_decode=args.full_decode, cpu_bf16=args.cpu_bf16 == "on", chunk_size=args.chunk_size, warmup=args.warmup, repeats=args.repeats, long_s=args.long_s)
                     res = measure_model(spec) if device.type == "cuda" else in_fresh_process("in2.bench.latency", spec)
                     res.update(size=f"{w}x{h}", dtype=dt, hole=hole.name)
                     report["model"].append(res)
