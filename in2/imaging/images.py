@@ -106,17 +106,18 @@ def _array_item(arr: np.ndarray, pil_mode: str | None, finish: Callable[[np.ndar
     tensor = torch.from_numpy(np.ascontiguousarray(unit.transpose(2, 0, 1)))
 
     def fill(result: torch.Tensor, hole: torch.Tensor) -> Any:
-        pred = result.detach().to("cpu", torch.float32).numpy().transpose(1, 2, 0)
+        hole_np = hole.detach().to("cpu").numpy()
+        # only the hole's pixels are converted: a small hole in a 4K photo costs what it holds
+        pred = result.detach().to("cpu", torch.float32).numpy().transpose(1, 2, 0)[hole_np]  # [N, 3]
         if colour.shape[2] == 1:
             pred = luminance(pred)[..., None]
         encoded = from_unit_float(pred, arr.dtype, pil_mode)
-        hole_np = hole.detach().to("cpu").numpy()
         out = arr.copy()
         if arr.ndim == 2:
-            out[hole_np] = encoded[..., 0][hole_np]
+            out[hole_np] = encoded[..., 0]
         else:
             n_colour = colour.shape[2]
-            out[..., :n_colour][hole_np] = encoded[hole_np]
+            out[..., :n_colour][hole_np] = encoded
         return finish(out)
 
     return _Item(tensor, lambda: finish(arr.copy()), fill)

@@ -82,7 +82,10 @@ def from_unit_float(values: np.ndarray, dtype: np.dtype, pil_mode: str | None) -
     scale = full_scale(dtype, pil_mode)
     if scale is None:
         return values.astype(dtype)
-    return np.rint(np.clip(values, 0.0, 1.0) * scale).astype(dtype)
+    # one temporary, worked on in place (clip(v * s, 0, s) is clip(v, 0, 1) * s exactly for s > 0)
+    scaled = np.multiply(values, scale)
+    np.clip(scaled, 0.0, scale, out=scaled)
+    return np.rint(scaled, out=scaled).astype(dtype)
 
 
 def luminance(rgb: np.ndarray) -> np.ndarray:

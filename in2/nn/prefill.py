@@ -49,10 +49,37 @@ def membrane_fill(image: torch.Tensor, mask: torch.Tensor, steps: int = 64) -> t
         if box is not None and steps:
             guess = guess.clone()
             sub, col, unk = (t[..., box.top : box.bottom, box.left : box.right] for t in (guess, colour, unknown))
-            for _ in range(steps):
-                sub = torch.addcmul(col, _neighbour_mean(sub), unk)
-            guess[..., box.top : box.bottom, box.left : box.right] = sub
+            relax = _relax if torch.is_grad_enabled() else _relax_in_place
+            guess[..., box.top : box.bottom, box.left : box.right] = relax(sub, col, unk, steps)
     return guess
+
+
+def _relax(x: torch.Tensor, colour: torch.Tensor, unknown: torch.Tensor, steps: int) -> torch.Tensor:
+    """``steps`` times: each pixel becomes its own colour plus the neighbours' mean x how unknown it is."""
+    for _ in range(steps):
+        x = torch.addcmul(colour, _neighbour_mean(x), unknown)
+    return x
+
+
+def _relax_in_place(x: torch.Tensor, colour: torch.Tensor, unknown: torch.Tensor, steps: int) -> torch.Tensor:
+    """``_relax`` without autograd, bit for bit: the map lives inside one padded buffer whose border
+    is refreshed each step, and the sums reuse one buffer, so a step is a few passes over the map
+    and no allocation (at 3840x2160 the pre-fill took half of the bundled model's time)."""
+    height, width = x.shape[-2:]
+    padded = x.new_empty(*x.shape[:-2], height + 2, width + 2)
+    inner = padded[..., 1:-1, 1:-1]
+    inner.copy_(x)
+    total = torch.empty_like(x)
+    quarter = unknown * 0.25  # exact: a power of two, so (sum * 0.25) * u == sum * (u * 0.25)
+    for _ in range(steps):
+        padded[..., 0, 1:-1] = padded[..., 1, 1:-1]  # the border repeats itself, as F.pad "replicate"
+        padded[..., -1, 1:-1] = padded[..., -2, 1:-1]
+        padded[..., :, 0] = padded[..., :, 1]
+        padded[..., :, -1] = padded[..., :, -2]
+        torch.add(padded[..., :-2, 1:-1], padded[..., 2:, 1:-1], out=total)
+        total.add_(padded[..., 1:-1, :-2]).add_(padded[..., 1:-1, 2:])
+        torch.addcmul(colour, total, quarter, out=inner)
+    return inner
 
 
 def prefill(image: torch.Tensor, mask: torch.Tensor, mode: str, steps: int = 64) -> torch.Tensor:
