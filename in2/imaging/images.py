@@ -100,10 +100,10 @@ def _array_item(arr: np.ndarray, pil_mode: str | None, finish: Callable[[np.ndar
     check_size(arr.shape[0], arr.shape[1], "image")
     full_scale(arr.dtype, pil_mode)  # rejects unsupported dtypes early
     colour, _alpha = split_alpha(arr)
-    unit = to_unit_float(colour, pil_mode, "image")
-    if unit.shape[2] == 1:
-        unit = np.repeat(unit, 3, axis=2)
-    tensor = torch.from_numpy(np.ascontiguousarray(unit.transpose(2, 0, 1)))
+    unit = to_unit_float(np.moveaxis(colour, 2, 0), pil_mode, "image")  # [C, H, W] in one pass
+    if unit.shape[0] == 1:
+        unit = np.repeat(unit, 3, axis=0)
+    tensor = torch.from_numpy(unit)
 
     def fill(result: torch.Tensor, hole: torch.Tensor) -> Any:
         hole_np = hole.detach().to("cpu").numpy()

@@ -68,11 +68,14 @@ def to_unit_float(values: np.ndarray, pil_mode: str | None, what: str) -> np.nda
     scale = full_scale(values.dtype, pil_mode)
     if values.dtype.kind == "b":
         return values.astype(np.float32)
+    # the one new array, C-ordered whatever the view's strides: the rest works in place (a 4K
+    # photo's float copy is 100 MB, and on some hosts fresh memory costs more than the arithmetic)
+    out = values.astype(np.float32, order="C")
     if scale is not None:
-        return np.clip(values.astype(np.float32) / np.float32(scale), 0.0, 1.0)
-    out = values.astype(np.float32)
-    check_float_range(out, what, "divide 8-bit values by 255 (or 16-bit values by 65535) first")
-    return np.clip(out, 0.0, 1.0)
+        out /= np.float32(scale)
+    else:
+        check_float_range(out, what, "divide 8-bit values by 255 (or 16-bit values by 65535) first")
+    return np.clip(out, 0.0, 1.0, out=out)
 
 
 def from_unit_float(values: np.ndarray, dtype: np.dtype, pil_mode: str | None) -> np.ndarray:
