@@ -134,7 +134,7 @@ def label_regions(inside: torch.Tensor) -> tuple[torch.Tensor, int]:
     grid = inside.cpu().numpy()
     starts = grid.copy()
     starts[:, 1:] &= ~grid[:, :-1]  # first pixel of each run along a row
-    run = np.cumsum(starts.ravel()).reshape(grid.shape) - 1  # run index of every inside pixel
+    run = np.cumsum(starts.ravel(), dtype=np.int32).reshape(grid.shape) - 1  # run index of every inside pixel
     count = int(starts.sum())
     labels = np.full(grid.shape, -1, dtype=np.int64)
     if count == 0:
