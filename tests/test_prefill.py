@@ -127,3 +127,16 @@ def test_relaxing_only_the_hole_box_changes_nothing(where):
         mask = (torch.rand(2, 1, 90, 130, generator=g) > 0.8).float()
     blanked = image * (1 - mask)
     assert torch.equal(membrane_fill(blanked, mask, 16), _reference_fill(blanked, mask, 16))
+
+
+@pytest.mark.parametrize("size", [(1, 9), (7, 1), (23, 31), (64, 48)])
+def test_the_in_place_relaxation_is_the_autograd_one_bit_for_bit(size):
+    """Inference relaxes inside one padded buffer; training keeps the autograd form. Both must
+    give the very same fill (the bundled weights were trained on the second)."""
+    h, w = size
+    torch.manual_seed(3)
+    image, mask = torch.rand(2, 3, h, w), (torch.rand(2, 1, h, w) > 0.6).float()
+    with torch.no_grad():
+        fast = membrane_fill(image, mask)
+    slow = membrane_fill(image.requires_grad_(True), mask)
+    assert torch.equal(fast, slow.detach())
