@@ -22,6 +22,7 @@ What is measured (and printed with the results):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import platform
 import statistics
@@ -100,7 +101,6 @@ def measure_model(spec: dict[str, Any]) -> dict[str, Any]:
     """One (size, hole, dtype) forward measurement in this process (IN2, and LaMa when compared)."""
     device = torch.device(spec["device"])
     dtype = DTYPES[spec["dtype"]]
-    runtime.CPU_BF16_MATMULS = spec.get("cpu_bf16", True)
     torch.manual_seed(0)
     model = IN2(CONFIGS[spec["config"]](hole_prefill=spec.get("prefill", PREFILL_MODES[0]))).eval().to(device, dtype)
     image, mask = _inputs(spec["height"], spec["width"], HoleSpec(*spec["hole"]), device, dtype)
@@ -108,7 +108,9 @@ def measure_model(spec: dict[str, Any]) -> dict[str, Any]:
     region = None if spec["full_decode"] else mask  # what compositing with blend='none' reads
 
     def run() -> None:  # with the pipeline's precision choices (runtime.matmul_precision)
-        with torch.no_grad(), matmul_precision(device, dtype):
+        # --cpu-bf16 off: every product in fp32 (no reduced precision for this call only)
+        precision = matmul_precision(device, dtype) if spec.get("cpu_bf16", True) else contextlib.nullcontext()
+        with torch.no_grad(), precision:
             model(image, mask, chunk_size=spec["chunk_size"], region=region)
 
     result: dict[str, Any] = {"hole_area": mask.mean().item(), "prefill": model.config.hole_prefill}
