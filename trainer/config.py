@@ -36,6 +36,13 @@ DEFAULTS: dict[str, Any] = {
         # scale augmentation (data.ZoomParams): this share of the samples keeps min_side..1 of
         # the crop's side, so faces larger than the data set's own scale are seen too
         "zoom": {"share": 0.0, "min_side": 0.4},
+        # random similarity views (views.SimilarityParams): this share of the samples is scaled (eye
+        # distance a random eye_ratio of the shorter side),
+        # turned and shifted around the face; when on, it replaces the margin crop and zoom, and
+        # face-part holes come from each photo's own landmarks (ROOT/landmarks.npz)
+        "similarity": {"share": 0.0, "eye_ratio": [0.15, 0.42], "max_rotation": 15.0, "shift": 0.15},
+        # more training folders beside data.root, each {root: ..., train_list: ...}
+        "extra": [],
     },
     "ats": {
         "enabled": True,  # False = the paper's ablation: square base_size training

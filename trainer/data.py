@@ -22,9 +22,11 @@ from PIL import Image
 from in2.imaging import image_to_tensor, is_image_name, load_image
 
 from .buckets import Sample
-from .face_parts import FacePartParams, Landmarks, random_part_mask
+from .face_parts import FacePartParams, Landmarks, landmark_part_mask, landmarks_from_68, random_part_mask
+from .landmarks import LANDMARKS_FILE, LandmarkTable
 from .masks import MaskParams, training_mask
 from .synthetic_faces import render_face
+from .views import SimilarityParams
 
 log = logging.getLogger("in2.trainer")
 
@@ -47,6 +49,15 @@ class ImageSource:
 
     def name(self, i: int) -> str:
         return str(i)
+
+    def landmarks(self, i: int) -> np.ndarray | None:
+        """The photo's 68 landmarks in its pixels (``trainer/landmarks.py``), or None."""
+        return None
+
+    @property
+    def has_landmarks(self) -> bool:
+        """Whether this source places face parts per photo (else from the data set's mean face)."""
+        return False
 
 
 class SyntheticSource(ImageSource):
@@ -99,9 +110,13 @@ def list_images(root: Path, list_file: Path | None = None) -> list[Path]:
 
 
 class FolderSource(ImageSource):
-    """Image files; unreadable ones are reported and left out up front."""
+    """Image files; unreadable ones are reported and left out up front. When ``root`` holds a
+    ``landmarks.npz`` (``python trainer/landmarks.py ROOT``), each photo's landmarks come with it."""
 
     def __init__(self, root: Path, list_file: Path | None = None) -> None:
+        table_path = Path(root) / LANDMARKS_FILE
+        self.table = LandmarkTable.load(table_path) if table_path.is_file() else None
+        self.root = Path(root)
         self.paths: list[Path] = []
         self.sizes = []
         skipped = 0
@@ -125,6 +140,44 @@ class FolderSource(ImageSource):
 
     def name(self, i: int) -> str:
         return str(self.paths[i])
+
+    def landmarks(self, i: int) -> np.ndarray | None:
+        if self.table is None:
+            return None
+        return self.table.get(self.paths[i].relative_to(self.root).as_posix())
+
+    @property
+    def has_landmarks(self) -> bool:
+        return self.table is not None
+
+
+class ConcatSource(ImageSource):
+    """Several sources as one, in order (LFW and UTKFace together)."""
+
+    def __init__(self, sources: Sequence[ImageSource]) -> None:
+        self.sources = list(sources)
+        self.sizes = [hw for src in self.sources for hw in src.sizes]
+        self.starts = np.cumsum([0] + [len(src) for src in self.sources])
+
+    def _locate(self, i: int) -> tuple[ImageSource, int]:
+        k = int(np.searchsorted(self.starts, i, side="right")) - 1
+        return self.sources[k], i - int(self.starts[k])
+
+    def get(self, i: int) -> Image.Image:
+        src, j = self._locate(i)
+        return src.get(j)
+
+    def name(self, i: int) -> str:
+        src, j = self._locate(i)
+        return src.name(j)
+
+    def landmarks(self, i: int) -> np.ndarray | None:
+        src, j = self._locate(i)
+        return src.landmarks(j)
+
+    @property
+    def has_landmarks(self) -> bool:
+        return any(src.has_landmarks for src in self.sources)
 
 
 def margin_crop_box(src_hw: tuple[int, int], dst_hw: tuple[int, int], offset: float) -> tuple[int, int, int, int]:
@@ -190,9 +243,9 @@ class InpaintDataset(torch.utils.data.Dataset):
 
     def __init__(self, source: ImageSource, seed: int = 0, mask_params: MaskParams = MaskParams(),
                  hflip: bool = True, face_parts: FacePartParams = FacePartParams(),
-                 zoom: ZoomParams = ZoomParams()) -> None:
+                 zoom: ZoomParams = ZoomParams(), similarity: SimilarityParams = SimilarityParams()) -> None:
         self.source, self.seed, self.mask_params, self.hflip = source, seed, mask_params, hflip
-        self.face_parts, self.zoom = face_parts, zoom
+        self.face_parts, self.zoom, self.similarity = face_parts, zoom, similarity
 
     def __len__(self) -> int:
         return len(self.source)
@@ -208,6 +261,8 @@ class InpaintDataset(torch.utils.data.Dataset):
         raise RuntimeError("no image of the dataset could be read")
 
     def __getitem__(self, sample: Sample) -> dict:
+        if self.similarity.share > 0:
+            return self._view_sample(sample)
         idx, h, w, epoch = sample
         rng = np.random.default_rng([self.seed, epoch, idx, 1])  # crop/flip stream; masks use [seed, epoch, idx]
         _, img = self._image(idx)
@@ -231,6 +286,37 @@ class InpaintDataset(torch.utils.data.Dataset):
             mask = training_mask(self.seed, epoch, idx, h, w, self.mask_params)
         return {"image": image_to_tensor(img), "mask": torch.from_numpy(mask[None].astype(np.float32)), "index": idx}
 
+    def _view_sample(self, sample: Sample) -> dict:
+        """A sample through a random similarity view, its face-part hole from the photo's own
+        landmarks (or, for a source without landmarks, from the data set's mean face)."""
+        idx, h, w, epoch = sample
+        j, img = self._image(idx)
+        points = self.source.landmarks(j)
+        face = (landmarks_from_68(points) if points is not None
+                else Landmarks.from_fractions(self.face_parts.landmarks, img.width, img.height))
+        view = self.similarity.view(np.random.default_rng([self.seed, epoch, idx, 3]), img.size, (h, w), face.centre,
+                                     face.eye_distance)
+        img = view.render(img)
+        flip = self.hflip and np.random.default_rng([self.seed, epoch, idx, 1]).random() < 0.5
+        if flip:
+            img = img.transpose(Image.FLIP_LEFT_RIGHT)
+        part_rng = np.random.default_rng([self.seed, epoch, idx, 2])
+        wants_part = self.face_parts.share > 0 and part_rng.random() < self.face_parts.share
+        if wants_part and points is not None:
+            pts = view.from_photo(points)
+            if flip:
+                pts[:, 0] = w - pts[:, 0]
+            mask = landmark_part_mask(part_rng, pts, h, w, self.face_parts)
+        elif wants_part and not self.source.has_landmarks:
+            three = np.array([face.eye_a, face.eye_b, face.mouth])
+            pts = view.from_photo(three)
+            if flip:
+                pts[:, 0] = w - pts[:, 0]
+            mask = random_part_mask(part_rng, Landmarks(*map(tuple, pts)), h, w, self.face_parts)
+        else:  # brush strokes (also for a photo in which no face was found)
+            mask = training_mask(self.seed, epoch, idx, h, w, self.mask_params)
+        return {"image": image_to_tensor(img), "mask": torch.from_numpy(mask[None].astype(np.float32)), "index": idx}
+
 
 def build_source(cfg: dict, split: str = "train") -> ImageSource:
     """Image source from the ``data`` config section for ``split`` ("train" or "val")."""
@@ -246,14 +332,21 @@ def build_source(cfg: dict, split: str = "train") -> ImageSource:
         root = cfg.get("root") or os.environ.get("IN2_DATA_ROOT")
         if not root:
             raise ValueError("data.source is 'folder' but data.root is not set (or set IN2_DATA_ROOT)")
-        root = Path(root)
+        root = Path(os.path.expanduser(str(root)))
         list_file = cfg.get(f"{split}_list")
         val_root = cfg.get("val_root")
         if split == "val" and val_root:
             return FolderSource(Path(val_root), Path(list_file) if list_file else None)
         if split == "val" and not list_file:
             raise ValueError("data.source 'folder' needs data.val_list or data.val_root for validation")
-        return FolderSource(root, Path(list_file) if list_file else None)
+        main = FolderSource(root, Path(list_file) if list_file else None)
+        extra = cfg.get("extra") or []
+        if split == "val" or not extra:
+            return main
+        # more training folders (e.g. UTKFace beside LFW): each {root, train_list}
+        more = [FolderSource(Path(os.path.expanduser(e["root"])), Path(e["train_list"]) if e.get("train_list") else None)
+                for e in extra]
+        return ConcatSource([main, *more])
     raise ValueError(f"unknown data.source {kind!r}; use 'synthetic' or 'folder'")
 
 

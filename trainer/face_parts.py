@@ -153,3 +153,101 @@ def random_part_mask(rng: np.random.Generator, marks: Landmarks, height: int, wi
     jittered = Landmarks(*[(x + shift(), y + shift()) for x, y in (marks.eye_a, marks.eye_b, marks.mouth)])
     scale = float(rng.uniform(*params.scale))
     return draw_part(kind, jittered, height, width, scale, eye_index=int(rng.integers(2)))
+
+
+# -- holes from a photo's own 68 landmarks (trainer/landmarks.py) ---------------------------------
+
+# The landmarks each part hides (iBUG 300-W order); one eye is either side, its brow optional.
+PART_POINTS: dict[str, tuple[range, ...]] = {
+    "eye": (range(36, 42),),
+    "eyes": (range(17, 27), range(36, 48)),
+    "nose": (range(27, 36),),
+    "mouth": (range(48, 68),),
+    "inner_face": (range(17, 68),),
+}
+_OTHER_EYE, _BROWS = (range(42, 48),), (range(17, 22), range(22, 27))
+
+
+def landmarks_from_68(points: np.ndarray) -> Landmarks:
+    """The three-point ``Landmarks`` (eye centres, mouth centre) of 68 landmarks."""
+    return Landmarks(tuple(points[36:42].mean(0)), tuple(points[42:48].mean(0)), tuple(points[48:68].mean(0)))
+
+
+def _part_points(kind: str, points: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    if kind == "eye":
+        side = int(rng.integers(2))
+        ranges = (PART_POINTS["eye"], _OTHER_EYE)[side]
+        if rng.random() < 0.5:  # the brow above it too
+            ranges = ranges + (_BROWS[side],)
+    else:
+        ranges = PART_POINTS[kind]
+    return points[np.concatenate([np.asarray(r) for r in ranges])]
+
+
+def _hull(points: np.ndarray) -> np.ndarray:
+    """Convex hull (monotone chain), counter-clockwise, of ``N x 2`` points."""
+    pts = sorted(map(tuple, points.tolist()))
+    if len(pts) < 3:
+        return np.asarray(pts, dtype=np.float64)
+
+    def half(seq):
+        out: list = []
+        for p in seq:
+            while len(out) >= 2 and ((out[-1][0] - out[-2][0]) * (p[1] - out[-2][1])
+                                     - (out[-1][1] - out[-2][1]) * (p[0] - out[-2][0])) <= 0:
+                out.pop()
+            out.append(p)
+        return out[:-1]
+
+    return np.asarray(half(pts) + half(reversed(pts)), dtype=np.float64)
+
+
+def _outline(kind: str, pts: np.ndarray, d: float, rng: np.random.Generator) -> np.ndarray:
+    """A closed outline around ``pts``: their hull, a rotated ellipse or a wobbly blob, grown
+    by a random margin of the eye distance ``d`` so the whole feature and its edges are hidden."""
+    centre = pts.mean(0)
+    margin = float(rng.uniform(0.12, 0.35)) * d
+    style = rng.choice(3, p=(0.4, 0.35, 0.25))
+    angles = np.linspace(0, 2 * np.pi, 48, endpoint=False)
+    if style == 1:  # ellipse along the points' principal axes
+        cov = np.cov((pts - centre).T) + 1e-6 * np.eye(2)
+        vals, vecs = np.linalg.eigh(cov)
+        radii = 1.8 * np.sqrt(vals)
+        local = (pts - centre) @ vecs  # every point inside before the margin is added
+        radii = radii * max(1.0, float(np.sqrt(((local / radii) ** 2).sum(1).max()))) + margin
+        circle = np.stack([np.cos(angles) * radii[0], np.sin(angles) * radii[1]], 1)
+        return centre + circle @ vecs.T
+    hull = _hull(pts)
+    # grow every hull vertex away from the centre by the margin
+    rel = hull - centre
+    norm = np.maximum(np.linalg.norm(rel, axis=1, keepdims=True), 1e-6)
+    grown = centre + rel * (1 + margin / norm)
+    if style == 0:
+        return grown
+    # blob: a radial outline through the grown hull with smooth random wobble
+    ang = np.arctan2(*(grown - centre).T[::-1])
+    rad = np.linalg.norm(grown - centre, axis=1)
+    order = np.argsort(ang)
+    r = np.interp(angles, ang[order], rad[order], period=2 * np.pi)
+    # the wobble only pushes outwards, so the blob never uncovers what the grown hull hides
+    wobble = sum(float(rng.uniform(0, 0.12)) * (1 + np.cos(k * angles + float(rng.uniform(0, 2 * np.pi)))) / 2
+                 for k in (2, 3, 5))
+    r = r * (1 + wobble)
+    return centre + np.stack([np.cos(angles) * r, np.sin(angles) * r], 1)
+
+
+def landmark_part_mask(rng: np.random.Generator, points: np.ndarray, height: int, width: int,
+                       params: FacePartParams) -> np.ndarray:
+    """One face-part hole placed from a photo's own 68 landmarks (already in sample pixels).
+
+    Unlike ``random_part_mask`` it follows any tilt, scale and place of the face, and its shape
+    varies (hull, ellipse or blob, random margin), so no hidden feature has a fixed place or form.
+    """
+    p = np.asarray(params.weights, dtype=np.float64)
+    kind = params.kinds[int(rng.choice(len(params.kinds), p=p / p.sum()))]
+    d = landmarks_from_68(points).eye_distance
+    pts = _part_points(kind, points, rng) + rng.uniform(-params.jitter, params.jitter, size=2) * d
+    outline = _outline(kind, pts, d, rng)
+    img = Image.new("L", (width, height), 0)
+    ImageDraw.Draw(img).polygon([tuple(map(float, q)) for q in outline], fill=255)
+    return np.asarray(img) > 127

@@ -48,6 +48,7 @@ from trainer.discriminator import PatchDiscriminator
 from trainer.ema import EMA
 from trainer.export import card_info, export_generator, push_to_hub, write_model_card
 from trainer.face_parts import FacePartParams
+from trainer.views import SimilarityParams
 from trainer.masks import MaskParams
 from in2.bench.scores import as_uint8, score
 from trainer.perceptual import build_perceptual_loss
@@ -309,7 +310,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     buckets = make_buckets(int(ats["base_size"]), ats["ratios"], int(ats["multiple_of"]), bool(ats["enabled"]))
     train_src = main_decides(accelerator, lambda: build_source(dcfg, "train"))  # one scan of the image headers
     dataset = InpaintDataset(train_src, seed=seed, mask_params=mask_params, hflip=bool(dcfg["hflip"]),
-                             face_parts=face_parts, zoom=ZoomParams(**dcfg["zoom"]))
+                             face_parts=face_parts, zoom=ZoomParams(**dcfg["zoom"]),
+                             similarity=SimilarityParams(**dcfg["similarity"]))
     sampler = BucketBatchSampler(train_src.sizes, buckets, int(dcfg["batch_size"]), seed=seed,
                                  num_replicas=accelerator.num_processes, rank=accelerator.process_index,
                                  min_keep=float(ats["min_keep"]))
