@@ -176,17 +176,24 @@ def test_parts_protocol_in_one_command(tmp_path):
         photo.save(tmp_path / "faces" / person / f"{person}_0001.png")
     out = tmp_path / "out"
     rows = main(["--protocol", "parts", "--data", str(tmp_path / "faces"), "--limit", "2", "--parts", "eyes,mouth",
-                 "--fills", "original,mean", "--out", str(out), "--gallery", str(tmp_path / "g.png")])
+                 "--fills", "original,mean,donor", "--out", str(out), "--gallery", str(tmp_path / "g.png")])
     by = {(r["fill"], r["part"]): r for r in rows}
     assert by[("original photo", "eyes")]["eyes_found"] == 1.0
     assert by[("mean colour", "eyes")]["eyes_found"] == 0.0
     assert by[("original photo", "mouth")]["face_found"] == 1.0
     assert by[("mean colour", "eyes")]["hole_psnr"] < by[("original photo", "eyes")]["hole_psnr"]
     assert all(r["n"] == 2 for r in rows) and all(r["frechet"] is not None for r in rows)
+    # the judges that a smear cannot pass: no detail, no HOG face without eyes; the photo is the ceiling
+    original, flat = by[("original photo", "eyes")], by[("mean colour", "eyes")]
+    assert original["detail"] == pytest.approx(1.0) and original["identity_distance"] == pytest.approx(0.0, abs=1e-6)
+    assert original["same_person"] == 1.0 and original["hog_face_found"] == 1.0
+    assert flat["detail"] < 0.05 and flat["identity_distance"] > 0.3
+    donor = by[("donor paste (another person, Poisson)", "eyes")]
+    assert donor["detail"] > 0.5 and donor["hole_psnr"] > flat["hole_psnr"]  # the donor is the same photo here
     assert json.loads((out / "parts.json").read_text()) == rows
     text = (out / "parts.md").read_text()
-    assert "both eyes hidden: eyes found" in text and "| mean colour |" in text
-    assert Image.open(tmp_path / "g.png").size == (4 * 256, 2 * 260)
+    assert "**both eyes hidden** (n=2)" in text and "| mean colour |" in text and "identity distance" in text
+    assert Image.open(tmp_path / "g.png").size == (5 * 256, 2 * (256 + 30 + 4))
 
 
 def test_zoomed_face_crop_makes_a_close_up():

@@ -29,6 +29,7 @@ centre-cropped to W x H = 256x256, 192x256, 256x192 and 256x144; the masks are f
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -47,7 +48,8 @@ from trainer.eval.metrics import as_uint8
 FACE_SIDE = 256
 FACE_SETTINGS = "256x256,192x256,256x192,256x144"  # W x H
 FILL_NAMES = {"native": "IN2 native", "resize": "IN2 resize", "telea": "Telea (OpenCV)", "mean": "mean colour",
-              "untrained": "IN2 untrained", "prefill": "membrane pre-fill alone", "original": "original photo"}
+              "untrained": "IN2 untrained", "prefill": "membrane pre-fill alone", "original": "original photo",
+              "donor": "donor paste (another person, Poisson)"}
 
 
 def mean_colour_fill(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -131,6 +133,10 @@ def build_fills(names: list[str], weights: str | None) -> dict[str, Fill]:
             fills[FILL_NAMES[name]] = prefill_fill
         elif name == "original":
             fills[FILL_NAMES[name]] = lambda image, mask: image
+        elif name == "donor":  # the parts protocol only: it needs another test face
+            from trainer.eval.parts import DonorPaste
+
+            fills[FILL_NAMES[name]] = DonorPaste()
         else:
             raise SystemExit(f"unknown fill {name!r}; choose from {', '.join(FILL_NAMES)}")
     return fills
@@ -165,6 +171,47 @@ def gallery(path: Path, items: list, fills: dict[str, Fill], setting: tuple[int,
     Image.fromarray(grid).save(path)
 
 
+def parse_sets(specs: list[str], data: str, list_file: str | None) -> dict[str, tuple[str, str | None]]:
+    """``NAME=ROOT[:LIST]`` specs as {name: (root, list)}; without any, the one --data/--list set."""
+    if not specs:
+        return {Path(data).name or "data": (data, list_file)}
+    sets = {}
+    for spec in specs:
+        name, sep, rest = spec.partition("=")
+        if not sep or not name or not rest:
+            raise SystemExit(f"--set {spec!r} must look like NAME=ROOT or NAME=ROOT:LIST")
+        root, _, lst = rest.partition(":")
+        sets[name] = (str(Path(root).expanduser()), lst or None)
+    return sets
+
+
+def run_parts(args: argparse.Namespace) -> list[dict]:
+    """The face-part protocol on every test set, one report each under OUT/NAME and all rows returned."""
+    from trainer.eval.parts import run
+
+    fills = build_fills([f.strip() for f in args.fills.split(",") if f.strip()], args.weights)
+    if not 0.1 <= args.zoom <= 1.0:
+        raise SystemExit(f"--zoom must lie in [0.1, 1], got {args.zoom}")
+    prepare = face_crop if args.zoom == 1.0 else zoomed_face_crop(args.zoom)
+    sets = parse_sets(args.set, args.data, args.list)
+    rows = []
+    for name, (root, list_file) in sets.items():
+        zoom = f"; centre {args.zoom:g} of each side kept (close-ups)" if args.zoom < 1 else ""
+        header = f"Weights: {args.weights or 'bundled demo weights'}; test set {name}: {root}{zoom}\n\n"
+        out = Path(args.out) / name if len(sets) > 1 else Path(args.out)
+        gallery = Path(args.gallery) if args.gallery else None
+        if gallery is not None and len(sets) > 1:
+            gallery = gallery.with_name(f"{gallery.stem}_{name}{gallery.suffix}")
+        set_rows = run(fills, collect_images(root, None, list_file), args.limit,
+                       [k.strip() for k in args.parts.split(",") if k.strip()], out, prepare,
+                       frechet=not args.no_frechet, header=header, gallery=gallery,
+                       gallery_fills=(FILL_NAMES["native"], FILL_NAMES["telea"], FILL_NAMES["donor"]))
+        rows += [dict(r, set=name) for r in set_rows]
+    if len(sets) > 1:
+        (Path(args.out) / "parts.json").write_text(json.dumps(rows, indent=1))
+    return rows
+
+
 def main(argv: list[str] | None = None) -> list[dict]:
     p = argparse.ArgumentParser(description="Hole PSNR / SSIM of IN2 against Telea, mean colour and more.")
     p.add_argument("--weights", default=None, help="export folder or Hub repo id (default: bundled demo weights)")
@@ -176,6 +223,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
                    help="faces: resize to 256x256 and centre-crop to the four face settings; parts: hide face "
                         "parts at 256x256 and ask face and eye detectors whether they come back (parts_eval.py)")
     p.add_argument("--parts", default="eyes,eye,nose,mouth,inner_face", help="parts protocol: the parts to hide")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=ROOT[:LIST]",
+                   help="parts protocol: a test set (repeatable; e.g. lfw=~/data/lfw:trainer/splits/lfw_val.txt "
+                        "utk=~/data/utk:trainer/splits/utk_val.txt); replaces --data/--list")
     p.add_argument("--no-frechet", action="store_true", help="parts protocol: skip the Frechet distance")
     p.add_argument("--zoom", type=float, default=1.0,
                    help="parts protocol: keep this centred share of each photo's side before the resize "
@@ -191,19 +241,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     args = p.parse_args(argv)
 
     if args.protocol == "parts":
-        from trainer.eval.parts import run
-
-        fills = build_fills([f.strip() for f in args.fills.split(",") if f.strip()], args.weights)
-        if not 0.1 <= args.zoom <= 1.0:
-            raise SystemExit(f"--zoom must lie in [0.1, 1], got {args.zoom}")
-        zoom = f"; centre {args.zoom:g} of each side kept (close-ups)" if args.zoom < 1 else ""
-        header = f"Weights: {args.weights or 'bundled demo weights'}; data: {args.data}{zoom}\n\n"
-        prepare = face_crop if args.zoom == 1.0 else zoomed_face_crop(args.zoom)
-        return run(fills, collect_images(args.data, None, args.list), args.limit,
-                   [k.strip() for k in args.parts.split(",") if k.strip()], Path(args.out), prepare,
-                   frechet=not args.no_frechet, header=header,
-                   gallery=Path(args.gallery) if args.gallery else None,
-                   gallery_fills=(FILL_NAMES["native"], FILL_NAMES["telea"]))
+        return run_parts(args)
     faces = args.protocol == "faces"
     settings = parse_settings(args.settings or (FACE_SETTINGS if faces else "64x64,88x48,48x88"))
     prepare = face_crop if faces else centred_crop

@@ -145,3 +145,83 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     cross = np.linalg.eigvalsh(root_a @ cov_b @ root_a)
     trace_root = np.sqrt(np.clip(cross, 0, None)).sum()
     return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2 * trace_root)
+
+
+# -- dlib judges: HOG face detector, 68 landmarks, 128-d face recognition -------------------------
+
+SAME_PERSON = 0.6  # dlib's face-recognition threshold: descriptors closer than this are one person
+
+
+@dataclass(frozen=True)
+class DlibFace:
+    """A photo dlib accepts: its HOG face box (left, top, right, bottom) and 68 landmarks."""
+
+    box: tuple[int, int, int, int]
+    points: np.ndarray  # [68, 2] pixels
+
+    @property
+    def landmarks(self) -> Landmarks:
+        from trainer.face_parts import landmarks_from_68
+
+        return landmarks_from_68(self.points)
+
+
+class DlibJudge:
+    """dlib's HOG face detector, 68-point shape predictor and face-recognition network.
+
+    ``face_found_again`` asks whether the HOG detector still sees a face where the original's
+    was; ``distance`` is the face-recognition distance between two photos of one face, both
+    aligned by the ORIGINAL's landmarks, so only what the pixels show differs (a fill that
+    smears the eyes cannot move the alignment). Judges only, never a loss.
+    """
+
+    def __init__(self) -> None:
+        import dlib
+
+        from trainer.landmarks import LandmarkFinder, dlib_model_dir
+
+        self.dlib = dlib
+        self.finder = LandmarkFinder()
+        self.recogniser = dlib.face_recognition_model_v1(
+            str(dlib_model_dir() / "dlib_face_recognition_resnet_model_v1.dat"))
+
+    def find(self, rgb: np.ndarray) -> DlibFace | None:
+        faces = self.finder.faces(rgb) or self.finder.faces(rgb, 1)
+        if not faces:
+            return None
+        r = faces[0]
+        shape = self.finder.predictor(np.ascontiguousarray(rgb), r)
+        pts = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
+        return DlibFace((r.left(), r.top(), r.right(), r.bottom()), pts)
+
+    def face_found_again(self, rgb: np.ndarray, found: DlibFace) -> bool:
+        """Whether the HOG detector finds a face in ``rgb`` overlapping the original's (IoU >= 0.4)."""
+        l, t, r, b = found.box
+        ref = (l, t, r - l, b - t)
+        for up in (0, 1):
+            for f in self.finder.faces(rgb, up):
+                if _iou((f.left(), f.top(), f.width(), f.height()), ref) >= 0.4:
+                    return True
+        return False
+
+    def descriptor(self, rgb: np.ndarray, found: DlibFace) -> np.ndarray:
+        """The 128-d face descriptor of ``rgb``, aligned by ``found``'s landmarks."""
+        l, t, r, b = found.box
+        parts = [self.dlib.point(int(round(x)), int(round(y))) for x, y in found.points]
+        shape = self.dlib.full_object_detection(self.dlib.rectangle(l, t, r, b), parts)
+        return np.asarray(self.recogniser.compute_face_descriptor(np.ascontiguousarray(rgb), shape))
+
+
+def detail(rgb: np.ndarray, region: np.ndarray) -> float:
+    """Fine detail inside ``region``: the standard deviation of the grey Laplacian there."""
+    cv2 = _opencv()
+    grey = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    lap = cv2.Laplacian(grey, cv2.CV_32F, ksize=1)
+    return float(lap[region].std()) if region.any() else 0.0
+
+
+def seamless_region(hole: np.ndarray, seam: int = 3) -> np.ndarray:
+    """The hole less a ``seam``-pixel band along its edge, where every fill meets the photo."""
+    cv2 = _opencv()
+    kernel = np.ones((2 * seam + 1, 2 * seam + 1), np.uint8)
+    return cv2.erode(hole.astype(np.uint8), kernel) > 0

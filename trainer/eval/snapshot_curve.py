@@ -3,10 +3,11 @@
     python trainer/eval/snapshot_curve.py runs/lfw_parts_cpu --start in2/demo_weights --data ~/data/lfw \\
         --list trainer/splits/lfw_val.txt --limit 100 -o docs/parts_curve.png
 
-For each snapshot (and, with ``--start``, the weights the run started from, at minute 0): the
-share of hidden eyes found again (both eyes hidden, one eye hidden), the share of faces found
-again with the inner face hidden, and the hole PSNR on the 20-30% brush masks at 256 x 256, on
-the same faces. The judges pick the faces once; every snapshot is scored on the same holes.
+For each snapshot (and, with ``--start``, the weights the run started from, at minute 0): with
+both eyes hidden, the detail ratio and the face-recognition distance to the original; with the
+inner face hidden, the share of fills in which dlib's HOG detector finds the face; the Haar
+re-detection rates (both eyes, one eye, inner face); and the hole PSNR on the 20-30% brush masks
+at 256 x 256, on the same faces (``parts.py`` says what each number sees). The judges pick the faces once; every snapshot is scored on the same holes.
 Writes ``curve.json`` beside the plot.
 """
 
@@ -22,9 +23,9 @@ import torch
 
 from trainer.eval.compare_fills import face_crop
 from trainer.eval.protocol import collect_images, masks_for, pipeline_fill
-from trainer.eval.face_judge import HaarJudge
+from trainer.eval.face_judge import DlibJudge, HaarJudge
 from trainer.eval.metrics import score
-from trainer.eval.parts import evaluate_parts, select_faces
+from trainer.eval.parts import Judges, evaluate_parts, select_faces
 from trainer.eval.plot_curves import read_log
 
 CURVE_PARTS = ("eyes", "eye", "inner_face")
@@ -45,14 +46,24 @@ def brush_psnr(fill, faces, mask_dir: Path) -> float:
     return float(np.mean(values))
 
 
-def score_weights(weights: str, faces, judge: HaarJudge, mask_dir: Path) -> dict[str, float]:
+def score_weights(weights: str, faces, judges: Judges, mask_dir: Path) -> dict[str, float]:
     from in2 import InpaintPipeline
 
     fill = pipeline_fill(InpaintPipeline.from_pretrained(weights, device="cpu"), "native")
-    rows = evaluate_parts({"IN2": fill}, faces, CURVE_PARTS, judge, None, None, log=lambda _: None)
+    rows = evaluate_parts({"IN2": fill}, faces, CURVE_PARTS, judges, None, None, log=lambda _: None)
     by = {r["part"]: r for r in rows}
-    return {"both_eyes_found": by["eyes"]["eyes_found"], "one_eye_found": by["eye"]["eyes_found"],
+    return {"both_eyes_detail": by["eyes"]["detail"], "both_eyes_identity": by["eyes"]["identity_distance"],
+            "inner_face_hog": by["inner_face"]["hog_face_found"],
+            "both_eyes_found": by["eyes"]["eyes_found"], "one_eye_found": by["eye"]["eyes_found"],
             "inner_face_found": by["inner_face"]["face_found"], "brush_hole_psnr": brush_psnr(fill, faces, mask_dir)}
+
+
+CURVES = (  # (panel, key, label, style)
+    (0, "both_eyes_detail", "both eyes hidden: detail ratio", "-"),
+    (0, "inner_face_hog", "inner face hidden: HOG face found (share)", ":"),
+    (1, "both_eyes_identity", "both eyes hidden: identity distance", "-"),
+    (2, "brush_hole_psnr", "brush 20-30%: hole PSNR (dB)", "-"),
+)
 
 
 def plot(points: list[dict], out: Path, title: str) -> None:
@@ -61,22 +72,19 @@ def plot(points: list[dict], out: Path, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
     for run in dict.fromkeys(p["run"] for p in points):
-        pts = sorted((p for p in points if p["run"] == run), key=lambda p: p["minutes"])
+        pts = sorted((p for p in points if p["run"] == run and "both_eyes_detail" in p), key=lambda p: p["minutes"])
         x = [p["minutes"] for p in pts]
-        for key, label, style in (("both_eyes_found", "both eyes hidden: eyes found", "-"),
-                                  ("one_eye_found", "one eye hidden: eye found", "--"),
-                                  ("inner_face_found", "inner face hidden: face found", ":")):
-            left.plot(x, [100 * p[key] for p in pts], style, marker="o", label=f"{run}: {label}")
-        right.plot(x, [p["brush_hole_psnr"] for p in pts], marker="o", label=run)
-    left.set_ylabel("found again by the detector (%)")
-    right.set_ylabel("hole PSNR, 20-30% brush masks (dB)")
-    for a in (left, right):
-        a.set_xlabel("training minutes (one CPU core)")
+        for panel, key, label, style in CURVES:
+            axes[panel].plot(x, [p[key] for p in pts], style, marker="o", label=f"{run}: {label}")
+    axes[0].set_ylabel("detail ratio / share")
+    axes[1].set_ylabel("face-recognition distance (lower = same person; 0.6 threshold)")
+    axes[2].set_ylabel("hole PSNR (dB)")
+    for a in axes:
+        a.set_xlabel("training minutes (CPU)")
         a.grid(alpha=0.3)
-    left.legend(fontsize=7)
-    right.legend(fontsize=7)
+        a.legend(fontsize=7)
     fig.suptitle(title)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -95,8 +103,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("-o", "--out", type=Path, default=Path("runs/snapshot_curve/curve.png"))
     args = p.parse_args(argv)
 
-    judge = HaarJudge()
-    faces, _ = select_faces(collect_images(args.data, None, args.list), judge, args.limit, face_crop)
+    judges = Judges(HaarJudge(), DlibJudge())
+    faces, _ = select_faces(collect_images(args.data, None, args.list), judges, args.limit, face_crop)
     points = []
     for run in args.runs:
         minutes = snapshot_minutes(run)
@@ -104,7 +112,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         todo = ([(0, args.start)] if args.start else []) + [(int(s.name.split("-")[1]), str(s)) for s in snaps]
         for step, weights in todo:
             row = {"run": run.name, "step": step, "minutes": minutes.get(step, 0.0),
-                   **score_weights(weights, faces, judge, Path(args.masks))}
+                   **score_weights(weights, faces, judges, Path(args.masks))}
             points.append(row)
             print(json.dumps(row), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
