@@ -37,6 +37,8 @@ def _open(path: PathLikeStr, what: str) -> Image.Image:
         raise InputError(f"{what} file not found: {p}")
     if p.is_dir():
         raise InputError(f"{what} path is a folder, not a file: {p}")
+    if not p.is_file():  # a FIFO, socket or device: opening it could block forever
+        raise InputError(f"{what} path is not a regular file (a pipe or a device?): {p}; pass an image file")
     return _decode(p, str(p), what)
 
 
