@@ -437,6 +437,17 @@ def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = None, sh
     )
 
 
+def _port(text: str) -> int:
+    """A TCP port number, 1 to 65535 (argparse prints the message and exits 2 otherwise)."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port: pass a whole number from 1 to 65535")
+    return port
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="IN2 face inpainting demo in the browser.")
     p.add_argument("--weights", metavar="DIR_OR_REPO", help="weights folder or Hugging Face repo id (default: the bundled demo weights)")
@@ -447,7 +458,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="compute precision (auto: bf16 on GPUs that support it, else fp32)",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 exposes it to the network)")
-    p.add_argument("--port", type=int, default=None, help="port (default: 7860 or the next free one)")
+    p.add_argument("--port", type=_port, default=None, help="port (default: 7860 or the next free one)")
     p.add_argument("--share", action="store_true", help="also publish a temporary public gradio.live link")
     p.add_argument("--mcp", action="store_true", help="also serve both API endpoints as MCP tools (needs gradio[mcp])")
     return p.parse_args(argv)
