@@ -121,7 +121,7 @@ def editor_photo(background: Image.Image | None, from_browser: bool = True) -> I
     if photo.mode == "RGBA" and photo.getchannel("A").getextrema() == (255, 255):
         photo = photo.convert("RGB")
     try:
-        output_fit(photo.mode, "result.png")
+        output_fit(photo, "result.png")
     except InputError:
         photo = photo.convert("RGBA" if "A" in photo.getbands() else "RGB")
     return photo

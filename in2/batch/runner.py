@@ -247,7 +247,7 @@ class _Worker:
                 image, mask = read_image_file(task.image, "image"), self._mask(task.mask)
                 if mask.size != image.size:
                     raise InputError(f"mask is {mask.width}x{mask.height} but the image is {image.width}x{image.height} ({task.mask})")
-                fit = output_fit(image.mode, task.output)
+                fit = output_fit(image, task.output)
             except IN2Error as exc:
                 self._fail(task, str(exc))
                 continue

@@ -46,6 +46,10 @@ def _decode(source: Path | BinaryIO, name: str, what: str) -> Image.Image:
     """Fully decoded, upright image from a path or an open binary file; ``name`` is for messages."""
     try:
         with Image.open(source) as opened:
+            frames = getattr(opened, "n_frames", 1)
+            if frames > 1:  # filling the first alone would silently drop the others
+                raise InputError(f"{what} file {name} holds {frames} frames (an animation or a multi-page file); "
+                                 "in2 fills one still picture: save the frame you want as its own PNG")
             if opened.mode in ("RGB", "RGBA") and _sixteen_bit(opened):
                 warnings.warn(
                     f"{what} {name} has 16 bits per colour channel and is read at 8 (16-bit gray stays 16-bit; "
@@ -86,7 +90,7 @@ def decode_image(data: bytes, name: str, what: str = "image") -> Image.Image:
 def load_image(path: PathLikeStr) -> Image.Image:
     """Open an image file fully decoded, upright (EXIF orientation applied: phone photos).
 
-    Multi-frame files (GIF, TIFF) give their first frame.
+    Multi-frame files (animated GIF or PNG, multi-page TIFF) are refused, naming the way out.
     """
     return _open(path, "image")
 
@@ -120,7 +124,7 @@ def encode_image(image: Image.Image, path: PathLikeStr, fit: Fit | None = None) 
     PNG, TIFF, WebP (lossless, exact colours under alpha), BMP, PPM and TGA keep every value
     they store; JPEG uses quality 95."""
     p = Path(str(path))
-    fit = fit or output_fit(image.mode, p)
+    fit = fit or output_fit(image, p)
     image = fit_image(image, fit)
     fmt = fit.format
     options: dict[str, Any] = {}
