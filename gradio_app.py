@@ -41,7 +41,7 @@ from PIL import Image, ImageOps
 
 from in2 import IN2Error, InpaintPipeline, InputError, WeightsError
 from in2.errors import EmptyMaskWarning
-from in2.imaging import decode_image, load_image, load_mask, output_fit, read_masks, save_image
+from in2.imaging import decode_image, fit_image, output_fit, read_masks, save_image
 from in2.numbers import as_float
 from in2.options import BLENDS, CROPS, DEVICE_CHOICES, DTYPE_CHOICES, MODES, memory_advice, out_of_memory_errors
 
@@ -127,6 +127,25 @@ def editor_photo(background: Image.Image | None, from_browser: bool = True) -> I
     return photo
 
 
+class PhotoEditor(gr.ImageEditor):
+    """The page's image editor, its files decoded by in2 rather than converted to RGBA by Gradio:
+    a 16-bit or float photo sent through the API keeps its values (RGBA would clip them to white
+    or black), and a file that is not an image gets in2's one-line message, naming the file as
+    it was sent rather than where this server keeps it."""
+
+    def convert_and_format_image(self, file: FileData | bytes | None, flatten_on_white: bool = False) -> Any:
+        if file is None:
+            return None
+        if isinstance(file, FileData):
+            name, data = file.orig_name or "the photo", Path(file.path).read_bytes()
+        else:
+            name, data = "the photo", bytes(file)
+        try:
+            return decode_image(data, name, "image")
+        except IN2Error as exc:
+            raise gr.Error(str(exc), title="Cannot fill this photo") from None
+
+
 def drop_stale_mask(editor: dict[str, Any] | None, mask_file: str | None) -> Any:
     """Forget a mask file that does not fit a newly uploaded photo (e.g. one left by an example).
 
@@ -135,7 +154,7 @@ def drop_stale_mask(editor: dict[str, Any] | None, mask_file: str | None) -> Any
     if mask_file is None:
         return gr.skip()
     try:
-        if load_mask(mask_file).size == editor_photo((editor or {}).get("background")).size:
+        if decode_upload(mask_file, "mask").size == editor_photo((editor or {}).get("background")).size:
             return gr.skip()
     except IN2Error:
         pass
@@ -210,7 +229,7 @@ def build_demo(pipeline: InpaintPipeline | None, weights_error: str | None = Non
             photo = editor_photo(editor.get("background"))
             mask = painted_mask(editor.get("layers") or [], photo.size)
             if mask_file:
-                mask |= read_masks(load_mask(mask_file), [(photo.height, photo.width)])[0].numpy()
+                mask |= read_masks(decode_upload(mask_file, "mask"), [(photo.height, photo.width)])[0].numpy()
         except IN2Error as exc:
             raise gr.Error(str(exc), title="Cannot fill this photo") from exc
         result, filled, seconds = fill(photo, mask, mode, blend, crop, grow, progress)
@@ -219,7 +238,8 @@ def build_demo(pipeline: InpaintPipeline | None, weights_error: str | None = Non
             f"Done in **{seconds:.1f} s**: {result.width}x{result.height} px, "
             f"{int(filled.sum()):,} px filled, mode `{mode}`, blending `{blend}`, crop `{crop}`."
         )
-        return path, (photo, path), path, status
+        before = fit_image(photo, output_fit(photo, "before.png"))  # the slider shows it as a PNG (a float photo is not one)
+        return path, (before, path), path, status
 
     def inpaint_files(
         image: FileData | str,
@@ -264,10 +284,9 @@ def build_demo(pipeline: InpaintPipeline | None, weights_error: str | None = Non
         gr.Markdown(_weights_banner(pipeline, weights_error), elem_id="weights-info")
         with gr.Row():
             with gr.Column() as left:
-                editor = gr.ImageEditor(
+                editor = PhotoEditor(
                     label="Photo: paint over what should be filled",
                     type="pil",
-                    image_mode="RGBA",
                     sources=("upload", "clipboard"),
                     transforms=(),
                     layers=False,
@@ -400,12 +419,21 @@ def sent_file(data: Any, what: str) -> Image.Image:
         path = unquote(data.split(_FILE_ROUTE, 1)[1]) if _FILE_ROUTE in data else data
         uploads = os.path.realpath(get_upload_folder())
         if os.path.realpath(path).startswith(uploads + os.sep):
-            return load_image(path) if what == "image" else load_mask(path)
+            return decode_upload(path, what)
     raise InputError(
         f"No usable {what} was sent. Send the {what} as a file: with gradio_client, handle_file(path); with MCP, a "
         f"data:image/png;base64,... URL, or the {_FILE_ROUTE}... URL of a file uploaded to this server "
         "(POST /gradio_api/upload). Other paths and URLs are not read."
     )
+
+
+def decode_upload(path: str, what: str) -> Image.Image:
+    """A file Gradio received, decoded by the core and named without this server's folders."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(f"The {what} file could not be read on the server ({exc.strerror}); send it again.") from None
+    return decode_image(raw, os.path.basename(path), what)
 
 
 def _save_png(image: Image.Image, out_dir: Path) -> str:
