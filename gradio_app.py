@@ -122,7 +122,10 @@ def editor_photo(background: Image.Image | None, from_browser: bool = True) -> I
         photo = photo.convert("RGB")
     try:
         output_fit(photo, "result.png")
-    except InputError:
+    except InputError as exc:
+        if photo.mode == "I":  # 32-bit values beyond 16 bits: converting would clip them, silently
+            raise InputError(f"{exc.args[0].split(' (')[0]}; the demo returns PNG: fill it with the `in2 inpaint` "
+                             "command line and a .tif output") from None
         photo = photo.convert("RGBA" if "A" in photo.getbands() else "RGB")
     return photo
 

@@ -73,3 +73,14 @@ def test_weights_with_a_bad_config_stop_the_demo_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "num_heads must be from 1 to 256, got 0" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert torch.get_num_threads() >= 1
+
+
+def test_a_32_bit_photo_beyond_16_bits_is_refused_not_clipped(client, tmp_path):
+    from gradio_client import handle_file
+
+    values = np.random.default_rng(2).integers(0, 200_000, SIZE[::-1]).astype(np.int32)
+    Image.fromarray(values).save(tmp_path / "deep.tif")
+    Image.fromarray(_hole().astype(np.uint8) * 255).save(tmp_path / "m.png")
+    with pytest.raises(AppError, match="beyond the 0-65535 that PNG stores; the demo returns PNG"):
+        client.predict(handle_file(str(tmp_path / "deep.tif")), handle_file(str(tmp_path / "m.png")),
+                       api_name="/inpaint_files")

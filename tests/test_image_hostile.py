@@ -81,3 +81,16 @@ def test_multi_frame_files_are_refused_not_cut_to_their_first_frame(tmp_path, na
     path = _frames(tmp_path / name, **options)
     with pytest.raises(InputError, match="holds 3 frames .* save the frame you want as its own PNG"):
         load_image(path)
+
+
+@pytest.mark.parametrize("threshold", [2, 0, -0.5, float("nan")])
+def test_a_threshold_outside_0_to_1_is_refused_not_an_empty_mask(threshold):
+    import torch
+
+    from in2.imaging import hole_batch
+    from nodes import layout
+
+    with pytest.raises(InputError, match="threshold must be in \\(0, 1\\]"):
+        hole_batch(torch.ones(1, 8, 8), threshold)
+    with pytest.raises(InputError, match="threshold must be in"):
+        layout.node_holes(torch.ones(1, 8, 8), 8, 8, False, threshold)
