@@ -200,3 +200,15 @@ def test_a_rerun_with_the_same_grow_spelled_otherwise_resumes(tmp_path, tiny_wei
 
 def test_grow_accepts_a_decimal():
     assert MaskPrep(grow=Decimal(4)).grow_pixels(64, 64) == 4
+
+
+def test_the_thread_count_that_decides_the_last_bit_is_recorded(tmp_path, tiny_weights):
+    import torch
+
+    images, mask = _photos(tmp_path)
+    out = tmp_path / "out"
+    assert _run(images, mask, out, tiny_weights) == 0
+    summary = json.loads((out / LOG_FOLDER / "summary.json").read_text())
+    assert summary["threads"] == [torch.get_num_threads()] and summary["per_process"][0]["threads"] == torch.get_num_threads()
+    rows = [json.loads(line) for line in (out / LOG_FOLDER / "rank-0.jsonl").open()]
+    assert {r["threads"] for r in rows if r["status"] == "writing"} == {torch.get_num_threads()}

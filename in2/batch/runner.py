@@ -91,6 +91,7 @@ MAX_TIMEOUT_MINUTES = 7 * 24 * 60
 @dataclass
 class _Stats:
     rank: int
+    threads: int = 0  # torch's CPU threads: the last bit of a CPU fill can depend on it
     done: int = 0
     failed: int = 0
     stopped: str = ""  # why this process stopped early (the output cannot be written)
@@ -217,7 +218,7 @@ class _Worker:
             self._fail(task, f"cannot write {task.output}: {exc}")
             return
         self._record(task, "writing", out=self._out, written=task.relative, bytes=len(data), sha256=checksum(data),
-                     options=self._options)
+                     threads=self.stats.threads, options=self._options)
         storage.write_atomic(task.output, data)
         self.stats.done += 1
         self.stats.pixels += width * height
@@ -297,8 +298,9 @@ def _summary(job: BatchJob, plan: Plan, all_stats: list[_Stats]) -> dict:
         seconds=round(seconds, 3),
         images_per_s=round(done / seconds, 4) if seconds else None,
         megapixels_per_s=round(pixels / 1e6 / seconds, 4) if seconds else None,
+        threads=sorted({s.threads for s in all_stats}),
         per_process=[
-            dict(rank=s.rank, done=s.done, failed=s.failed, seconds=round(s.seconds, 3),
+            dict(rank=s.rank, threads=s.threads, done=s.done, failed=s.failed, seconds=round(s.seconds, 3),
                  images_per_s=round(s.done / s.seconds, 4) if s.seconds else None,
                  megapixels_per_s=round(s.pixels / 1e6 / s.seconds, 4) if s.seconds else None)
             for s in all_stats
@@ -309,6 +311,7 @@ def _summary(job: BatchJob, plan: Plan, all_stats: list[_Stats]) -> dict:
 
 def run_batch(job: BatchJob, say: Say | None = None, warn: Say | None = None) -> int:
     """Run ``job`` on this process's share; returns the exit code (0, or 1 if anything failed)."""
+    import torch
     from tqdm.auto import tqdm
 
     from ..pipeline import InpaintPipeline
@@ -329,7 +332,7 @@ def run_batch(job: BatchJob, say: Say | None = None, warn: Say | None = None) ->
         if group.is_main:
             say(pipe.describe())
         mine = shard(plan.tasks, group.rank, group.count, job.seed)
-        stats = _Stats(rank=group.rank)
+        stats = _Stats(rank=group.rank, threads=torch.get_num_threads())
         log_dir = _log_dir(job)
         show = not job.quiet and group.is_main and bool(mine)
         log = Log(log_dir / f"rank-{group.rank}.jsonl")  # appended: earlier runs' lines stay
@@ -347,6 +350,10 @@ def run_batch(job: BatchJob, say: Say | None = None, warn: Say | None = None) ->
                 storage.write_atomic(str(log_dir / "summary.json"), (json.dumps(summary, indent=1) + "\n").encode())
             except StorageError as exc:
                 summary["stopped"].append(str(exc))
+            if len(summary["threads"]) > 1 and pipe.device.type == "cpu":
+                warn(f"the processes ran with different thread counts ({', '.join(map(str, summary['threads']))}): "
+                     "a few fill pixels can differ by 1/255 from a run with other counts; give every process the same "
+                     "OMP_NUM_THREADS for byte-identical results")
             rate = f": {summary['images_per_s']} images/s, {summary['megapixels_per_s']} MP/s" if summary["seconds"] else ""
             say(
                 f"wrote {summary['done']} image(s) to {job.output} in {summary['seconds']} s{rate} "
