@@ -130,23 +130,23 @@ def editor_photo(background: Image.Image | None, from_browser: bool = True) -> I
     return photo
 
 
-class PhotoEditor(gr.ImageEditor):
-    """The page's image editor, its files decoded by in2 rather than converted to RGBA by Gradio:
-    a 16-bit or float photo sent through the API keeps its values (RGBA would clip them to white
-    or black), and a file that is not an image gets in2's one-line message, naming the file as
-    it was sent rather than where this server keeps it."""
-
-    def convert_and_format_image(self, file: FileData | bytes | None, flatten_on_white: bool = False) -> Any:
-        if file is None:
-            return None
-        if isinstance(file, FileData):
-            name, data = file.orig_name or "the photo", Path(file.path).read_bytes()
-        else:
-            name, data = "the photo", bytes(file)
-        try:
-            return decode_image(data, name, "image")
-        except IN2Error as exc:
-            raise gr.Error(str(exc), title="Cannot fill this photo") from None
+def decode_editor_file(file: FileData | bytes | None, flatten_on_white: bool = False) -> Image.Image | None:
+    """The editor's files decoded by in2 rather than converted to RGBA by Gradio (it replaces the
+    editor's ``convert_and_format_image``): a 16-bit or float photo sent through the API keeps its
+    values (RGBA would clip them to white or black), and a file that is not an image gets in2's
+    one-line message, naming the file as it was sent rather than where this server keeps it.
+    (A subclass of the editor would do the same, but Gradio writes a stub file beside any module
+    that defines a component.)"""
+    if file is None:
+        return None
+    if isinstance(file, FileData):
+        name, data = file.orig_name or "the photo", Path(file.path).read_bytes()
+    else:
+        name, data = "the photo", bytes(file)
+    try:
+        return decode_image(data, name, "image")
+    except IN2Error as exc:
+        raise gr.Error(str(exc), title="Cannot fill this photo") from None
 
 
 def drop_stale_mask(editor: dict[str, Any] | None, mask_file: str | None) -> Any:
@@ -287,7 +287,7 @@ def build_demo(pipeline: InpaintPipeline | None, weights_error: str | None = Non
         gr.Markdown(_weights_banner(pipeline, weights_error), elem_id="weights-info")
         with gr.Row():
             with gr.Column() as left:
-                editor = PhotoEditor(
+                editor = gr.ImageEditor(
                     label="Photo: paint over what should be filled",
                     type="pil",
                     sources=("upload", "clipboard"),
@@ -298,6 +298,7 @@ def build_demo(pipeline: InpaintPipeline | None, weights_error: str | None = Non
                     format="png",
                     elem_id="editor",
                 )
+                editor.convert_and_format_image = decode_editor_file  # in2 decodes what arrives
                 mask_file = gr.File(
                     label="Mask file (optional, adds to the paint): white = fill, same size as the photo",
                     file_types=["image"],
