@@ -26,7 +26,7 @@ LIMITS: dict[str, tuple[float, float]] = {
 }
 
 
-def _field_problem(config: "IN2Config", name: str) -> str | None:
+def _field_problem(config: IN2Config, name: str) -> str | None:
     """What is wrong with one field's value (its kind, then its bounds), or None."""
     value, kind = getattr(config, name), type(getattr(IN2Config, name))
     if kind is bool or kind is str:

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from test_trainer_run import ROOT, _config, _env, _train
 
 from trainer.checkpoints import CheckpointError, check_output_folder
 from trainer.state_files import StateFileError, read_tree, write_tree
-from test_trainer_run import ROOT, _config, _env, _train
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -85,7 +85,7 @@ def test_config_mistakes_are_one_line(tmp_path, text, expected):
     cfg = tmp_path / "bad.yaml"
     cfg.write_text(text)
     proc = subprocess.run([sys.executable, str(ROOT / "trainer" / "train.py"), "--config", str(cfg), "--output-dir",
-                           str(tmp_path / "run")], cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=120)
+                           str(tmp_path / "run")], cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith("train: error: ") and expected in proc.stderr
 
@@ -96,6 +96,6 @@ def test_a_missing_data_folder_and_config_file_are_one_line(tmp_path):
     for config in (cfg, tmp_path / "missing.yaml"):
         proc = subprocess.run([sys.executable, str(ROOT / "trainer" / "train.py"), "--config", str(config),
                                "--output-dir", str(tmp_path / "run")], cwd=ROOT, env=_env(), capture_output=True,
-                              text=True, timeout=120)
+                              text=True, timeout=120, check=False)
         assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
         assert proc.stderr.strip().splitlines()[-1].startswith("train: error: ")

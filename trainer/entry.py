@@ -8,7 +8,8 @@ and keeps its traceback.
 from __future__ import annotations
 
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from in2.errors import IN2Error
 from trainer.checkpoints import CheckpointError

@@ -19,7 +19,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-__all__ = ["StateFileError", "write_tree", "read_tree"]
+__all__ = ["StateFileError", "read_tree", "write_tree"]
 
 
 class StateFileError(RuntimeError):

@@ -23,7 +23,7 @@ from typing import IO
 from .. import storage
 from ..errors import InputError
 
-__all__ = ["OutputLock", "check_log_folder", "claim_log_folder", "LOG_MARK"]
+__all__ = ["LOG_MARK", "OutputLock", "check_log_folder", "claim_log_folder"]
 
 LOG_MARK = ".in2-batch-logs"  # an empty file that says: this folder holds in2 batch logs
 
@@ -61,7 +61,7 @@ class OutputLock:
 
     def acquire(self) -> None:
         try:
-            handle = open(self.path, "a+b")
+            handle = open(self.path, "a+b")  # noqa: SIM115 (held open: the lock lives as long as the file)
         except OSError as exc:
             raise storage.write_failure(str(self.path), exc) from None
         if not _try_lock(handle):
