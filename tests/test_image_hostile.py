@@ -83,6 +83,13 @@ def test_multi_frame_files_are_refused_not_cut_to_their_first_frame(tmp_path, na
         load_image(path)
 
 
+def test_a_phone_photo_with_a_preview_frame_is_one_photo(tmp_path):
+    frames = [Image.fromarray(RNG.integers(0, 256, (16, 20, 3), dtype=np.uint8)) for _ in range(2)]
+    frames[0].save(tmp_path / "phone.jpg", format="MPO", save_all=True, append_images=frames[1:])
+    assert Image.open(tmp_path / "phone.jpg").n_frames == 2
+    assert load_image(tmp_path / "phone.jpg").size == (20, 16)
+
+
 @pytest.mark.parametrize("threshold", [2, 0, -0.5, float("nan")])
 def test_a_threshold_outside_0_to_1_is_refused_not_an_empty_mask(threshold):
     import torch

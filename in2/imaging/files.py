@@ -47,7 +47,9 @@ def _decode(source: Path | BinaryIO, name: str, what: str) -> Image.Image:
     try:
         with Image.open(source) as opened:
             frames = getattr(opened, "n_frames", 1)
-            if frames > 1:  # filling the first alone would silently drop the others
+            # Filling the first frame alone would silently drop the others. A phone's MPO JPEG is
+            # one photo: its further frames are previews or depth maps, and PIL reads the photo.
+            if frames > 1 and opened.format != "MPO":
                 raise InputError(f"{what} file {name} holds {frames} frames (an animation or a multi-page file); "
                                  "in2 fills one still picture: save the frame you want as its own PNG")
             if opened.mode in ("RGB", "RGBA") and _sixteen_bit(opened):
