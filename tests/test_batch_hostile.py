@@ -102,12 +102,12 @@ def test_the_same_folder_as_images_and_masks_is_refused(tmp_path, tiny_weights, 
 def test_a_second_run_into_a_locked_output_folder_is_refused(tmp_path, tiny_weights, capsys):
     images, mask = _photos(tmp_path)
     out = tmp_path / "out"
-    first = OutputLock(str(out))
+    first = OutputLock(str(out), out / LOG_FOLDER)
     first.acquire()  # a run that is still going
     try:
         assert _run(images, mask, out, tiny_weights) == 2
         assert "another in2 batch run is writing into" in capsys.readouterr().err
-        assert not out.exists()
+        assert sorted(p.name for p in out.rglob("*")) == [LOG_FOLDER, "lock"]  # nothing of the refused run
     finally:
         first.release()
     assert _run(images, mask, out, tiny_weights) == 0  # the lock goes with the run that held it
@@ -177,6 +177,11 @@ def test_a_pipe_named_like_an_image_never_blocks_the_run(tmp_path, tiny_weights)
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in (tmp_path / "out").rglob("*.png")) == ["a.png", "b.png"]  # a.png and s/b.png
+    os.mkfifo(tmp_path / "list.txt")
+    listed = subprocess.run([sys.executable, "-m", "in2", "batch", str(images), str(mask), "-o", str(tmp_path / "o2"),
+                             "--weights", str(tiny_weights), "--device", "cpu", "-q", "--list", str(tmp_path / "list.txt")],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert listed.returncode == 2 and "is not a file" in listed.stderr
     one = subprocess.run([sys.executable, "-m", "in2", "inpaint", str(images / "b.png"), str(mask), "-o",
                           str(tmp_path / "o.png"), "--weights", str(tiny_weights), "--device", "cpu"],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)

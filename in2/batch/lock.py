@@ -1,11 +1,13 @@
 """One batch job per output folder at a time, and a log folder that holds nothing but logs.
 
 Two runs writing into one OUT at once would each believe the files are theirs; the second
-is refused while the first runs. The lock is an OS file lock (``flock`` / ``msvcrt``) on a
-file in the system's temporary folder named after the resolved OUT, so a refused run has
-written nothing into OUT, and the system drops the lock when the holding process ends (a
-killed run never leaves a stale lock). It guards the runs of one machine; runs started on
-several machines into one shared OUT must be one job (one launcher command).
+is refused while the first runs. The lock is an OS file lock (``flock`` / ``msvcrt``) on
+``OUT/.in2-batch/lock`` (for a URL OUT, on a file named after it in the local log folder), so
+nothing is written outside OUT and its logs, and the system drops the lock when the holding
+process ends (a killed run never leaves a stale lock). A run that stops before its plan is
+made removes the folders its lock created, leaving no trace. The lock guards the runs of one
+machine (and of machines whose shared disk passes ``flock`` on); runs started on several
+machines into one shared OUT must be one job (one launcher command).
 
 A log folder named with ``--log-dir`` is marked as in2's when first used (``LOG_MARK``); a
 folder that already holds other files is refused rather than having its ``summary.json`` or
@@ -16,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 from typing import IO
 
@@ -46,23 +47,33 @@ def claim_log_folder(folder: Path) -> None:
         raise storage.write_failure(str(folder / LOG_MARK), exc) from None
 
 
-def _lock_path(output: str) -> Path:
-    name = hashlib.sha256(storage.resolve(output).encode()).hexdigest()[:24]
-    return Path(tempfile.gettempdir()) / f"in2-batch-{name}.lock"
+def _lock_path(output: str, log_folder: Path) -> Path:
+    from .plan import LOG_FOLDER
+
+    if storage.is_url(output):
+        return log_folder / f"lock-{hashlib.sha256(storage.resolve(output).encode()).hexdigest()[:24]}"
+    return Path(storage.join(output, LOG_FOLDER)) / "lock"
 
 
 class OutputLock:
     """Held by the main process of a run from planning to its summary; ``acquire`` refuses
     (``InputError``) while another run holds it."""
 
-    def __init__(self, output: str) -> None:
-        self.output, self.path = output, _lock_path(output)
+    def __init__(self, output: str, log_folder: Path) -> None:
+        self.output, self.path = output, _lock_path(output, log_folder)
         self._file: IO[bytes] | None = None
+        self._made: list[Path] = []  # folders ``acquire`` created, deepest first
 
     def acquire(self) -> None:
+        folder = self.path.parent
+        while not folder.exists() and folder != folder.parent:
+            self._made.append(folder)
+            folder = folder.parent
+        storage.make_folder(str(self.path.parent))
         try:
             handle = open(self.path, "a+b")  # noqa: SIM115 (held open: the lock lives as long as the file)
         except OSError as exc:
+            self.abandon()
             raise storage.write_failure(str(self.path), exc) from None
         if not _try_lock(handle):
             handle.close()
@@ -74,6 +85,19 @@ class OutputLock:
         if self._file is not None:
             self._file.close()  # closing drops the lock
             self._file = None
+
+    def abandon(self) -> None:
+        """Release, and remove the lock file and the folders ``acquire`` made: the run stopped
+        before its plan, so it leaves nothing behind."""
+        if self._file is not None:
+            self.path.unlink(missing_ok=True)
+        self.release()
+        for folder in self._made:
+            try:
+                folder.rmdir()  # only when empty
+            except OSError:
+                break
+        self._made = []
 
 
 def _try_lock(handle: IO[bytes]) -> bool:

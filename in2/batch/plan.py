@@ -60,6 +60,8 @@ def _read_list(list_file: str, images: str) -> list[str]:
 
     A line that leaves IMAGES (absolute, a drive, or a ``..`` step) is an error: a run reads
     only inside its image folder, and its outputs mirror these paths inside OUT."""
+    if not storage.is_file(list_file):  # missing, a folder, or a pipe that would block the read
+        raise InputError(f"the list file {list_file} is not a file: pass a text file of relative image paths")
     try:
         text = storage.read_bytes(list_file).decode("utf-8-sig")  # a BOM (Windows editors) is not part of a name
     except (OSError, UnicodeDecodeError) as exc:

@@ -148,9 +148,13 @@ def _shared_plan(job: BatchJob, group: Processes, lock: OutputLock, say: Say, wa
             check_folders(job.images, job.masks, job.output)  # before the lock and logs create anything
             check_log_folder(folder, default=job.log_dir is None)
             lock.acquire()
-            outcome = make_plan(job.images, job.masks, job.output, ext=job.ext, list_file=job.list_file,
-                                history=read_history(folder, job.output), options=made_with(job),
-                                overwrite=job.overwrite)
+            try:
+                outcome = make_plan(job.images, job.masks, job.output, ext=job.ext, list_file=job.list_file,
+                                    history=read_history(folder, job.output), options=made_with(job),
+                                    overwrite=job.overwrite)
+            except IN2Error:
+                lock.abandon()  # nothing was planned: leave no folder behind
+                raise
             claim_log_folder(folder)
             storage.write_atomic(str(folder / "plan.jsonl"), outcome.to_jsonl().encode())
         except IN2Error as exc:
@@ -324,7 +328,7 @@ def run_batch(job: BatchJob, say: Say | None = None, warn: Say | None = None) ->
 
     say = say or (lambda m: None if job.quiet else err(m))
     warn = warn or (lambda m: err(m if m.startswith("error:") else f"warning: {m}"))
-    lock = OutputLock(job.output)
+    lock = OutputLock(job.output, _log_dir(job))
     try:
         plan = _shared_plan(job, group, lock, say, warn)
         device = group.device if job.device == "auto" and group.device is not None else job.device
