@@ -61,6 +61,21 @@ def test_a_checkpoint_holding_pickles_is_refused_and_runs_nothing(tmp_path):
     assert "another --output-dir" in lines[-1] and "Traceback" not in refused.stderr
 
 
+def test_a_checkpoint_whose_files_were_edited_is_one_line(tmp_path):
+    cfg = _config(tmp_path, train={"max_steps": 2})
+    out = tmp_path / "run"
+    _train(cfg, out)
+    checkpoint = out / "checkpoints" / "step-00000002"
+    state = read_tree(checkpoint, "state")
+    write_tree(checkpoint, "state", dict(state, __class__="x"))
+    refused = _train(cfg, out, "--resume", "latest", check=False)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "counters hold unknown entries ['__class__']" in refused.stderr.strip().splitlines()[-1]
+    (checkpoint / "opt_g.safetensors").write_bytes(b"cut short")
+    refused = _train(cfg, out, "--resume", "latest", check=False)
+    assert refused.returncode == 2 and "cannot read opt_g from the checkpoint" in refused.stderr
+
+
 def test_a_folder_holding_another_run_is_refused_without_resume(tmp_path):
     cfg = _config(tmp_path, train={"max_steps": 2}, checkpoint={"every": 1, "keep": 1})
     out = tmp_path / "run"

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from accelerate import Accelerator
 
+from in2.weight_files import is_pickle
 from trainer.distributed import RunLayoutError, failing_ranks, main_decides
 from trainer.state_files import StateFileError, read_tree, write_tree
 
@@ -104,7 +105,7 @@ def save_state(accelerator: Accelerator, folder: Path, parts: dict[str, Any]) ->
 
 def load_state(accelerator: Accelerator, folder: Path, parts: dict[str, Any]) -> None:
     """Restore what ``save_state`` wrote; a folder holding pickles is refused before anything is read."""
-    pickled = sorted(p.name for p in folder.iterdir() if p.suffix in (".pkl", ".bin", ".pt", ".pth"))
+    pickled = sorted(p.name for p in folder.iterdir() if is_pickle(p))
     if pickled:
         raise CheckpointError(
             f"the checkpoint {folder} holds pickle files ({', '.join(pickled[:3])}), written by an older version; "
@@ -116,6 +117,8 @@ def load_state(accelerator: Accelerator, folder: Path, parts: dict[str, Any]) ->
         rng = folder / f"{_rng_name(accelerator.process_index)}.json"
         if rng.is_file():  # absent when resumed on more processes than saved it
             _set_rng_state(read_tree(folder, _rng_name(accelerator.process_index)))
+    except CheckpointError:
+        raise
     except StateFileError as exc:
         raise CheckpointError(str(exc)) from None
     except (KeyError, ValueError, RuntimeError) as exc:  # another model or optimiser layout
@@ -221,5 +224,9 @@ class TrainState:
         return dict(vars(self))
 
     def load_state_dict(self, d: dict) -> None:
+        unknown = sorted(set(d) - set(vars(self)))
+        if unknown:  # a checkpoint sets counters, nothing else of this object
+            raise CheckpointError(f"the checkpoint's counters hold unknown entries {unknown}: it was not written by "
+                                  "this trainer; resume from another checkpoint or start a new run")
         for k, v in d.items():
             setattr(self, k, v)

@@ -52,7 +52,10 @@ def _decode(node: Any, tensors: dict[str, torch.Tensor]) -> Any:
     if kind == "tensor":
         return tensors[node["tensor"]]
     if kind == "ndarray":
-        return np.asarray(node["ndarray"], dtype=np.dtype(node["dtype"]))
+        dtype = np.dtype(node["dtype"])
+        if dtype.kind not in "biuf":  # numbers only: no object arrays
+            raise StateFileError(f"unexpected array type {node['dtype']!r}")
+        return np.asarray(node["ndarray"], dtype=dtype)
     if kind == "value":
         return node["value"]
     if kind == "dict":
