@@ -75,3 +75,19 @@ def test_a_device_given_as_a_number_is_read_as_a_cuda_index(saved):
         InpaintPipeline.from_pretrained(saved, device=7 if not torch.cuda.is_available() else 99)
     with pytest.raises(InputError, match="device must be"):
         InpaintPipeline.from_pretrained(saved, device=2.5)
+
+
+@pytest.mark.parametrize("changes,message", [({"num_down": 40}, "num_down must be a whole number from 1 to 5"),
+                                             ({"base_channels": -1}, "base_channels must be"),
+                                             ({"ffc_ratio": "0.5"}, "ffc_ratio must be a number")])
+def test_the_baseline_config_is_bounded_too(tmp_path, changes, message):
+    from in2 import load_model, weight_files
+    from in2.loader import export_config
+    from in2.nn.baseline import FFCBaseline, FFCBaselineConfig
+
+    model = FFCBaseline(FFCBaselineConfig(base_channels=4, num_down=2, num_blocks=1))
+    weight_files.save(model, tmp_path / "b", export_config(model))
+    load_model(str(tmp_path / "b"))  # as saved: fine
+    _edit(tmp_path / "b", **changes)
+    with pytest.raises(WeightsError, match=message):
+        load_model(str(tmp_path / "b"))
