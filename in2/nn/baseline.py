@@ -33,7 +33,9 @@ class FFCBaselineConfig:
     train_resolution: int = 512  # what "resize" inference scales to, as for IN2
 
     #: Inclusive bounds: LaMa's shapes with room to spare, never a model that cannot be built.
-    LIMITS: ClassVar[dict[str, tuple[int, int]]] = {"base_channels": (1, 256), "num_down": (1, 5), "num_blocks": (1, 64), "train_resolution": (16, 16384)}
+    LIMITS: ClassVar[dict[str, tuple[int, int]]] = {
+        "base_channels": (1, 256), "num_down": (1, 5), "num_blocks": (1, 64), "train_resolution": (16, 16384),
+    }
 
     def __post_init__(self) -> None:
         """Each field checked before anything is built (a hand-edited config.json gets a reason)."""
