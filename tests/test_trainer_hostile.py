@@ -114,3 +114,13 @@ def test_a_missing_data_folder_and_config_file_are_one_line(tmp_path):
                               text=True, timeout=120, check=False)
         assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
         assert proc.stderr.strip().splitlines()[-1].startswith("train: error: ")
+
+
+@pytest.mark.parametrize("command", [["trainer/evaluate.py", "--data", "/nowhere/at/all"],
+                                     ["trainer/evaluate.py", "--weights", "/nowhere/w", "--data", "/nowhere/at/all"],
+                                     ["trainer/eval/compare_fills.py", "--data", "/nowhere/at/all"]])
+def test_evaluation_commands_end_in_one_line_too(command):
+    proc = subprocess.run([sys.executable, *command], cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert ": error: " in proc.stderr.strip().splitlines()[-1]
