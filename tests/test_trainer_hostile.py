@@ -15,6 +15,7 @@ import torch
 import yaml
 from test_trainer_run import ROOT, _config, _env, _train
 
+from in2 import IN2Config
 from trainer.checkpoints import CheckpointError, check_output_folder
 from trainer.state_files import StateFileError, read_tree, write_tree
 
@@ -124,3 +125,69 @@ def test_evaluation_commands_end_in_one_line_too(command):
                           check=False)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert ": error: " in proc.stderr.strip().splitlines()[-1]
+
+
+def test_a_checkpoint_of_the_older_format_converts_once_and_resumes_exactly(tmp_path):
+    from accelerate import Accelerator
+
+    from in2 import IN2
+    from trainer.checkpoints import TrainState, load_state
+    from trainer.ema import EMA
+    from trainer.legacy_checkpoints import convert
+
+    def parts(seed: int) -> dict:
+        torch.manual_seed(seed)
+        g, d = IN2(IN2Config.tiny()), torch.nn.Conv2d(3, 1, 3)
+        opt_g, opt_d = (torch.optim.Adam(m.parameters(), lr=1e-3) for m in (g, d))
+        for m, opt in ((g, opt_g), (d, opt_d)):
+            for p in m.parameters():
+                p.grad = torch.randn_like(p)
+            opt.step()
+        sched_g, sched_d = (torch.optim.lr_scheduler.LambdaLR(o, lambda step: 0.5) for o in (opt_g, opt_d))
+        state = TrainState()
+        state.step, state.run_shape = 7 + seed, {"processes": 1, "batch_size": 2, "grad_accum": 1}
+        return {"generator": g, "discriminator": d, "opt_g": opt_g, "opt_d": opt_d, "sched_g": sched_g,
+                "sched_d": sched_d, "ema": EMA(g), "state": state}
+
+    accelerator = Accelerator(cpu=True)
+    old = parts(0)
+    for name in ("sched_g", "sched_d", "ema", "state"):  # what the older trainer registered, in its order
+        accelerator.register_for_checkpointing(old[name])
+    accelerator.prepare(old["generator"], old["discriminator"], old["opt_g"], old["opt_d"])
+    folder = tmp_path / "checkpoints" / "step-00000007"
+    accelerator.save_state(str(folder))
+    assert any(p.suffix == ".pkl" for p in folder.iterdir())
+
+    fresh = parts(1)
+    with pytest.raises(CheckpointError, match="trainer/legacy_checkpoints.py"):
+        load_state(accelerator, folder, fresh)
+    convert(folder)
+    assert not any(p.suffix in (".pkl", ".bin") for p in folder.iterdir())
+    load_state(accelerator, folder, fresh)
+    assert fresh["state"].step == 7 and fresh["state"].run_shape == old["state"].run_shape
+    for name in ("generator", "discriminator"):
+        a, b = old[name].state_dict(), fresh[name].state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a)
+    assert torch.equal(fresh["opt_g"].state_dict()["state"][0]["exp_avg"], old["opt_g"].state_dict()["state"][0]["exp_avg"])
+    assert fresh["sched_g"].state_dict()["last_epoch"] == old["sched_g"].state_dict()["last_epoch"]
+    assert fresh["ema"].num_updates == old["ema"].num_updates
+
+
+def test_the_conversion_refuses_a_crafted_pickle_and_runs_nothing(tmp_path):
+    from trainer.legacy_checkpoints import LEGACY_FILES, convert
+
+    folder = tmp_path / "step-00000001"
+    folder.mkdir()
+    for name in LEGACY_FILES.values():
+        (folder / name).write_bytes(b"")
+    _Evil.target = str(tmp_path / "pwned")
+    (folder / "optimizer.bin").write_bytes(pickle.dumps(_Evil()))
+    (folder / "model.safetensors").unlink()
+    from safetensors.torch import save_file
+
+    for name in ("model.safetensors", "model_1.safetensors"):
+        save_file({"w": torch.zeros(1)}, str(folder / name))
+    with pytest.raises(CheckpointError, match="holds more than tensors and plain values"):
+        convert(folder)
+    assert not (tmp_path / "pwned").exists() and (folder / "optimizer.bin").is_file()  # the old folder is kept
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["step-00000001"]  # and nothing else is left

@@ -109,8 +109,9 @@ def load_state(accelerator: Accelerator, folder: Path, parts: dict[str, Any]) ->
     if pickled:
         raise CheckpointError(
             f"the checkpoint {folder} holds pickle files ({', '.join(pickled[:3])}), written by an older version; "
-            "loading a pickle can run any code, so they are refused: start a new run in another --output-dir "
-            "(warm-start it with model.init_from=<that run's export> to keep its weights)")
+            "loading a pickle can run any code, so a resume never does: if you trust where it came from, convert it "
+            f"once with `python trainer/legacy_checkpoints.py {folder}`, else start a new run in another --output-dir "
+            "(warm-started with model.init_from=<that run's export> to keep its weights)")
     try:
         for name, part in _parts_with_scaler(accelerator, parts).items():
             part.load_state_dict(read_tree(folder, name))
