@@ -41,7 +41,7 @@ from PIL import Image, ImageOps
 
 from in2 import IN2Error, InpaintPipeline, InputError, WeightsError
 from in2.errors import EmptyMaskWarning
-from in2.imaging import decode_image, load_image, load_mask, output_fit, read_masks, save_image
+from in2.imaging import decode_image, fit_image, output_fit, read_masks, save_image
 from in2.numbers import as_float
 from in2.options import BLENDS, CROPS, DEVICE_CHOICES, DTYPE_CHOICES, MODES, memory_advice, out_of_memory_errors
 
@@ -121,10 +121,32 @@ def editor_photo(background: Image.Image | None, from_browser: bool = True) -> I
     if photo.mode == "RGBA" and photo.getchannel("A").getextrema() == (255, 255):
         photo = photo.convert("RGB")
     try:
-        output_fit(photo.mode, "result.png")
-    except InputError:
+        output_fit(photo, "result.png")
+    except InputError as exc:
+        if photo.mode == "I":  # 32-bit values beyond 16 bits: converting would clip them, silently
+            raise InputError(f"{exc.args[0].split(' (')[0]}; the demo returns PNG: fill it with the `in2 inpaint` "
+                             "command line and a .tif output") from None
         photo = photo.convert("RGBA" if "A" in photo.getbands() else "RGB")
     return photo
+
+
+def decode_editor_file(file: FileData | bytes | None, flatten_on_white: bool = False) -> Image.Image | None:
+    """The editor's files decoded by in2 rather than converted to RGBA by Gradio (it replaces the
+    editor's ``convert_and_format_image``): a 16-bit or float photo sent through the API keeps its
+    values (RGBA would clip them to white or black), and a file that is not an image gets in2's
+    one-line message, naming the file as it was sent rather than where this server keeps it.
+    (A subclass of the editor would do the same, but Gradio writes a stub file beside any module
+    that defines a component.)"""
+    if file is None:
+        return None
+    if isinstance(file, FileData):
+        name, data = file.orig_name or "the photo", Path(file.path).read_bytes()
+    else:
+        name, data = "the photo", bytes(file)
+    try:
+        return decode_image(data, name, "image")
+    except IN2Error as exc:
+        raise gr.Error(str(exc), title="Cannot fill this photo") from None
 
 
 def drop_stale_mask(editor: dict[str, Any] | None, mask_file: str | None) -> Any:
@@ -135,7 +157,7 @@ def drop_stale_mask(editor: dict[str, Any] | None, mask_file: str | None) -> Any
     if mask_file is None:
         return gr.skip()
     try:
-        if load_mask(mask_file).size == editor_photo((editor or {}).get("background")).size:
+        if decode_upload(mask_file, "mask").size == editor_photo((editor or {}).get("background")).size:
             return gr.skip()
     except IN2Error:
         pass
@@ -210,7 +232,7 @@ def build_demo(pipeline: InpaintPipeline | None, weights_error: str | None = Non
             photo = editor_photo(editor.get("background"))
             mask = painted_mask(editor.get("layers") or [], photo.size)
             if mask_file:
-                mask |= read_masks(load_mask(mask_file), [(photo.height, photo.width)])[0].numpy()
+                mask |= read_masks(decode_upload(mask_file, "mask"), [(photo.height, photo.width)])[0].numpy()
         except IN2Error as exc:
             raise gr.Error(str(exc), title="Cannot fill this photo") from exc
         result, filled, seconds = fill(photo, mask, mode, blend, crop, grow, progress)
@@ -219,7 +241,8 @@ def build_demo(pipeline: InpaintPipeline | None, weights_error: str | None = Non
             f"Done in **{seconds:.1f} s**: {result.width}x{result.height} px, "
             f"{int(filled.sum()):,} px filled, mode `{mode}`, blending `{blend}`, crop `{crop}`."
         )
-        return path, (photo, path), path, status
+        before = fit_image(photo, output_fit(photo, "before.png"))  # the slider shows it as a PNG (a float photo is not one)
+        return path, (before, path), path, status
 
     def inpaint_files(
         image: FileData | str,
@@ -267,7 +290,6 @@ def build_demo(pipeline: InpaintPipeline | None, weights_error: str | None = Non
                 editor = gr.ImageEditor(
                     label="Photo: paint over what should be filled",
                     type="pil",
-                    image_mode="RGBA",
                     sources=("upload", "clipboard"),
                     transforms=(),
                     layers=False,
@@ -276,6 +298,7 @@ def build_demo(pipeline: InpaintPipeline | None, weights_error: str | None = Non
                     format="png",
                     elem_id="editor",
                 )
+                editor.convert_and_format_image = decode_editor_file  # in2 decodes what arrives
                 mask_file = gr.File(
                     label="Mask file (optional, adds to the paint): white = fill, same size as the photo",
                     file_types=["image"],
@@ -400,12 +423,21 @@ def sent_file(data: Any, what: str) -> Image.Image:
         path = unquote(data.split(_FILE_ROUTE, 1)[1]) if _FILE_ROUTE in data else data
         uploads = os.path.realpath(get_upload_folder())
         if os.path.realpath(path).startswith(uploads + os.sep):
-            return load_image(path) if what == "image" else load_mask(path)
+            return decode_upload(path, what)
     raise InputError(
         f"No usable {what} was sent. Send the {what} as a file: with gradio_client, handle_file(path); with MCP, a "
         f"data:image/png;base64,... URL, or the {_FILE_ROUTE}... URL of a file uploaded to this server "
         "(POST /gradio_api/upload). Other paths and URLs are not read."
     )
+
+
+def decode_upload(path: str, what: str) -> Image.Image:
+    """A file Gradio received, decoded by the core and named without this server's folders."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(f"The {what} file could not be read on the server ({exc.strerror}); send it again.") from None
+    return decode_image(raw, os.path.basename(path), what)
 
 
 def _save_png(image: Image.Image, out_dir: Path) -> str:
@@ -437,6 +469,17 @@ def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = None, sh
     )
 
 
+def _port(text: str) -> int:
+    """A TCP port number, 1 to 65535 (argparse prints the message and exits 2 otherwise)."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port: pass a whole number from 1 to 65535")
+    return port
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="IN2 face inpainting demo in the browser.")
     p.add_argument("--weights", metavar="DIR_OR_REPO", help="weights folder or Hugging Face repo id (default: the bundled demo weights)")
@@ -447,7 +490,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="compute precision (auto: bf16 on GPUs that support it, else fp32)",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 exposes it to the network)")
-    p.add_argument("--port", type=int, default=None, help="port (default: 7860 or the next free one)")
+    p.add_argument("--port", type=_port, default=None, help="port (default: 7860 or the next free one)")
     p.add_argument("--share", action="store_true", help="also publish a temporary public gradio.live link")
     p.add_argument("--mcp", action="store_true", help="also serve both API endpoints as MCP tools (needs gradio[mcp])")
     return p.parse_args(argv)

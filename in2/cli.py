@@ -186,7 +186,7 @@ def _inpaint(args: argparse.Namespace) -> int:
     check_options(**pipeline_options(args))
     pair = _plan_file(Path(args.image), Path(args.mask), Path(args.output), args.overwrite)
     image, mask = load_image(pair.image), load_mask(pair.mask)
-    fit = output_fit(image.mode, pair.output)  # a format that cannot hold the photo stops here, before inference
+    fit = output_fit(image, pair.output)  # a format that cannot hold the photo stops here, before inference
     if fit.note:
         warnings.warn(fit.note)
     pipe = InpaintPipeline.from_pretrained(args.weights, revision=args.revision, device=args.device, dtype=args.dtype)

@@ -14,6 +14,32 @@ from .errors import WeightsError
 from .options import PREFILL_MODES
 
 
+#: Inclusive bounds of every numeric field. They hold every model the paper and this project
+#: describe with room to spare, and keep a hand-edited config.json from building a model
+#: that cannot fit in memory or a forward pass that never ends (``prefill_steps``).
+LIMITS: dict[str, tuple[float, float]] = {
+    "in_channels": (4, 4), "out_channels": (3, 3), "base_channels": (1, 1024), "body_dim": (1, 2048),
+    "num_groups": (1, 32), "blocks_per_group": (1, 32), "num_heads": (1, 256), "na_kernel": (1, 63),
+    "mlp_ratio": (0.25, 16.0), "cab_alpha": (-100.0, 100.0), "cab_compress": (1, 4096), "cab_squeeze": (1, 4096),
+    "ffc_ratio": (0.0, 1.0), "pyramid_levels": (1, 3), "decoder_hidden": (1, 4096), "decoder_layers": (1, 32),
+    "min_size": (8, 4096), "train_resolution": (16, 16384), "prefill_steps": (0, 1024),
+}
+
+
+def _field_problem(config: IN2Config, name: str) -> str | None:
+    """What is wrong with one field's value (its kind, then its bounds), or None."""
+    value, kind = getattr(config, name), type(getattr(IN2Config, name))
+    if kind is bool or kind is str:
+        return None if type(value) is kind else f"{name} must be a {kind.__name__}, got {value!r}"
+    whole = kind is int
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (whole and not float(value).is_integer()):
+        return f"{name} must be a {'whole number' if whole else 'number'}, got {value!r}"
+    low, high = LIMITS[name]
+    if not low <= value <= high:  # NaN fails too
+        return f"{name} must be from {low:g} to {high:g}, got {value!r}"
+    return None
+
+
 @dataclass
 class IN2Config:
     """Architecture of an IN2 generator (defaults = the paper model, 15.26M parameters).
@@ -52,23 +78,20 @@ class IN2Config:
     prefill_steps: int = 64  # relaxation steps per pyramid level of the "smooth" pre-fill
 
     def __post_init__(self) -> None:
-        problems = []
-        if self.body_dim % self.num_heads:
-            problems.append(f"body_dim ({self.body_dim}) must be divisible by num_heads ({self.num_heads})")
-        if self.na_kernel < 1:
-            problems.append(f"na_kernel must be >= 1, got {self.na_kernel}")
-        if not 1 <= self.pyramid_levels <= 3:
-            problems.append(f"pyramid_levels must be 1, 2 or 3, got {self.pyramid_levels}")
-        if not 0.0 < self.ffc_ratio < 1.0:
-            problems.append(f"ffc_ratio must be in (0, 1), got {self.ffc_ratio}")
-        if self.min_size < 8:
-            problems.append(f"min_size must be >= 8 so the 1/8 level keeps 2 pixels, got {self.min_size}")
-        if self.decoder_layers < 1:
-            problems.append(f"decoder_layers must be >= 1, got {self.decoder_layers}")
-        if self.hole_prefill not in PREFILL_MODES:
-            problems.append(f"hole_prefill must be one of {', '.join(map(repr, PREFILL_MODES))}, got {self.hole_prefill!r}")
-        if self.prefill_steps < 0:
-            problems.append(f"prefill_steps must be >= 0, got {self.prefill_steps}")
+        """Every field checked for its kind and bounds before anything is built: a config.json
+        from anywhere must give a finite, buildable model or a one-line reason."""
+        for field in dataclasses.fields(self):  # 256.0 in a config.json is the whole number 256
+            value = getattr(self, field.name)
+            if type(field.default) is int and isinstance(value, float) and value.is_integer():
+                setattr(self, field.name, int(value))
+        problems = [problem for field in dataclasses.fields(self) if (problem := _field_problem(self, field.name))]
+        if not problems:
+            if self.body_dim % self.num_heads:
+                problems.append(f"body_dim ({self.body_dim}) must be divisible by num_heads ({self.num_heads})")
+            if not 0.0 < self.ffc_ratio < 1.0:
+                problems.append(f"ffc_ratio must be in (0, 1), got {self.ffc_ratio}")
+            if self.hole_prefill not in PREFILL_MODES:
+                problems.append(f"hole_prefill must be one of {', '.join(map(repr, PREFILL_MODES))}, got {self.hole_prefill!r}")
         if problems:
             raise ValueError("invalid IN2Config: " + "; ".join(problems))
 

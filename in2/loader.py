@@ -78,7 +78,11 @@ def _build(config: dict[str, Any], expected: type | Callable[[dict[str, Any]], "
     if expected is not None and not issubclass(cls, expected):  # type: ignore[arg-type]
         raise WeightsError(f"these weights are a {kind} model, not {expected.__name__}; "  # type: ignore[union-attr]
                            "load them with in2.load_model(...) or the class they name")
-    return cls(config)
+    try:
+        return cls(config)
+    except (RuntimeError, MemoryError) as exc:  # a config within its bounds that still cannot be built here
+        raise WeightsError(f"cannot build the {kind} model its config.json describes ({str(exc).splitlines()[0]}); "
+                           "check config.json against the weights it came with") from None
 
 
 def load_pretrained(

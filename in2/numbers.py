@@ -8,6 +8,7 @@ only ever rejects a value for what it is.
 
 from __future__ import annotations
 
+import decimal
 import math
 import numbers
 from typing import Any
@@ -27,7 +28,8 @@ def _scalar(value: Any) -> Any:
 def as_float(value: Any, name: str, rule: str) -> float:
     """``value`` as a finite float; ``InputError`` saying ``name`` must be ``rule`` otherwise."""
     value = _scalar(value)
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)):
+    # Decimal is a number but not a numbers.Real; it converts to float like one.
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, decimal.Decimal)) or not math.isfinite(float(value)):
         raise InputError(f"{name} must be {rule}, got {value!r}")
     return float(value)
 

@@ -66,14 +66,18 @@ FIXED_BYTES = 512 << 20
 SAFETY_MARGIN = 0.7
 
 
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
+def resolve_device(device: str | int | torch.device = "auto") -> torch.device:
+    """``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"`` (or the index N) or ``"mps"``.
 
     Asking for a device that is not there is an error rather than a silent CPU fallback:
     a user who asked for the GPU wants to know it is not being used.
     """
     if isinstance(device, torch.device):
         device = str(device)
+    elif isinstance(device, int) and not isinstance(device, bool):  # torch's spelling of a CUDA index
+        device = f"cuda:{device}"
+    elif device is not None and not isinstance(device, str):
+        raise InputError(f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {device!r}")
     name = (device or "auto").strip().lower()
     if name == "auto":
         if torch.cuda.is_available():

@@ -33,6 +33,7 @@ __all__ = [
     "make_folder",
     "open_append",
     "write_failure",
+    "resolve",
     "same_path",
     "inside",
 ]
@@ -93,6 +94,7 @@ def list_files(root: str, skip: tuple[str, ...] = ()) -> list[str]:
 
     Temporary files of an interrupted write are left out, and so are folders whose relative
     path is in ``skip`` (a batch run's own log folder, an output folder inside the inputs).
+    Locally only regular files count: reading a FIFO or a device named ``b.png`` would block.
     """
     found: list[str] = []
     if is_url(root):
@@ -108,7 +110,7 @@ def list_files(root: str, skip: tuple[str, ...] = ()) -> list[str]:
             here = os.path.relpath(folder, base).replace(os.sep, "/")
             here = "" if here == "." else here + "/"
             dirs[:] = sorted(d for d in dirs if here + d not in skip)
-            found.extend(here + f for f in files)
+            found.extend(here + f for f in files if os.path.isfile(os.path.join(folder, f)))
     return sorted(name for name in found if TEMP_MARK not in posixpath.basename(name))
 
 
@@ -207,7 +209,8 @@ def replace_atomically(target: Path, write: Callable[[Path], None]) -> None:
         temp.unlink(missing_ok=True)
 
 
-def _normal(path: str) -> str:
+def resolve(path: str) -> str:
+    """One spelling per file: a local path made absolute with symlinks and ``..`` resolved, a URL as typed."""
     if is_url(path):
         return path.rstrip("/")
     return os.path.normcase(os.path.realpath(_local(path)))
@@ -215,12 +218,12 @@ def _normal(path: str) -> str:
 
 def same_path(a: str, b: str) -> bool:
     """True when ``a`` and ``b`` name the same file (symlinks and ``..`` resolved locally)."""
-    return _normal(a) == _normal(b)
+    return resolve(a) == resolve(b)
 
 
 def inside(path: str, folder: str) -> str | None:
     """``path`` relative to ``folder`` when it lies inside it (``""`` for the folder itself), else None."""
-    child, parent = _normal(path), _normal(folder)
+    child, parent = resolve(path), resolve(folder)
     if child == parent:
         return ""
     separator = "/" if is_url(path) else os.sep

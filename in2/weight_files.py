@@ -190,7 +190,8 @@ def _few(names: list[str], limit: int = 5) -> str:
 
 
 def load_state(model: "nn.Module", path: Path) -> None:
-    """Strict load: every tensor present, no extras, same shapes; corrupt files named as such.
+    """Strict load: every tensor present, no extras, same shapes, every value finite; corrupt
+    files named as such.
 
     The file is read on the CPU; tensors stored in another float dtype are cast on copy.
     """
@@ -220,6 +221,10 @@ def load_state(model: "nn.Module", path: Path) -> None:
     ]
     if wrong:
         raise WeightsError(f"weights in {path} do not fit the model: {_few(wrong, 3)}" + hint)
+    broken = [name for name, t in state.items() if t.is_floating_point() and not bool(t.isfinite().all())]
+    if broken:  # NaN or infinite weights fill every hole with NaN, shown as black
+        raise WeightsError(f"weights in {path} hold NaN or infinite values in {len(broken)} tensor(s) ({_few(broken)}): "
+                           "the training run diverged or the file was damaged; use an earlier checkpoint's export")
     model.load_state_dict(state, strict=True)
 
 

@@ -16,7 +16,7 @@ from PIL import Image
 
 from in2 import storage
 from in2.batch import BatchJob, run_batch
-from in2.batch.log import Made
+from in2.batch.log import Made, checksum
 from in2.batch.plan import LOG_FOLDER, Task, make_plan, shard
 from in2.cli import main
 
@@ -82,6 +82,12 @@ def _launch(
     return subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
 
 
+def _made(path: Path, options: dict | None = None) -> Made:
+    """The log record of a run that wrote ``path`` as it is now."""
+    data = path.read_bytes()
+    return Made(len(data), options or {}, checksum(data))
+
+
 def _summary(out: Path) -> dict:
     return json.loads((out / LOG_FOLDER / "summary.json").read_text())
 
@@ -108,7 +114,7 @@ def test_plan_mirrors_paths_skips_done_and_ignores_temporary_files(tmp_path):
     _image(out / "deep" / "er" / "b.png", 8, 8, seed=1)  # finished by an earlier run
     (out / f".a.jpg{storage.TEMP_MARK}99").write_bytes(b"killed mid-write")  # not finished
 
-    made = {"deep/er/b.png": Made((out / "deep" / "er" / "b.png").stat().st_size, {})}
+    made = {"deep/er/b.png": _made(out / "deep" / "er" / "b.png")}
     plan = make_plan(str(images), str(masks), str(out), history=made)
     assert {t.name: Path(t.output).relative_to(out).as_posix() for t in plan.tasks} == {
         "a.jpg": "a.jpg", "deep/c.webp": "deep/c.webp",
@@ -150,7 +156,7 @@ def test_output_inside_the_images_is_not_read_back_as_input(tmp_path):
     _image(images / "a.png", 8, 8, seed=0)
     _image(images / "filled" / "a.png", 8, 8, seed=1)  # results of an earlier run
     _mask(tmp_path / "m.png", 8, 8)
-    made = {"a.png": Made((images / "filled" / "a.png").stat().st_size, {})}
+    made = {"a.png": _made(images / "filled" / "a.png")}
     plan = make_plan(str(images), str(tmp_path / "m.png"), str(images / "filled"), history=made)
     assert [t.name for t in plan.tasks] == [] and plan.done == ["a.png"]
 

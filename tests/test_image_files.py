@@ -113,7 +113,7 @@ _MODES = ["1", "L", "LA", "P", "RGB", "RGBA", "I;16", "I", "F", "CMYK"]
 def _sample(mode: str) -> Image.Image:
     """A small image of ``mode`` with values spread over the mode's whole range."""
     if mode in ("I;16", "I"):
-        return Image.fromarray(RNG.integers(0, 65536, (9, 11)).astype(np.uint16 if mode == "I;16" else np.int32), mode)
+        return Image.fromarray(RNG.integers(0, 65536, (9, 11)).astype(np.uint16 if mode == "I;16" else np.int32))
     if mode == "F":
         return Image.fromarray(RNG.random((9, 11)).astype(np.float32), "F")
     if mode == "P":

@@ -203,7 +203,8 @@ def test_sigkill_leaves_only_complete_checkpoints_and_resumes(tmp_path):
     assert ckpts, "no checkpoint was written before the kill"
     for c in ckpts:  # every visible checkpoint is complete
         names = {p.name for p in c.iterdir()}
-        assert {"model.safetensors", "model_1.safetensors", "optimizer.bin", "custom_checkpoint_3.pkl"} <= names
+        parts = ("generator", "discriminator", "opt_g", "opt_d", "sched_g", "sched_d", "ema", "state", "rng-0")
+        assert {f"{part}.{ext}" for part in parts for ext in ("json", "safetensors")} == names
     last = int(ckpts[-1].name.split("-")[1])
     resumed = _train(cfg, out, "--resume", "latest", f"train.max_steps={last + 1}")
     assert f"step {last}" in resumed.stderr
@@ -221,14 +222,14 @@ def test_interrupted_save_is_never_visible(tmp_path, monkeypatch):
         def wait_for_everyone(self):
             pass
 
-        def save_state(self, path):
-            Path(path).mkdir(parents=True)
-            (Path(path) / "model.safetensors").write_bytes(b"half")
-            raise KeyboardInterrupt  # dies mid-write
+    def save_state(accelerator, path, parts):
+        (Path(path) / "generator.safetensors").write_bytes(b"half")
+        raise KeyboardInterrupt  # dies mid-write
 
+    monkeypatch.setattr(C, "save_state", save_state)
     root = tmp_path / "ck"
     with pytest.raises(KeyboardInterrupt):
-        C.save_checkpoint(FakeAccelerator(), root, 5)
+        C.save_checkpoint(FakeAccelerator(), root, 5, {})
     assert C.latest_checkpoint(root) is None and C.resolve_resume("latest", root) is None
     assert (root / ".tmp-step-00000005").is_dir()  # only the temp dir holds the partial write
 

@@ -1,4 +1,10 @@
-"""Crash-safe checkpoints: ``accelerator.save_state`` into a temp dir, then one atomic rename.
+"""Crash-safe checkpoints: the training state into a temp dir, then one atomic rename.
+
+The state is written by ``save_state`` as JSON plus safetensors (``trainer.state_files``), one
+pair of files per part (generator, discriminator, optimisers, schedulers, EMA, counters, the
+mixed-precision scaler) and one per rank for its random generators. Nothing a resume reads is
+a pickle, so a checkpoint folder from anyone runs no code here; folders written by older
+versions (``accelerator.save_state``'s ``.pkl``/``.bin`` files) are refused with a way out.
 
 A run killed at any moment (SIGKILL, pre-emption, power loss) leaves either a complete
 ``step-XXXXXXXX`` folder or none; half-written state only ever sits in ``.tmp-*`` folders (and
@@ -10,13 +16,19 @@ picks the checkpoint every rank resumes from.
 from __future__ import annotations
 
 import os
+import random
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+import torch
 from accelerate import Accelerator
 
+from in2.weight_files import is_pickle
 from trainer.distributed import RunLayoutError, failing_ranks, main_decides
+from trainer.state_files import StateFileError, read_tree, write_tree
 
 STEP_RE = re.compile(r"^step-(\d{8})$")
 
@@ -55,7 +67,82 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def save_checkpoint(accelerator: Accelerator, root: Path, step: int, keep: int = 3) -> Path:
+class CheckpointError(RuntimeError):
+    """A checkpoint or output folder that a run must not read or write; the message names the fix."""
+
+
+def _rng_name(rank: int) -> str:
+    return f"rng-{rank}"
+
+
+def _rng_state() -> dict[str, Any]:
+    state: dict[str, Any] = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _parts_with_scaler(accelerator: Accelerator, parts: dict[str, Any]) -> dict[str, Any]:
+    scaler = getattr(accelerator, "scaler", None)
+    return dict(parts, scaler=scaler) if scaler is not None else dict(parts)
+
+
+def save_state(accelerator: Accelerator, folder: Path, parts: dict[str, Any]) -> None:
+    """Every part's ``state_dict`` (the main process) and this rank's random generators into ``folder``."""
+    if accelerator.is_main_process:
+        for name, part in _parts_with_scaler(accelerator, parts).items():
+            write_tree(folder, name, part.state_dict())
+    write_tree(folder, _rng_name(accelerator.process_index), _rng_state())
+
+
+def load_state(accelerator: Accelerator, folder: Path, parts: dict[str, Any]) -> None:
+    """Restore what ``save_state`` wrote; a folder holding pickles is refused before anything is read."""
+    pickled = sorted(p.name for p in folder.iterdir() if is_pickle(p))
+    if pickled:
+        raise CheckpointError(
+            f"the checkpoint {folder} holds pickle files ({', '.join(pickled[:3])}), written by an older version; "
+            "loading a pickle can run any code, so a resume never does: if you trust where it came from, convert it "
+            f"once with `python trainer/legacy_checkpoints.py {folder}`, else start a new run in another --output-dir "
+            "(warm-started with model.init_from=<that run's export> to keep its weights)")
+    try:
+        for name, part in _parts_with_scaler(accelerator, parts).items():
+            part.load_state_dict(read_tree(folder, name))
+        rng = folder / f"{_rng_name(accelerator.process_index)}.json"
+        if rng.is_file():  # absent when resumed on more processes than saved it
+            _set_rng_state(read_tree(folder, _rng_name(accelerator.process_index)))
+    except CheckpointError:
+        raise
+    except StateFileError as exc:
+        raise CheckpointError(str(exc)) from None
+    except (KeyError, ValueError, RuntimeError) as exc:  # another model or optimiser layout
+        raise CheckpointError(f"the checkpoint {folder} does not fit this run ({str(exc).splitlines()[0]}); resume "
+                              "with the config that wrote it, or start a new run in another --output-dir") from None
+
+
+def check_output_folder(out_dir: Path, resume: Path | None, export_dir: Path) -> None:
+    """A run writes only into a folder of its own: without ``--resume`` (or resuming from a
+    checkpoint elsewhere), a folder that holds another run's checkpoints or export is refused,
+    since the new run would replace that export and its checkpoint pruning would mix the two."""
+    root = out_dir / "checkpoints"
+    own = resume is not None and resume.resolve().parent == root.resolve()
+    if own:
+        return
+    held = [str(p) for p in (latest_checkpoint(root), export_dir / "model.safetensors") if p is not None and p.exists()]
+    if held:
+        raise CheckpointError(
+            f"{out_dir} already holds another run ({held[0]}): pass --resume latest to continue it, "
+            "or choose another --output-dir (or export.dir) for a new run")
+
+
+def save_checkpoint(accelerator: Accelerator, root: Path, step: int, parts: dict[str, Any], keep: int = 3) -> Path:
     """Save the full training state for ``step``; every rank must call this."""
     final = root / checkpoint_name(step)
     tmp = root / f".tmp-{checkpoint_name(step)}"
@@ -66,7 +153,10 @@ def save_checkpoint(accelerator: Accelerator, root: Path, step: int, keep: int =
     accelerator.wait_for_everyone()
     if main_decides(accelerator, final.exists):  # e.g. the end-of-run save landing on a periodic one
         return final
-    accelerator.save_state(str(tmp))
+    if accelerator.is_main_process:
+        tmp.mkdir(parents=True)
+    accelerator.wait_for_everyone()
+    save_state(accelerator, tmp, parts)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         for f in tmp.rglob("*"):
@@ -93,7 +183,8 @@ def resolve_resume(arg: str | None, root: Path) -> Path | None:
         return latest_checkpoint(root)
     p = Path(arg)
     if not p.is_dir():
-        raise FileNotFoundError(f"--resume {arg}: no such checkpoint folder")
+        raise CheckpointError(f"--resume {arg}: no such checkpoint folder; pass 'latest' or a step-* folder "
+                              "under OUTPUT_DIR/checkpoints")
     return p
 
 
@@ -120,7 +211,7 @@ def decide_resume(accelerator: Accelerator, arg: str | None, ckpt_root: Path) ->
 
 
 class TrainState:
-    """Counters restored on resume (registered for checkpointing)."""
+    """Counters restored on resume (one part of every checkpoint)."""
 
     def __init__(self) -> None:
         self.step = 0  # optimizer steps
@@ -134,5 +225,9 @@ class TrainState:
         return dict(vars(self))
 
     def load_state_dict(self, d: dict) -> None:
+        unknown = sorted(set(d) - set(vars(self)))
+        if unknown:  # a checkpoint sets counters, nothing else of this object
+            raise CheckpointError(f"the checkpoint's counters hold unknown entries {unknown}: it was not written by "
+                                  "this trainer; resume from another checkpoint or start a new run")
         for k, v in d.items():
             setattr(self, k, v)

@@ -100,14 +100,26 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+class ConfigError(ValueError):
+    """A config file, section or override that cannot be read as asked; the message names the fix."""
+
+
 def deep_update(base: dict, new: dict, path: str = "") -> dict:
-    """Merge ``new`` into ``base`` recursively; unknown keys raise (except free-form ``overrides``)."""
+    """Merge ``new`` into ``base`` recursively; unknown keys and a value where a section belongs
+    raise ``ConfigError`` (``overrides`` is free-form)."""
+    if not isinstance(new, dict):
+        where = f"section {path.rstrip('.')!r}" if path else "the config file"
+        raise ConfigError(f"{where} must be a mapping of key: value lines, got a {type(new).__name__}")
     for k, v in new.items():
         where = f"{path}{k}"
         if k not in base:
-            raise KeyError(f"unknown config key {where!r}")
-        if isinstance(v, dict) and isinstance(base.get(k), dict) and k != "overrides":
-            deep_update(base[k], v, where + ".")
+            raise ConfigError(f"unknown config key {where!r}: check its spelling against DEFAULTS in trainer/config.py")
+        if k == "overrides":  # free-form: IN2Config fields, checked when the model is built
+            if v is not None and not isinstance(v, dict):
+                raise ConfigError(f"{where} must be a mapping of model fields, got a {type(v).__name__}")
+            base[k] = v or {}
+        elif isinstance(base.get(k), dict):
+            deep_update(base[k], v if v is not None else {}, where + ".")  # an empty section keeps its defaults
         else:
             base[k] = v
     return base
@@ -116,14 +128,17 @@ def deep_update(base: dict, new: dict, path: str = "") -> dict:
 def parse_override(text: str) -> dict:
     """``train.lr=1e-4`` -> ``{"train": {"lr": 1e-4}}`` (the value is parsed as YAML)."""
     if "=" not in text:
-        raise ValueError(f"override {text!r} must look like key.sub=value")
+        raise ConfigError(f"override {text!r} must look like key.sub=value")
     key, value = text.split("=", 1)
     out: dict = {}
     node = out
     parts = key.strip().split(".")
     for p in parts[:-1]:
         node = node.setdefault(p, {})
-    node[parts[-1]] = yaml.safe_load(value)
+    try:
+        node[parts[-1]] = yaml.safe_load(value)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"override {text!r}: the value is not valid YAML ({str(exc).splitlines()[0]})") from None
     return out
 
 
@@ -131,7 +146,13 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> dict:
     """DEFAULTS <- YAML file <- overrides, validated for unknown keys."""
     cfg = copy.deepcopy(DEFAULTS)
     if path:
-        data = yaml.safe_load(Path(path).read_text()) or {}
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except OSError as exc:
+            raise ConfigError(f"cannot read the config {path}: {exc.strerror or exc}; pass an existing YAML file "
+                              "(e.g. trainer/configs/smoke.yaml)") from None
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"the config {path} is not valid YAML ({str(exc).splitlines()[0]}): fix that line") from None
         deep_update(cfg, data)
     for o in overrides:
         upd = parse_override(o)

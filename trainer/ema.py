@@ -1,8 +1,8 @@
 """Exponential moving average of the generator's weights (the weights that get exported).
 
 Kept as a plain module copy so the EMA model can be evaluated and saved with the model's own
-``save_pretrained``; ``state_dict``/``load_state_dict`` let ``accelerator.save_state`` checkpoint
-it (``register_for_checkpointing``), so a resumed run continues the same average.
+``save_pretrained``; ``state_dict``/``load_state_dict`` let ``trainer.checkpoints`` checkpoint
+it (JSON plus safetensors), so a resumed run continues the same average.
 """
 
 from __future__ import annotations

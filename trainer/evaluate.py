@@ -6,4 +6,6 @@ where the command has always been typed, so it stays as the entry point.
 from trainer.eval.protocol import main
 
 if __name__ == "__main__":
-    main()
+    from trainer.entry import run_command
+
+    raise SystemExit(run_command(main, "evaluate"))

@@ -209,4 +209,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from trainer.entry import run_command
+
+    raise SystemExit(run_command(main, "synthetic_faces"))

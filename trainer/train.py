@@ -24,6 +24,7 @@ import argparse
 import json
 import logging
 import math
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,7 @@ from PIL import Image
 from in2.compositing import paste_into_hole
 from trainer import losses as L
 from trainer.buckets import BucketBatchSampler, make_buckets
-from trainer.checkpoints import TrainState, decide_resume, save_checkpoint
+from trainer.checkpoints import TrainState, check_output_folder, decide_resume, load_state, save_checkpoint
 from trainer.config import load_config
 from trainer.data import InpaintDataset, ValidationSet, ZoomParams, build_source, collate
 from trainer.distributed import (RunShape, check_same_batches, check_shared_folder, main_decides,
@@ -349,13 +350,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     G, D, opt_g, opt_d = accelerator.prepare(G, D, opt_g, opt_d)
     ema = EMA(accelerator.unwrap_model(G), decay=float(tcfg["ema_decay"])).to(accelerator.device)
     state = TrainState()
-    for obj in (sched_g, sched_d, ema, state):
-        accelerator.register_for_checkpointing(obj)
+    parts = dict(generator=accelerator.unwrap_model(G), discriminator=accelerator.unwrap_model(D), opt_g=opt_g,
+                 opt_d=opt_d, sched_g=sched_g, sched_d=sched_d, ema=ema, state=state)  # what a checkpoint holds
 
     ckpt_root = out_dir / "checkpoints"
     resume = decide_resume(accelerator, args.resume, ckpt_root)
+    main_decides(accelerator, lambda: check_output_folder(out_dir, resume, Path(cfg["export"]["dir"] or out_dir / "export")))
     if resume is not None:
-        accelerator.load_state(str(resume))
+        load_state(accelerator, resume, parts)
     match_run_shape(state, RunShape(accelerator.num_processes, int(dcfg["batch_size"]), int(tcfg["grad_accum"])),
                     resumed=resume is not None)
     if resume is not None:
@@ -447,7 +449,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                          "wall_minutes": (time.time() - run_start) / 60, **metrics})
                 log.info("step %d validation: %s", state.step, {k: round(v, 3) for k, v in metrics.items()})
             if every_ckpt > 0 and state.step % every_ckpt == 0:
-                save_checkpoint(accelerator, ckpt_root, state.step, keep)
+                save_checkpoint(accelerator, ckpt_root, state.step, parts, keep)
             if every_snapshot > 0 and state.step % every_snapshot == 0 and accelerator.is_main_process:
                 # the EMA as a loadable export, kept: what curves of any metric against time read
                 export_generator(ema.model, out_dir / "snapshots" / f"step-{state.step:08d}", cfg["export"]["dtype"])
@@ -465,7 +467,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if bar is not None:
         bar.close()
 
-    save_checkpoint(accelerator, ckpt_root, state.step, keep)
+    save_checkpoint(accelerator, ckpt_root, state.step, parts, keep)
     result: dict[str, Any] = {"step": state.step, "output_dir": str(out_dir)}
     release_others(accelerator)  # no collective below: the export and push hold no other rank
     if accelerator.is_main_process:
@@ -487,4 +489,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main()
+    from trainer.entry import run_command
+
+    sys.exit(run_command(main, "train"))

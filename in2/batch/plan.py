@@ -16,11 +16,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .. import storage
-from .log import Made, option_changes
+from .log import Made, checksum, option_changes
 from ..errors import InputError
 from ..imaging import IMAGE_EXTENSIONS, OUTPUT_FORMATS, check_not_an_input, is_image_name
 
-__all__ = ["Task", "Plan", "make_plan", "shard", "LOG_FOLDER"]
+__all__ = ["Task", "Plan", "check_folders", "make_plan", "shard", "LOG_FOLDER"]
 
 LOG_FOLDER = ".in2-batch"  # inside OUT: the plan, per-process logs and the summary
 
@@ -60,8 +60,10 @@ def _read_list(list_file: str, images: str) -> list[str]:
 
     A line that leaves IMAGES (absolute, a drive, or a ``..`` step) is an error: a run reads
     only inside its image folder, and its outputs mirror these paths inside OUT."""
+    if not storage.is_file(list_file):  # missing, a folder, or a pipe that would block the read
+        raise InputError(f"the list file {list_file} is not a file: pass a text file of relative image paths")
     try:
-        text = storage.read_bytes(list_file).decode("utf-8")
+        text = storage.read_bytes(list_file).decode("utf-8-sig")  # a BOM (Windows editors) is not part of a name
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read the list file {list_file}: {exc}") from None
     names = []
@@ -133,22 +135,12 @@ def make_plan(images: str, masks: str, output: str, ext: str | None = None, list
     ``ext`` None keeps each input's own format. Two inputs that would write one output both
     fail (naming each other); an output that is one of the inputs is an ``InputError``.
     An existing output counts as done only when ``history`` (``in2.batch.log.read_history``)
-    says this folder's runs wrote it, at its present size, with ``options``; a broken one is
+    says this folder's runs wrote it, with its present content (SHA-256), with ``options``; a broken one is
     redone, one made with other options stops the plan (naming them), and a file no run
     wrote fails. ``overwrite`` redoes every existing output instead.
     """
-    if not storage.is_dir(images):
-        what = "a file: pass a folder of images (or use `in2 inpaint` for one file)" if storage.exists(images) else "not found"
-        raise InputError(f"image folder {images} is {what}")
-    if storage.is_file(output) or (not storage.exists(output) and is_image_name(output)):
-        raise InputError(f"IMAGES is a folder, so OUT must be a folder, but {output} is a file name: pass a folder")
+    check_folders(images, masks, output)
     new_ext = output_extension(ext)
-    for what, folder in (("image", images), ("mask", masks)):
-        if storage.same_path(output, folder):
-            raise InputError(
-                f"the output folder {output} is the {what} folder {folder}: results would mix with (or replace) "
-                "the inputs; pass another folder with -o"
-            )
     listed = bool(list_file)
     names = _read_list(list_file, images) if list_file else [n for n in storage.list_files(images, skip=_skip(output, images)) if is_image_name(n)]
     if not names:
@@ -166,6 +158,7 @@ def make_plan(images: str, masks: str, output: str, ext: str | None = None, list
     mask_of = _mask_finder(masks, names, plan, _skip(output, masks))
     written = set(storage.list_files(output, skip=(LOG_FOLDER,))) if storage.is_dir(output) else set()
     targets: dict[str, list[Task]] = {}
+    inputs = {storage.resolve(storage.join(images, name)): name for name in names}
     for name in names:
         mask = mask_of(name)
         if mask is None:
@@ -174,6 +167,10 @@ def make_plan(images: str, masks: str, output: str, ext: str | None = None, list
         relative = stem + (new_ext or own_ext.lower())
         task = Task(name, storage.join(images, name), mask, storage.join(output, relative), relative)
         check_not_an_input(task.output, {"image": task.image, "mask": task.mask}, "pass another folder with -o")
+        other = inputs.get(storage.resolve(task.output))
+        if other is not None:
+            raise InputError(f"the output of {name} would be {task.output}, which is the input image {other}: "
+                             "it would be destroyed; pass another folder with -o")
         targets.setdefault(relative, []).append(task)
     changed: list[tuple[str, Made]] = []
     for relative, tasks in targets.items():
@@ -187,6 +184,29 @@ def make_plan(images: str, masks: str, output: str, ext: str | None = None, list
     if changed:
         raise InputError(_changed_options(output, changed, options or {}))
     return plan
+
+
+def check_folders(images: str, masks: str, output: str) -> None:
+    """Refuse, before anything is written: IMAGES that is not a folder, OUT that is a file, and
+    an OUT that is, or holds, the image or mask folder (or the one mask file), whose outputs
+    would land on inputs (``P/imgs/imgs/x.png`` would write over ``P/imgs/x.png``).
+    An OUT inside IMAGES is fine: the listing leaves it out. IMAGES and MASKS must differ."""
+    if not storage.is_dir(images):
+        what = "a file: pass a folder of images (or use `in2 inpaint` for one file)" if storage.exists(images) else "not found"
+        raise InputError(f"image folder {images} is {what}")
+    if storage.is_file(output) or (not storage.exists(output) and is_image_name(output)):
+        raise InputError(f"IMAGES is a folder, so OUT must be a folder, but {output} is a file name: pass a folder")
+    if storage.same_path(images, masks):
+        raise InputError(f"the image folder and the mask folder are both {images}: every photo would be its own "
+                         "mask; pass the folder (or the one file) that holds the masks as MASKS")
+    for what, folder in (("image", images), ("mask", masks)):
+        kind = "folder" if storage.is_dir(folder) else "file"
+        if storage.same_path(output, folder):
+            raise InputError(f"the output folder {output} is the {what} {kind} {folder}: results would mix with (or "
+                             "replace) the inputs; pass another folder with -o")
+        if storage.inside(folder, output) is not None:
+            raise InputError(f"the output folder {output} holds the {what} {kind} {folder}: outputs could replace "
+                             "inputs; pass a folder outside it with -o")
 
 
 def _listed_images(images: str, names: list[str], list_file: str, plan: Plan) -> list[str]:
@@ -211,11 +231,22 @@ def _existing(task: Task, relative: str, made: Made | None, options: dict[str, A
             "it is left as it is; move it away, choose another -o, or pass --overwrite to replace it")))
     elif made.options != options:
         changed.append((relative, made))
-    elif storage.size(task.output) != made.bytes:
-        plan.notes.append(f"{relative} is incomplete (not the size this run wrote): it is done again")
+    elif not made.sha256:
+        plan.notes.append(f"{relative} was logged without a checksum (an older version of in2): it is done again")
+        plan.tasks.append(task)
+    elif _checksum_of(task.output) != made.sha256:
+        plan.notes.append(f"{relative} is not what this job wrote (changed, emptied or truncated): it is done again")
         plan.tasks.append(task)
     else:
         plan.done.append(task.name)
+
+
+def _checksum_of(path: str) -> str:
+    """The SHA-256 of a file; ``""`` when it cannot be read (then it is simply done again)."""
+    try:
+        return checksum(storage.read_bytes(path))
+    except OSError:
+        return ""
 
 
 def _changed_options(output: str, changed: list[tuple[str, Made]], options: dict[str, Any]) -> str:

@@ -24,11 +24,13 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from .. import storage
-from .log import Log, read_history
-from .plan import LOG_FOLDER, Plan, Task, make_plan, output_extension, shard
+from .lock import OutputLock, check_log_folder, claim_log_folder
+from .log import Log, checksum, read_history
+from .plan import LOG_FOLDER, Plan, Task, check_folders, make_plan, output_extension, shard
 from ..errors import EMPTY_MASK_NOTE, EmptyMaskWarning, IN2Error, InputError, StorageError
 from ..imaging import Fit, encode_image, output_fit, read_image_file
 from .processes import Processes, join_processes
+from ..mask_prep import parse_grow
 from ..regions import DEFAULT_CONTEXT, DEFAULT_CONTEXT_MIN
 from ..options import OUT_OF_MEMORY, out_of_memory_errors
 
@@ -89,6 +91,7 @@ MAX_TIMEOUT_MINUTES = 7 * 24 * 60
 @dataclass
 class _Stats:
     rank: int
+    threads: int = 0  # torch's CPU threads: the last bit of a CPU fill can depend on it
     done: int = 0
     failed: int = 0
     stopped: str = ""  # why this process stopped early (the output cannot be written)
@@ -107,13 +110,16 @@ def pipeline_options(source: object) -> dict:
 
 
 def made_with(job: BatchJob) -> dict:
-    """The options that decide an output's pixels, recorded with every output (``in2.batch.log``)."""
+    """The options that decide an output's pixels, recorded with every output (``in2.batch.log``).
+
+    ``grow`` is recorded by value (``0.0`` and ``0`` are one choice)."""
     weights = job.weights or "bundled demo weights"
     if job.weights and not storage.is_url(job.weights) and Path(job.weights).exists():
         weights = str(Path(job.weights).resolve())
+    amount, relative = parse_grow(job.grow)
     return dict(weights=weights, revision=job.revision, dtype=job.dtype, mode=job.mode, blend=job.blend,
-                crop=job.crop, context=job.context, context_min=job.context_min, grow=str(job.grow),
-                fill_holes=job.fill_holes, threshold=job.threshold)
+                crop=job.crop, context=job.context, context_min=job.context_min,
+                grow=f"{amount:g}%" if relative else f"{amount:g}", fill_holes=job.fill_holes, threshold=job.threshold)
 
 
 # ------------------------------------------------------------------ planning
@@ -133,15 +139,23 @@ def _print_some(lines: list[str], write: Say, limit: int = 20) -> None:
         write(f"... and {len(lines) - limit} more like these")
 
 
-def _shared_plan(job: BatchJob, group: Processes, say: Say, warn: Say) -> Plan:
-    """Plan on the main process and hand it (or its error) to every process."""
+def _shared_plan(job: BatchJob, group: Processes, lock: OutputLock, say: Say, warn: Say) -> Plan:
+    """Lock OUT and plan on the main process, and hand the plan (or its error) to every process."""
     outcome: Plan | str
     folder = _log_dir(job)
     if group.is_main:
         try:
-            outcome = make_plan(job.images, job.masks, job.output, ext=job.ext, list_file=job.list_file,
-                                history=read_history(folder), options=made_with(job), overwrite=job.overwrite)
-            storage.make_folder(str(folder))
+            check_folders(job.images, job.masks, job.output)  # before the lock and logs create anything
+            check_log_folder(folder, default=job.log_dir is None)
+            lock.acquire()
+            try:
+                outcome = make_plan(job.images, job.masks, job.output, ext=job.ext, list_file=job.list_file,
+                                    history=read_history(folder, job.output), options=made_with(job),
+                                    overwrite=job.overwrite)
+            except IN2Error:
+                lock.abandon()  # nothing was planned: leave no folder behind
+                raise
+            claim_log_folder(folder)
             storage.write_atomic(str(folder / "plan.jsonl"), outcome.to_jsonl().encode())
         except IN2Error as exc:
             outcome = f"{type(exc).__name__}:{exc}"
@@ -187,6 +201,7 @@ class _Worker:
         self.job, self.pipe, self.log, self.say, self.stats = job, pipe, log, say, stats
         self._mask_cache: tuple[str, object] | None = None
         self._options = made_with(job)
+        self._out = storage.resolve(job.output)
         self._noted: set[str] = set()
 
     def _record(self, task: Task, status: str, **extra) -> None:
@@ -206,7 +221,8 @@ class _Worker:
         except IN2Error as exc:
             self._fail(task, f"cannot write {task.output}: {exc}")
             return
-        self._record(task, "writing", written=task.relative, bytes=len(data), options=self._options)
+        self._record(task, "writing", out=self._out, written=task.relative, bytes=len(data), sha256=checksum(data),
+                     threads=self.stats.threads, options=self._options)
         storage.write_atomic(task.output, data)
         self.stats.done += 1
         self.stats.pixels += width * height
@@ -236,7 +252,7 @@ class _Worker:
                 image, mask = read_image_file(task.image, "image"), self._mask(task.mask)
                 if mask.size != image.size:
                     raise InputError(f"mask is {mask.width}x{mask.height} but the image is {image.width}x{image.height} ({task.mask})")
-                fit = output_fit(image.mode, task.output)
+                fit = output_fit(image, task.output)
             except IN2Error as exc:
                 self._fail(task, str(exc))
                 continue
@@ -286,8 +302,9 @@ def _summary(job: BatchJob, plan: Plan, all_stats: list[_Stats]) -> dict:
         seconds=round(seconds, 3),
         images_per_s=round(done / seconds, 4) if seconds else None,
         megapixels_per_s=round(pixels / 1e6 / seconds, 4) if seconds else None,
+        threads=sorted({s.threads for s in all_stats}),
         per_process=[
-            dict(rank=s.rank, done=s.done, failed=s.failed, seconds=round(s.seconds, 3),
+            dict(rank=s.rank, threads=s.threads, done=s.done, failed=s.failed, seconds=round(s.seconds, 3),
                  images_per_s=round(s.done / s.seconds, 4) if s.seconds else None,
                  megapixels_per_s=round(s.pixels / 1e6 / s.seconds, 4) if s.seconds else None)
             for s in all_stats
@@ -298,6 +315,7 @@ def _summary(job: BatchJob, plan: Plan, all_stats: list[_Stats]) -> dict:
 
 def run_batch(job: BatchJob, say: Say | None = None, warn: Say | None = None) -> int:
     """Run ``job`` on this process's share; returns the exit code (0, or 1 if anything failed)."""
+    import torch
     from tqdm.auto import tqdm
 
     from ..pipeline import InpaintPipeline
@@ -310,14 +328,15 @@ def run_batch(job: BatchJob, say: Say | None = None, warn: Say | None = None) ->
 
     say = say or (lambda m: None if job.quiet else err(m))
     warn = warn or (lambda m: err(m if m.startswith("error:") else f"warning: {m}"))
+    lock = OutputLock(job.output, _log_dir(job))
     try:
-        plan = _shared_plan(job, group, say, warn)
+        plan = _shared_plan(job, group, lock, say, warn)
         device = group.device if job.device == "auto" and group.device is not None else job.device
         pipe = InpaintPipeline.from_pretrained(job.weights, revision=job.revision, device=device, dtype=job.dtype)
         if group.is_main:
             say(pipe.describe())
         mine = shard(plan.tasks, group.rank, group.count, job.seed)
-        stats = _Stats(rank=group.rank)
+        stats = _Stats(rank=group.rank, threads=torch.get_num_threads())
         log_dir = _log_dir(job)
         show = not job.quiet and group.is_main and bool(mine)
         log = Log(log_dir / f"rank-{group.rank}.jsonl")  # appended: earlier runs' lines stay
@@ -335,6 +354,10 @@ def run_batch(job: BatchJob, say: Say | None = None, warn: Say | None = None) ->
                 storage.write_atomic(str(log_dir / "summary.json"), (json.dumps(summary, indent=1) + "\n").encode())
             except StorageError as exc:
                 summary["stopped"].append(str(exc))
+            if len(summary["threads"]) > 1 and pipe.device.type == "cpu":
+                warn(f"the processes ran with different thread counts ({', '.join(map(str, summary['threads']))}): "
+                     "a few fill pixels can differ by 1/255 from a run with other counts; give every process the same "
+                     "OMP_NUM_THREADS for byte-identical results")
             rate = f": {summary['images_per_s']} images/s, {summary['megapixels_per_s']} MP/s" if summary["seconds"] else ""
             say(
                 f"wrote {summary['done']} image(s) to {job.output} in {summary['seconds']} s{rate} "
@@ -352,4 +375,5 @@ def run_batch(job: BatchJob, say: Say | None = None, warn: Say | None = None) ->
             raise StorageError(f"{summary['stopped'][0]} (the outputs written so far are complete; rerun to finish)")
         return 1 if summary["failed"] else 0
     finally:
+        lock.release()
         group.close()

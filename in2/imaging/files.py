@@ -37,6 +37,8 @@ def _open(path: PathLikeStr, what: str) -> Image.Image:
         raise InputError(f"{what} file not found: {p}")
     if p.is_dir():
         raise InputError(f"{what} path is a folder, not a file: {p}")
+    if not p.is_file():  # a FIFO, socket or device: opening it could block forever
+        raise InputError(f"{what} path is not a regular file (a pipe or a device?): {p}; pass an image file")
     return _decode(p, str(p), what)
 
 
@@ -44,6 +46,12 @@ def _decode(source: Path | BinaryIO, name: str, what: str) -> Image.Image:
     """Fully decoded, upright image from a path or an open binary file; ``name`` is for messages."""
     try:
         with Image.open(source) as opened:
+            frames = getattr(opened, "n_frames", 1)
+            # Filling the first frame alone would silently drop the others. A phone's MPO JPEG is
+            # one photo: its further frames are previews or depth maps, and PIL reads the photo.
+            if frames > 1 and opened.format != "MPO":
+                raise InputError(f"{what} file {name} holds {frames} frames (an animation or a multi-page file); "
+                                 "in2 fills one still picture: save the frame you want as its own PNG")
             if opened.mode in ("RGB", "RGBA") and _sixteen_bit(opened):
                 warnings.warn(
                     f"{what} {name} has 16 bits per colour channel and is read at 8 (16-bit gray stays 16-bit; "
@@ -84,7 +92,7 @@ def decode_image(data: bytes, name: str, what: str = "image") -> Image.Image:
 def load_image(path: PathLikeStr) -> Image.Image:
     """Open an image file fully decoded, upright (EXIF orientation applied: phone photos).
 
-    Multi-frame files (GIF, TIFF) give their first frame.
+    Multi-frame files (animated GIF or PNG, multi-page TIFF) are refused, naming the way out.
     """
     return _open(path, "image")
 
@@ -118,7 +126,7 @@ def encode_image(image: Image.Image, path: PathLikeStr, fit: Fit | None = None) 
     PNG, TIFF, WebP (lossless, exact colours under alpha), BMP, PPM and TGA keep every value
     they store; JPEG uses quality 95."""
     p = Path(str(path))
-    fit = fit or output_fit(image.mode, p)
+    fit = fit or output_fit(image, p)
     image = fit_image(image, fit)
     fmt = fit.format
     options: dict[str, Any] = {}

@@ -18,7 +18,8 @@ from PIL import Image
 
 from ..errors import InputError
 
-__all__ = ["OUTPUT_FORMATS", "IMAGE_EXTENSIONS", "EXACT_EXTENSIONS", "Fit", "check_output_path", "output_fit", "fit_image"]
+__all__ = ["OUTPUT_FORMATS", "IMAGE_EXTENSIONS", "EXACT_EXTENSIONS", "Fit", "check_output_path", "image_mode", "output_fit",
+           "fit_image"]
 
 # Extension -> PIL format name: the image files read (folder listings) and written.
 OUTPUT_FORMATS = {
@@ -76,9 +77,17 @@ def check_output_path(path: str | PathLike) -> str:
     return fmt
 
 
+def image_mode(image: Image.Image) -> str:
+    """The mode that decides how ``image`` is written: ``"PA"`` for a palette image with a
+    transparent colour (its transparency must survive, as an alpha channel if need be)."""
+    return "PA" if image.mode == "P" and "transparency" in image.info else image.mode
+
+
 def _fit(mode: str, fmt: str) -> Fit | str:
     """The ``Fit``, or why the format cannot hold the mode."""
     keeps, notes, given = _KEEPS[fmt], [], mode
+    if mode == "PA" and fmt in ("PNG", "GIF"):  # both store a palette's transparent colour
+        return Fit(fmt, "P")
     if mode in _DEEP and mode not in keeps:
         kind = "float" if mode == "F" else "16-bit"
         if "I;16" in keeps:
@@ -93,7 +102,8 @@ def _fit(mode: str, fmt: str) -> Fit | str:
         mode = _WIDEN[mode]
     if mode not in keeps:
         if mode in _ALPHA:
-            return f"{fmt} cannot store the alpha channel of this {given} image"
+            what = "transparency of this palette" if given == "PA" else f"alpha channel of this {given}"
+            return f"{fmt} cannot store the {what} image"
         if fmt == "GIF" and mode in ("RGB", "RGBA"):
             notes.append(f"GIF holds 256 colours: this {mode} photo is reduced to them, so pixels outside the mask "
                          f"change ({_EXACT_ADVICE})")
@@ -104,10 +114,16 @@ def _fit(mode: str, fmt: str) -> Fit | str:
     return Fit(fmt, mode, "; ".join(notes) or None)
 
 
-def output_fit(mode: str, path: str | PathLike) -> Fit:
-    """How an image of PIL ``mode`` is written to ``path``; an ``InputError`` naming the
-    extensions that would work when its format cannot hold the image."""
+def output_fit(image: Image.Image | str, path: str | PathLike) -> Fit:
+    """How ``image`` (or an image of PIL mode ``image``) is written to ``path``; an ``InputError``
+    naming the extensions that would work when its format cannot hold the image."""
+    mode = image_mode(image) if isinstance(image, Image.Image) else image
     fmt = check_output_path(path)
+    if isinstance(image, Image.Image) and mode == "I" and "I" not in _KEEPS[fmt]:
+        low, high = image.getextrema()
+        if low < 0 or high > 65535:  # writing would clip them
+            raise InputError(f"this 32-bit photo holds values from {low} to {high}, beyond the 0-65535 that {fmt} "
+                             f"stores ({Path(path).name}): use .tif, which keeps them")
     found = _fit(mode, fmt)
     if isinstance(found, Fit):
         return found
@@ -127,7 +143,8 @@ def fit_image(image: Image.Image, fit: Fit) -> Image.Image:
     if image.mode == fit.mode:
         return image
     if image.mode in _DEEP and fit.mode == "I;16":
-        out = Image.fromarray(np.rint(_deep_values(image)).astype(np.uint16), "I;16")
+        # uint16 is I;16 by its dtype; naming the mode is refused by Pillow 13
+        out = Image.fromarray(np.rint(_deep_values(image)).astype(np.uint16))
     elif image.mode in _DEEP and fit.mode not in _DEEP:  # 8 bits: scaled, then widened (gray into WebP's RGB)
         out = Image.fromarray(np.rint(_deep_values(image) / 257).astype(np.uint8), "L").convert(fit.mode)
     elif image.mode == "P" and "transparency" in image.info and fit.mode in ("RGB", "RGBA"):

@@ -25,6 +25,7 @@ import torch
 from PIL import Image
 
 from ..errors import InputError
+from ..mask_prep import check_threshold
 from .scales import NUMPY_MODES, check_float_range, check_size, full_scale, luminance, size_text, split_alpha, to_unit_float
 
 
@@ -126,6 +127,7 @@ def _masks_from_tensor(t: torch.Tensor, level: float = 0.5) -> list[torch.Tensor
 
 
 def _mask_list(masks: Any, level: float = 0.5) -> list[torch.Tensor]:
+    level = check_threshold(level)  # a threshold above 1 would leave every mask empty, without a word
     if isinstance(masks, (list, tuple)):
         if not masks:
             raise InputError("the mask list is empty: pass one mask per image (or one mask for all)")

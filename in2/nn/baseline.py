@@ -14,7 +14,7 @@ how conv inpainters are run on arbitrary photos.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -31,6 +31,21 @@ class FFCBaselineConfig:
     num_blocks: int = 9  # LaMa big uses 18; 9 matches LaMa "Fourier"
     ffc_ratio: float = 0.75
     train_resolution: int = 512  # what "resize" inference scales to, as for IN2
+
+    #: Inclusive bounds: LaMa's shapes with room to spare, never a model that cannot be built.
+    LIMITS: ClassVar[dict[str, tuple[int, int]]] = {
+        "base_channels": (1, 256), "num_down": (1, 5), "num_blocks": (1, 64), "train_resolution": (16, 16384),
+    }
+
+    def __post_init__(self) -> None:
+        """Each field checked before anything is built (a hand-edited config.json gets a reason)."""
+        problems = [f"{name} must be a whole number from {low} to {high}, got {getattr(self, name)!r}"
+                    for name, (low, high) in self.LIMITS.items()
+                    if type(getattr(self, name)) is not int or not low <= getattr(self, name) <= high]
+        if isinstance(self.ffc_ratio, bool) or not isinstance(self.ffc_ratio, (int, float)) or not 0 < self.ffc_ratio < 1:
+            problems.append(f"ffc_ratio must be a number in (0, 1), got {self.ffc_ratio!r}")
+        if problems:
+            raise ValueError("; ".join(problems))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "FFCBaselineConfig":

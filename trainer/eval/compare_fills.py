@@ -267,4 +267,6 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
 
 if __name__ == "__main__":
-    main()
+    from trainer.entry import run_command
+
+    raise SystemExit(run_command(main, "compare_fills"))

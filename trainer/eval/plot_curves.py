@@ -84,4 +84,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from trainer.entry import run_command
+
+    raise SystemExit(run_command(main, "plot_curves"))
