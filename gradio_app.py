@@ -27,8 +27,9 @@ import tempfile
 import threading
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 from urllib.parse import unquote
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # nothing leaves the machine
@@ -189,7 +190,7 @@ def build_demo(pipeline: InpaintPipeline | None, weights_error: str | None = Non
         blend: str = BLENDS[0],
         crop: str = CROPS[0],
         grow: float = 0,
-        progress: gr.Progress = gr.Progress(),
+        progress: gr.Progress = gr.Progress(),  # noqa: B008 - Gradio's documented progress hook
     ) -> tuple[str, tuple[Image.Image, str], str, str]:
         """Fill the painted (and/or uploaded) area of a photo with IN2; every other pixel stays as it was.
 

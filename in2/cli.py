@@ -11,17 +11,17 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from . import __version__
-from .errors import IN2Error, InputError
-from .imaging import check_not_an_input, check_output_path, load_image, load_mask, output_fit, save_image
 from .batch import BatchJob, pipeline_options, run_batch
 from .batch.plan import LOG_FOLDER
-from .regions import DEFAULT_CONTEXT, DEFAULT_CONTEXT_MIN
+from .errors import IN2Error, InputError
+from .imaging import check_not_an_input, check_output_path, load_image, load_mask, output_fit, save_image
 from .options import BLENDS, CROPS, DTYPE_CHOICES, MODES, OUT_OF_MEMORY, out_of_memory_errors
+from .regions import DEFAULT_CONTEXT, DEFAULT_CONTEXT_MIN
 
 __all__ = ["main", "build_parser"]
 
@@ -139,7 +139,7 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chunk-size", type=int, default=None, metavar="N", help="decoder pixels per step (lower = less memory)")
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """Warnings as one plain line on stderr, like the errors."""
     print(f"in2: warning: {message}", file=sys.stderr)
 
@@ -188,7 +188,7 @@ def _inpaint(args: argparse.Namespace) -> int:
     image, mask = load_image(pair.image), load_mask(pair.mask)
     fit = output_fit(image.mode, pair.output)  # a format that cannot hold the photo stops here, before inference
     if fit.note:
-        warnings.warn(fit.note)
+        warnings.warn(fit.note, stacklevel=1)
     pipe = InpaintPipeline.from_pretrained(args.weights, revision=args.revision, device=args.device, dtype=args.dtype)
     say(pipe.describe())
     with tqdm(total=0, desc="decoding", unit="chunk", disable=args.quiet or None, file=sys.stderr) as bar:

@@ -21,7 +21,6 @@ known pixels around it:
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from .errors import InputError
 from .mask_prep import box_mean, dilate

@@ -73,7 +73,7 @@ class IN2Config:
             raise ValueError("invalid IN2Config: " + "; ".join(problems))
 
     @classmethod
-    def tiny(cls, **overrides: Any) -> "IN2Config":
+    def tiny(cls, **overrides: Any) -> IN2Config:
         """A few hundred thousand parameters: unit tests and smoke training on CPU."""
         base = dict(
             base_channels=8, body_dim=48, num_groups=1, blocks_per_group=2, num_heads=2,
@@ -83,7 +83,7 @@ class IN2Config:
         return cls(**base)
 
     @classmethod
-    def small(cls, **overrides: Any) -> "IN2Config":
+    def small(cls, **overrides: Any) -> IN2Config:
         """About 2M parameters: the bundled demo weights (a few MB as fp16)."""
         base = dict(
             base_channels=32, body_dim=128, num_groups=2, blocks_per_group=2, num_heads=4,
@@ -97,7 +97,7 @@ class IN2Config:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "IN2Config":
+    def from_dict(cls, data: dict[str, Any]) -> IN2Config:
         """Build from a dict; unknown keys are an error because they mean another architecture."""
         if not isinstance(data, dict):
             raise WeightsError(f"IN2 config must be a JSON object, got {type(data).__name__}")

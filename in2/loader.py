@@ -14,11 +14,12 @@ library and ``in2.weight_files``: ComfyUI imports it while scanning custom nodes
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import import_module
 from os import PathLike
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from .errors import WeightsError
 from .weight_files import CONFIG_FILE, WEIGHTS_FILE, ModelFiles, load_state, locate, read_config
@@ -60,14 +61,14 @@ def model_class(model_type: str) -> type:
     return getattr(import_module(module), name)
 
 
-def export_config(model: "nn.Module") -> dict[str, Any]:
+def export_config(model: nn.Module) -> dict[str, Any]:
     """What ``config.json`` of ``model`` holds: its config, and its ``model_type`` unless it is IN2."""
     kind = getattr(model, "model_type", DEFAULT_MODEL_TYPE)
     config = model.config.to_dict()  # type: ignore[operator]
     return config if kind == DEFAULT_MODEL_TYPE else {"model_type": kind, **config}
 
 
-def _build(config: dict[str, Any], expected: type | Callable[[dict[str, Any]], "nn.Module"] | None) -> "nn.Module":
+def _build(config: dict[str, Any], expected: type | Callable[[dict[str, Any]], nn.Module] | None) -> nn.Module:
     """The model ``config`` describes. ``expected``: a registered class the folder must hold
     (``IN2.from_pretrained``), any other callable that builds from the config as it is, or None."""
     if expected is not None and not hasattr(expected, "model_type"):
@@ -82,10 +83,10 @@ def _build(config: dict[str, Any], expected: type | Callable[[dict[str, Any]], "
 
 
 def load_pretrained(
-    source: str | PathLike, expected: type | Callable[[dict[str, Any]], "nn.Module"] | None = None,
-    revision: str | None = None, *, map_location: "torch.device | str" = "cpu", cache_dir: str | PathLike | None = None,
+    source: str | PathLike, expected: type | Callable[[dict[str, Any]], nn.Module] | None = None,
+    revision: str | None = None, *, map_location: torch.device | str = "cpu", cache_dir: str | PathLike | None = None,
     force_download: bool = False, token: str | bool | None = None, local_files_only: bool = False,
-) -> "nn.Module":
+) -> nn.Module:
     """A folder, ``.safetensors`` file or Hub repo id as the model its config names, loaded strictly,
     on ``map_location``, in eval mode. An unusable ``map_location`` fails before any download."""
     from .runtime import resolve_device
@@ -96,7 +97,7 @@ def load_pretrained(
     return _load_files(files, expected).to(device)
 
 
-def _load_files(files: ModelFiles, expected: type | Callable[[dict[str, Any]], "nn.Module"] | None) -> "nn.Module":
+def _load_files(files: ModelFiles, expected: type | Callable[[dict[str, Any]], nn.Module] | None) -> nn.Module:
     model = _build(read_config(files.config), expected)
     load_state(model, files.weights)  # on the CPU: a device problem is never reported as a damaged file
     return model.eval()
@@ -168,7 +169,7 @@ def demo_weights_available() -> bool:
 def load_model(
     weights: str | PathLike | None = None, revision: str | None = None, *, cache_dir: str | PathLike | None = None,
     force_download: bool = False, token: str | bool | None = None, local_files_only: bool = False,
-) -> tuple["nn.Module", WeightsInfo]:
+) -> tuple[nn.Module, WeightsInfo]:
     """Load weights: None = the bundled demo weights, else a local folder or a Hub repo id.
 
     Returns the model (eval mode, on CPU; IN2, or whichever class its ``model_type`` names)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -17,10 +17,10 @@ from torch import nn
 
 from .config import IN2Config
 from .errors import InputError
+from .loader import export_config, load_pretrained
 from .nn import AttentionBody, Encoder, FFCBody, PyramidDecoder
 from .nn.prefill import prefill
 from .runtime import release_freed_memory
-from .loader import export_config, load_pretrained
 from .weight_files import save
 
 
@@ -142,7 +142,7 @@ class IN2(nn.Module):
         token: str | bool | None = None,
         local_files_only: bool = False,
         map_location: str | torch.device = "cpu",
-    ) -> "IN2":
+    ) -> IN2:
         """Load from a folder (config.json + model.safetensors), a .safetensors file or a Hub repo id.
 
         Only safetensors are read and loading is strict (see ``in2.loader``).

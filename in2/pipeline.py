@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from os import PathLike
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -19,6 +20,7 @@ import torch.nn.functional as F
 from .compositing import paste_into_hole, prediction_reads, seamless_blend
 from .errors import EmptyMaskWarning, InputError
 from .imaging import read_images, read_masks
+from .loader import WeightsInfo, load_model
 from .mask_prep import Grow, MaskPrep
 from .nn.prefill import membrane_fill
 from .numbers import as_float, as_int
@@ -29,13 +31,14 @@ from .runtime import (
     autocast,
     available_memory,
     bytes_per_pixel,
-    matmul_precision,
     dtype_name,
-    max_pixels as budget_pixels,
+    matmul_precision,
     resolve_device,
     resolve_dtype,
 )
-from .loader import WeightsInfo, load_model
+from .runtime import (
+    max_pixels as budget_pixels,
+)
 
 if TYPE_CHECKING:
     from .model import IN2
@@ -134,7 +137,7 @@ class InpaintPipeline:
 
     def __init__(
         self,
-        model: "IN2",
+        model: IN2,
         device: str | torch.device | None = "auto",
         dtype: str | torch.dtype = "fp32",
         weights_info: WeightsInfo | None = None,
@@ -153,7 +156,7 @@ class InpaintPipeline:
         self.weights_info = weights_info or WeightsInfo(source=f"in-memory {type(model).__name__}")
         self._max_pixels = max_pixels
 
-    def to(self, device: str | torch.device) -> "InpaintPipeline":
+    def to(self, device: str | torch.device) -> InpaintPipeline:
         """Move the weights to ``device`` (``runtime.resolve_device`` names); returns the pipeline."""
         self.model.to(resolve_device(device))
         return self
@@ -187,7 +190,7 @@ class InpaintPipeline:
         force_download: bool = False,
         token: str | bool | None = None,
         local_files_only: bool = False,
-    ) -> "InpaintPipeline":
+    ) -> InpaintPipeline:
         """Load weights (None = bundled demo weights; a folder; a Hub repo id) into a pipeline.
 
         The Hub options are ``IN2.from_pretrained``'s: both go through ``in2.loader``."""

@@ -71,12 +71,12 @@ class Box:
         """``image[..., *box.slices]`` is the box's content."""
         return slice(self.top, self.bottom), slice(self.left, self.right)
 
-    def overlaps(self, other: "Box") -> bool:
+    def overlaps(self, other: Box) -> bool:
         return (
             self.top < other.bottom and other.top < self.bottom and self.left < other.right and other.left < self.right
         )
 
-    def union(self, other: "Box") -> "Box":
+    def union(self, other: Box) -> Box:
         top, left = min(self.top, other.top), min(self.left, other.left)
         bottom, right = max(self.bottom, other.bottom), max(self.right, other.right)
         return Box(top, left, bottom - top, right - left)
@@ -168,8 +168,8 @@ def region_boxes(hole: torch.Tensor) -> list[Box]:
     left = start(big).scatter_reduce(0, ids, cols, "amin")
     right = start(-1).scatter_reduce(0, ids, cols, "amax")
     return [
-        Box(int(t), int(l), int(b) - int(t) + 1, int(r) - int(l) + 1)
-        for t, b, l, r in zip(top.tolist(), bottom.tolist(), left.tolist(), right.tolist())
+        Box(int(t), int(lf), int(b) - int(t) + 1, int(r) - int(lf) + 1)
+        for t, b, lf, r in zip(top.tolist(), bottom.tolist(), left.tolist(), right.tolist(), strict=True)
     ]
 
 

@@ -16,7 +16,7 @@ import ctypes
 import functools
 import os
 import warnings
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 
@@ -196,7 +196,7 @@ def reduced_matmul_dtype() -> torch.dtype | None:
     return _MATMUL_DTYPE.get()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _malloc_trim() -> Callable[[int], int] | None:
     try:
         return ctypes.CDLL("libc.so.6").malloc_trim

@@ -189,7 +189,7 @@ def _few(names: list[str], limit: int = 5) -> str:
     return shown + (f" (+{len(names) - limit} more)" if len(names) > limit else "")
 
 
-def load_state(model: "nn.Module", path: Path) -> None:
+def load_state(model: nn.Module, path: Path) -> None:
     """Strict load: every tensor present, no extras, same shapes; corrupt files named as such.
 
     The file is read on the CPU; tensors stored in another float dtype are cast on copy.
@@ -232,7 +232,7 @@ def write_card(folder: str | Path, text: str) -> Path:
     return path
 
 
-def save(model: "nn.Module", folder: str | Path, config: dict[str, Any], card: str | None = None) -> Path:
+def save(model: nn.Module, folder: str | Path, config: dict[str, Any], card: str | None = None) -> Path:
     """Write ``config.json`` + ``model.safetensors`` (+ ``README.md`` when ``card`` is given)."""
     from safetensors.torch import save_model
 

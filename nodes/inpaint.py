@@ -28,7 +28,7 @@ def cpu_size_hint() -> str:
         from in2 import runtime
 
         limit = runtime.max_pixels(torch.device("cpu"))
-    except Exception:  # informative only: never let it break ComfyUI's node list
+    except Exception:  # noqa: BLE001 - informative only: never let it break ComfyUI's node list
         return ""
     if not limit:
         return ""

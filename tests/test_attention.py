@@ -130,7 +130,7 @@ def test_auto_uses_portable_on_cpu(monkeypatch):
 def _natten():
     try:
         return importlib.import_module("natten")
-    except Exception as exc:  # truly absent or broken install
+    except Exception as exc:  # noqa: BLE001 - truly absent or broken install
         pytest.skip(f"natten does not import here: {exc}")
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from in2.bench.latency import main as bench_main
 from in2.bench.holes import HoleSpec, hole_mask, parse_holes
+from in2.bench.latency import main as bench_main
 from in2.nn.baseline import FFCBaseline, FFCBaselineConfig
 
 

@@ -64,7 +64,7 @@ class Server:
         ]
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
         env["HF_HUB_OFFLINE"] = "1"
-        self.log = open(self.log_path, "w", encoding="utf-8")
+        self.log = open(self.log_path, "w", encoding="utf-8")  # noqa: SIM115 - closed by stop(), it outlives this call
         self.process = subprocess.Popen(command, cwd=COMFYUI_DIR, stdout=self.log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
@@ -314,5 +314,8 @@ def test_ui_workflow_template_converts_to_the_api_twin(server):
             browser.close()
     assert result["missing"] == [] and errors == []
     twin = json.loads(API_WORKFLOW.read_text())
-    strip = lambda graph: {k: {"class_type": v["class_type"], "inputs": v["inputs"]} for k, v in graph.items()}
+
+    def strip(graph: dict) -> dict:
+        return {k: {"class_type": v["class_type"], "inputs": v["inputs"]} for k, v in graph.items()}
+
     assert strip(result["prompt"]) == strip(twin)

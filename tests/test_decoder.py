@@ -9,7 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from in2.nn.decoder import INRB, PyramidDecoder
-from in2.nn.query_geometry import axis as _axis, latent_reads, num_chunks
+from in2.nn.query_geometry import axis as _axis
+from in2.nn.query_geometry import latent_reads, num_chunks
 
 
 def test_axis_geometry_matches_pixel_centres():
@@ -48,7 +49,7 @@ def _plain_liif(block: INRB, feat: torch.Tensor, size: tuple[int, int]) -> torch
                     preds.append(block.out(z).double())
                     areas.append(abs(ry * rx) + 1e-9)
             total = sum(areas)
-            for pred, area in zip(preds, reversed(areas)):
+            for pred, area in zip(preds, reversed(areas), strict=True):
                 out[:, :, i, j] += pred * area / total
     return out.float()
 
@@ -84,7 +85,7 @@ def test_factorised_gradients_match_plain():
     block.zero_grad()
     block(feat, (9, 7), factorized=True).square().sum().backward()
     fast = [feat.grad, *(p.grad for p in block.parameters())]
-    for a, b in zip(fast, plain):
+    for a, b in zip(fast, plain, strict=True):
         torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
 
 
@@ -136,7 +137,7 @@ def test_chunked_training_gradients_match_unchunked():
         block.zero_grad()
         ((block(feat, (11, 13), chunk_size=chunk) - target) ** 2).mean().backward()
         grads.append([feat.grad.clone(), *(p.grad.clone() for p in block.parameters())])
-    for a, b in zip(*grads):
+    for a, b in zip(*grads, strict=True):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
 
 

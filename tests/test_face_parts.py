@@ -13,8 +13,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from trainer.data import ImageSource, InpaintDataset, ZoomParams
-from trainer.face_parts import (LFW_LANDMARKS, PART_KINDS, FacePartParams, Landmarks, draw_part,
-                                random_part_mask)
+from trainer.face_parts import LFW_LANDMARKS, PART_KINDS, FacePartParams, Landmarks, draw_part, random_part_mask
 
 REPO = Path(__file__).resolve().parents[1]
 MARKS = Landmarks((100.0, 110.0), (150.0, 110.0), (125.0, 166.0))
@@ -113,7 +112,7 @@ def test_training_mix_draws_parts_and_brush_strokes_deterministically():
     ds = InpaintDataset(_DotFace(), seed=0, face_parts=params)
     masks = [ds[(i % 4, 192, 192, i)]["mask"] for i in range(24)]
     again = [ds[(i % 4, 192, 192, i)]["mask"] for i in range(24)]
-    assert all(torch.equal(a, b) for a, b in zip(masks, again))
+    assert all(torch.equal(a, b) for a, b in zip(masks, again, strict=True))
     areas = [m.mean().item() for m in masks]
     brush = [a for a in areas if 0.2 <= a <= 0.3]
     parts = [a for a in areas if a < 0.2]

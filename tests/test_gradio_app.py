@@ -7,8 +7,8 @@ A tiny untrained model stands in for trained weights: these tests check the plum
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import socket
 import sys
 from pathlib import Path
@@ -465,16 +465,15 @@ def test_an_mcp_client_fills_a_photo_end_to_end(pipeline, tmp_path):
     demo = gradio_app.build_demo(pipeline)
 
     async def session_calls(url: str, uploaded: str):
-        async with streamablehttp_client(url + "gradio_api/mcp/") as (read, write, _):
-            async with ClientSession(read, write) as session:
-                await session.initialize()
-                tools = (await session.list_tools()).tools
-                calls = [await session.call_tool("inpaint_files", args) for args in (
-                    {"image": _data_url(photo), "mask": _data_url(mask)},
-                    {"image": uploaded, "mask": _data_url(mask), "blend": "seamless"},
-                    {"image": "/etc/hostname", "mask": _data_url(mask)},
-                )]
-                return tools, calls
+        async with streamablehttp_client(url + "gradio_api/mcp/") as (read, write, _), ClientSession(read, write) as session:
+            await session.initialize()
+            tools = (await session.list_tools()).tools
+            calls = [await session.call_tool("inpaint_files", args) for args in (
+                {"image": _data_url(photo), "mask": _data_url(mask)},
+                {"image": uploaded, "mask": _data_url(mask), "blend": "seamless"},
+                {"image": "/etc/hostname", "mask": _data_url(mask)},
+            )]
+            return tools, calls
 
     try:
         gradio_app.launch(demo, port=free_port(), prevent_thread_lock=True, quiet=True, mcp_server=True)

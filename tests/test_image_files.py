@@ -9,7 +9,14 @@ from PIL import Image
 
 from in2.errors import InputError
 from in2.imaging import (
-    IMAGE_EXTENSIONS, check_not_an_input, is_image_name, load_image, load_mask, output_fit, read_image_file, save_image,
+    IMAGE_EXTENSIONS,
+    check_not_an_input,
+    is_image_name,
+    load_image,
+    load_mask,
+    output_fit,
+    read_image_file,
+    save_image,
 )
 
 RNG = np.random.default_rng(0)

@@ -35,7 +35,7 @@ def test_folder_loads_the_same_model(saved):
     folder, original = saved
     model, info = load_model(folder)
     assert isinstance(model, IN2) and not model.training
-    for (name, a), (_, b) in zip(original.state_dict().items(), model.state_dict().items()):
+    for (name, a), (_, b) in zip(original.state_dict().items(), model.state_dict().items(), strict=True):
         assert torch.equal(a, b), name
     assert info == WeightsInfo(source=str(folder), revision=None, is_demo=False, description="")
     assert info.summary() == str(folder)

@@ -314,7 +314,7 @@ def test_pipeline_from_pretrained_takes_the_models_hub_options(offline_cache: Pa
     pipe = InpaintPipeline.from_pretrained("in2-test/tiny-face", device="cpu", cache_dir=moved, local_files_only=True,
                                            token=False)
     direct = IN2.from_pretrained("in2-test/tiny-face", cache_dir=moved, local_files_only=True, token=False)
-    for a, b in zip(pipe.model.state_dict().values(), direct.state_dict().values()):
+    for a, b in zip(pipe.model.state_dict().values(), direct.state_dict().values(), strict=True):
         assert torch.equal(a, b)
     with pytest.raises(WeightsError, match="cache"):
         InpaintPipeline.from_pretrained("in2-test/not-there", device="cpu", cache_dir=moved, local_files_only=True)

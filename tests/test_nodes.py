@@ -193,10 +193,10 @@ def fake_comfy_api() -> dict[str, types.ModuleType]:
         def __init__(self, name: str) -> None:
             self.name = name
 
-        def Input(self, id: str, **options):  # noqa: A002, N802 - ComfyUI's own names
+        def Input(self, id: str, **options):
             return {"id": id, "kind": self.name, **options}
 
-        def Output(self, id: str, **options):  # noqa: A002, N802
+        def Output(self, id: str, **options):
             return {"id": id, "kind": self.name, **options}
 
     io = types.SimpleNamespace(Schema=lambda **schema: schema, ComfyNode=object, Custom=Kind,
@@ -246,7 +246,7 @@ def test_a_saved_workflow_keeps_every_widget_in_place_or_is_refused(pack, tiny_d
                 if n.define_schema()["node_id"] == "IN2_Inpaint")
     widgets = [i["id"] for i in node.define_schema()["inputs"] if i["kind"] not in ("IN2_MODEL", "Image", "Mask")]
     values = next(n["widgets_values"] for n in json.loads(saved.read_text())["nodes"] if n["type"] == "IN2_Inpaint")
-    loaded = dict(zip(widgets, values))
+    loaded = dict(zip(widgets, values, strict=True))
     verdict = node.validate_inputs(**{k: v for k, v in loaded.items() if k in ("crop", "context")})
     if refused:
         assert isinstance(verdict, str) and "saved with an older IN2" in verdict
@@ -424,7 +424,7 @@ def test_hub_download_goes_into_the_models_folder_once(pack, models_dir, tiny_di
     store = pack.nodes.model_store
     store.register_model_folder()
     load = pack.nodes.load_in2_model
-    first = load(store.HUB_CHOICE, "someone/faces", "v1.0", "cpu", "fp32")
+    load(store.HUB_CHOICE, "someone/faces", "v1.0", "cpu", "fp32")
     target = models_dir / "in2" / "someone--faces@v1.0"
     assert calls == [("someone/faces", "v1.0")] and store.is_model_dir(target)
     assert "someone--faces@v1.0" in store.model_choices()  # listed like any local model

@@ -35,7 +35,10 @@ def test_known_pixels_come_back_exactly_and_the_hole_is_never_read():
 def test_a_linear_ramp_is_continued_into_the_hole():
     """Membrane interpolation reproduces harmonic (here: linear) content; the relaxation does the work."""
     image, mask = _ramp(40, 60), _box_mask(40, 60)
-    err = lambda steps: float(((membrane_fill(image * (1 - mask), mask, steps) - image).abs() * mask).max())
+
+    def err(steps: int) -> float:
+        return float(((membrane_fill(image * (1 - mask), mask, steps) - image).abs() * mask).max())
+
     assert err(64) < 0.005
     assert err(0) > 10 * err(64)  # the coarse pull alone is far off: the relaxation is what fills
 
@@ -106,7 +109,7 @@ def _reference_fill(image: torch.Tensor, mask: torch.Tensor, steps: int) -> torc
         colours.append(F.avg_pool2d(colours[-1], 2, ceil_mode=True, count_include_pad=False))
         weights.append(F.avg_pool2d(weights[-1], 2, ceil_mode=True, count_include_pad=False))
     guess = colours[-1] / weights[-1].clamp_min(1e-8)
-    for colour, weight in zip(reversed(colours[:-1]), reversed(weights[:-1])):
+    for colour, weight in zip(reversed(colours[:-1]), reversed(weights[:-1]), strict=True):
         guess = F.interpolate(guess, size=colour.shape[-2:], mode="bilinear", align_corners=False)
         guess = colour + guess * (1 - weight)
         for _ in range(steps):

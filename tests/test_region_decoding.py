@@ -84,7 +84,7 @@ def test_region_decodes_fewer_queries(tiny):
     for name, region in (("full", None), ("hole", mask)):
         seen = []
         with torch.no_grad():
-            tiny(image, mask, region=region, chunk_size=1, progress=lambda done, total: seen.append(total))
+            tiny(image, mask, region=region, chunk_size=1, progress=lambda done, total, seen=seen: seen.append(total))
         totals[name] = seen[-1]
     # 1 query per chunk: totals count the queries of all three levels
     assert totals["full"] == 64 * 64 + 32 * 32 + 16 * 16

@@ -96,7 +96,7 @@ def _flood_labels(grid: np.ndarray) -> np.ndarray:
     """Reference labelling: breadth-first flood fill from each unlabelled pixel in row-major order."""
     labels = np.full(grid.shape, -1, dtype=np.int64)
     count = 0
-    for start in zip(*np.nonzero(grid)):
+    for start in zip(*np.nonzero(grid), strict=True):
         if labels[start] >= 0:
             continue
         labels[start], queue = count, [start]

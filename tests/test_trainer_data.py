@@ -15,7 +15,6 @@ from trainer.data import FolderSource, InpaintDataset, SyntheticSource, crop_res
 from trainer.masks import MaskParams, brush_mask, load_eval_set, make_eval_set, training_mask
 from trainer.synthetic_faces import render_face, write_faces
 
-
 # ------------------------------------------------------------------ synthetic faces
 
 def test_synthetic_faces_deterministic_any_size(tmp_path):
@@ -155,7 +154,7 @@ def test_bucket_sampler_two_ranks_whole_batches_same_global_order():
             assert len(batch) == 3  # full batches only
             assert len({(h, w) for _, h, w, _ in batch}) == 1  # one shape per batch
             assert all(e == epoch for *_, e in batch)
-        interleaved = [b for pair in zip(r0, r1) for b in pair]
+        interleaved = [b for pair in zip(r0, r1, strict=True) for b in pair]
         assert interleaved == b1[: len(interleaved)]  # same data order for any rank count
         seen = [i for b in interleaved for i, *_ in b]
         assert len(seen) == len(set(seen))  # no sample twice in an epoch

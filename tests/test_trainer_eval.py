@@ -15,7 +15,8 @@ import torch
 
 from in2 import IN2, IN2Config
 from trainer.eval.compare_fills import mean_colour_fill
-from trainer.eval.protocol import collect_images, main as evaluate_main, table5
+from trainer.eval.protocol import collect_images, table5
+from trainer.eval.protocol import main as evaluate_main
 
 ROOT = Path(__file__).resolve().parents[1]
 

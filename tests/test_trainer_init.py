@@ -20,7 +20,7 @@ def test_init_from_loads_the_weights(tmp_path):
     source = _export(tmp_path)
     model = build_generator({"type": "in2", "preset": "tiny", "overrides": {}, "init_from": source})
     ref = IN2.from_pretrained(source)
-    for (name, a), (_, b) in zip(model.state_dict().items(), ref.state_dict().items()):
+    for (name, a), (_, b) in zip(model.state_dict().items(), ref.state_dict().items(), strict=True):
         assert torch.equal(a, b), name
 
 
@@ -29,7 +29,7 @@ def test_init_from_other_hole_input_resets_the_head_to_the_prefill(tmp_path):
     model = build_generator({"type": "in2", "preset": "tiny", "overrides": {"hole_prefill": "smooth"},
                              "init_from": source})
     ref = IN2.from_pretrained(source)
-    for a, b in zip(model.encoder.parameters(), ref.encoder.parameters()):
+    for a, b in zip(model.encoder.parameters(), ref.encoder.parameters(), strict=True):
         assert torch.equal(a, b)
     assert model.decoder.to_rgb.weight.abs().sum() == 0 and model.decoder.to_rgb.bias.abs().sum() == 0
 

@@ -15,9 +15,9 @@ from in2 import IN2, IN2Config
 from in2.errors import WeightsError
 from trainer import perceptual as P
 from trainer.discriminator import PatchDiscriminator
+from trainer.eval.metrics import masked_psnr, psnr, quantize, ssim
 from trainer.export import export_generator, model_card, write_model_card
 from trainer.losses import feature_matching, r1_penalty
-from trainer.eval.metrics import masked_psnr, psnr, quantize, ssim
 
 # ------------------------------------------------------------------ metrics
 
@@ -233,7 +233,7 @@ def test_feature_matching_detaches_real():
     assert fake.grad.abs().sum() > 0
     assert real.grad is None
     # Eq. 8 itself: the mean over layers of each layer's mean absolute difference.
-    expected = sum((f - r).abs().mean() for f, r in zip(ff, rf)) / len(ff)
+    expected = sum((f - r).abs().mean() for f, r in zip(ff, rf, strict=True)) / len(ff)
     assert fm.item() == pytest.approx(expected.item(), rel=1e-6)
     logits, feats = D(torch.rand(1, 3, 40, 72))
     assert logits.shape[1] == 1 and len(feats) == 4
@@ -259,8 +259,8 @@ def _step_setup(accum: int, l1: float = 0.0, perceptual: bool = False, lr: float
 
 
 def _batch(n=2, h=32, w=32, seed=0):
-    from trainer.synthetic_faces import render_face
     from trainer.masks import training_mask
+    from trainer.synthetic_faces import render_face
 
     img = torch.stack([torch.from_numpy(render_face(seed + i, h, w)).permute(2, 0, 1).float() / 255 for i in range(n)])
     mask = torch.stack([torch.from_numpy(training_mask(0, 0, seed + i, h, w)[None]).float() for i in range(n)])
@@ -275,11 +275,11 @@ def test_discriminator_and_generator_step_with_accumulation(fresh_accelerate):
     out = step(img, mask)
     assert {"d_adv", "r1", "g_adv", "fm", "per", "g_total"} <= set(out)
     assert not acc.sync_gradients
-    assert all(torch.equal(a, b) for a, b in zip(d0, D.parameters()))  # accumulating, no step yet
+    assert all(torch.equal(a, b) for a, b in zip(d0, D.parameters(), strict=True))  # accumulating, no step yet
     step(img, mask)
     assert acc.sync_gradients
-    assert any(not torch.equal(a, b) for a, b in zip(d0, D.parameters())), "D never stepped"
-    assert any(not torch.equal(a, b) for a, b in zip(g0, G.parameters())), "G never stepped"
+    assert any(not torch.equal(a, b) for a, b in zip(d0, D.parameters(), strict=True)), "D never stepped"
+    assert any(not torch.equal(a, b) for a, b in zip(g0, G.parameters(), strict=True)), "G never stepped"
     assert all(p.requires_grad for p in D.parameters())  # unfrozen after the G step
 
 
@@ -321,8 +321,7 @@ def test_model_card_states_data_steps_metrics(tmp_path):
 def test_ffc_baseline_any_size_one_step_and_export(fresh_accelerate, tmp_path):
     from accelerate import Accelerator
 
-    from in2 import InpaintPipeline
-    from in2 import IN2, WeightsError, load_model
+    from in2 import IN2, InpaintPipeline, WeightsError, load_model
     from in2.nn.baseline import FFCBaseline
     from trainer.train import GANStep
 
@@ -336,7 +335,7 @@ def test_ffc_baseline_any_size_one_step_and_export(fresh_accelerate, tmp_path):
     w = {"adversarial": 1.0, "feature_matching": 0.1, "r1": 10.0, "l1": 1.0, "perceptual": 0.0}
     before = [p.detach().clone() for p in G.parameters()]
     GANStep(acc, G, D, og, od, None, w)(*_batch())
-    assert any(not torch.equal(a, b) for a, b in zip(before, G.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(before, G.parameters(), strict=True))
     out = export_generator(G, tmp_path / "ffc")
     assert json.loads((out / "config.json").read_text())["model_type"] == "ffc_baseline"
     loaded, _ = load_model(out)  # the one loader: the config's model_type picks the class

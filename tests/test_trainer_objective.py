@@ -3,6 +3,7 @@ its lazy-step scaling, the learning-rate schedule, the VGG loss's taps and norma
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -55,8 +56,8 @@ def test_lr_warms_up_linearly_then_decays_by_cosine():
     assert at(500) == pytest.approx(low)  # stays at the floor past the end
     warmup = [at(s) for s in range(11)]
     decay = [at(s) for s in range(10, 111)]
-    assert all(a < b for a, b in zip(warmup, warmup[1:]))
-    assert all(a > b for a, b in zip(decay, decay[1:]))
+    assert all(a < b for a, b in itertools.pairwise(warmup))
+    assert all(a > b for a, b in itertools.pairwise(decay))
     assert lr_factor(0, 0, 100, lr, start, low) == pytest.approx(1.0)  # no warm-up: starts at lr
 
 
@@ -214,5 +215,5 @@ def test_bf16_training_step(fresh_accelerate):
     assert all(math.isfinite(v) for v in out.values())
     assert out["r1"] == pytest.approx(r1_fp32, rel=1e-5)
     assert all(p.dtype == torch.float32 for p in [*G.parameters(), *D.parameters()])
-    assert any(not torch.equal(a, b) for a, b in zip(g_before, G.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(g_before, G.parameters(), strict=True))
     assert any(not torch.equal(d_before[k], v) for k, v in D.state_dict().items())

@@ -121,7 +121,7 @@ def test_hole_only_training_step_matches_the_full_decode(fresh_accelerate):
     (full, p_full), (hole, p_hole) = results
     for key in ("l1", "g_adv", "d_adv", "g_total"):
         assert hole[key] == pytest.approx(full[key], rel=1e-5, abs=1e-6)
-    for a, b in zip(p_full, p_hole):
+    for a, b in zip(p_full, p_hole, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
@@ -144,7 +144,7 @@ def test_reconstruction_warm_up_skips_the_discriminator(fresh_accelerate):
     image, mask = torch.rand(1, 3, 16, 16), (torch.rand(1, 1, 16, 16) > 0.5).float()
     first = step(image, mask)
     assert "d_adv" not in first and "g_adv" not in first and "l1" in first
-    assert all(torch.equal(a, b) for a, b in zip(d_before, D.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(d_before, D.parameters(), strict=True))
     step(image, mask)
     third = step(image, mask)
     assert "d_adv" in third and "g_adv" in third

@@ -134,7 +134,7 @@ def margin_crop_box(src_hw: tuple[int, int], dst_hw: tuple[int, int], offset: fl
     """
     H, W = src_hw
     r = dst_hw[0] / dst_hw[1]
-    if H / W > r:  # too tall: trim top/bottom
+    if r < H / W:  # too tall: trim top/bottom
         ch = max(1, min(H, int(round(W * r))))
         top = int(round((H - ch) * offset))
         return 0, top, W, top + ch

@@ -29,8 +29,8 @@ from in2.options import DTYPES
 if TYPE_CHECKING:
     from accelerate import Accelerator
 
-    from trainer.masks import MaskParams
     from trainer.checkpoints import TrainState
+    from trainer.masks import MaskParams
 
 
 
@@ -90,8 +90,8 @@ def write_model_card(out_dir: Path, info: dict[str, Any]) -> Path:
     return weight_files.write_card(out_dir, model_card(info))
 
 
-def card_info(cfg: dict, state: "TrainState", accelerator: "Accelerator", data_desc: str, buckets,
-              mask_params: "MaskParams", perceptual: nn.Module | None, metrics: dict, n_val: int,
+def card_info(cfg: dict, state: TrainState, accelerator: Accelerator, data_desc: str, buckets,
+              mask_params: MaskParams, perceptual: nn.Module | None, metrics: dict, n_val: int,
               n_train: int) -> dict[str, Any]:
     """Everything the model card states: data, length, hardware, losses, validation metrics."""
     ats, lcfg = cfg["ats"], cfg["loss"]

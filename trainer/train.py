@@ -28,7 +28,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-
 import numpy as np
 import torch
 import yaml
@@ -36,20 +35,26 @@ from accelerate import Accelerator
 from accelerate.utils import set_seed
 from PIL import Image
 
+from in2.bench.scores import as_uint8, score
 from in2.compositing import paste_into_hole
 from trainer import losses as L
 from trainer.buckets import BucketBatchSampler, make_buckets
 from trainer.checkpoints import TrainState, decide_resume, save_checkpoint
 from trainer.config import load_config
 from trainer.data import InpaintDataset, ValidationSet, ZoomParams, build_source, collate
-from trainer.distributed import (RunShape, check_same_batches, check_shared_folder, main_decides,
-                                 match_run_shape, release_others)
 from trainer.discriminator import PatchDiscriminator
+from trainer.distributed import (
+    RunShape,
+    check_same_batches,
+    check_shared_folder,
+    main_decides,
+    match_run_shape,
+    release_others,
+)
 from trainer.ema import EMA
 from trainer.export import card_info, export_generator, push_to_hub, write_model_card
 from trainer.face_parts import FacePartParams
 from trainer.masks import MaskParams
-from in2.bench.scores import as_uint8, score
 from trainer.perceptual import build_perceptual_loss
 
 log = logging.getLogger("in2.trainer")

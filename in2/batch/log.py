@@ -11,6 +11,7 @@ was not made by a batch run into this folder and is never replaced without ``--o
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,7 +74,5 @@ class Log:
             raise storage.write_failure(str(self.path), exc) from None
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self._file.close()
-        except OSError:
-            pass

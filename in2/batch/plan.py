@@ -16,9 +16,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .. import storage
-from .log import Made, option_changes
 from ..errors import InputError
 from ..imaging import IMAGE_EXTENSIONS, OUTPUT_FORMATS, check_not_an_input, is_image_name
+from .log import Made, option_changes
 
 __all__ = ["Task", "Plan", "make_plan", "shard", "LOG_FOLDER"]
 

@@ -18,19 +18,19 @@ import json
 import sys
 import time
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Callable, Iterator
 
 from .. import storage
-from .log import Log, read_history
-from .plan import LOG_FOLDER, Plan, Task, make_plan, output_extension, shard
 from ..errors import EMPTY_MASK_NOTE, EmptyMaskWarning, IN2Error, InputError, StorageError
 from ..imaging import Fit, encode_image, output_fit, read_image_file
-from .processes import Processes, join_processes
-from ..regions import DEFAULT_CONTEXT, DEFAULT_CONTEXT_MIN
 from ..options import OUT_OF_MEMORY, out_of_memory_errors
+from ..regions import DEFAULT_CONTEXT, DEFAULT_CONTEXT_MIN
+from .log import Log, read_history
+from .plan import LOG_FOLDER, Plan, Task, make_plan, output_extension, shard
+from .processes import Processes, join_processes
 
 __all__ = ["BatchJob", "pipeline_options", "made_with", "run_batch", "PIPELINE_OPTIONS"]
 
@@ -271,7 +271,7 @@ class _Worker:
                         self._fail(item.task, OUT_OF_MEMORY.format(where=""))
                     continue
                 seconds = (time.perf_counter() - start) / len(items)
-                for item, result, hole in zip(items, results, filled):
+                for item, result, hole in zip(items, results, filled, strict=True):
                     self._save(item, result, hole, seconds)
             progress(len(window))
 

@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{path} {photo.width}x{photo.height} {name}: {seconds:.1f} s, hole PSNR {rows[name][-1][1]:.2f} dB", flush=True)
     print("\n| run | time (s) | hole PSNR (dB) |\n|---|---|---|")
     for name, values in rows.items():
-        times, psnrs = zip(*values)
+        times, psnrs = zip(*values, strict=True)
         print(f"| {name} | {np.mean(times):.1f} | {np.mean(psnrs):.2f} |")
     return 0
 

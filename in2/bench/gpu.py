@@ -19,18 +19,19 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
-from .latency import CONFIGS, parse_size, time_alternating
-from .holes import HoleSpec, hole_mask
-from .peak_memory import PeakMemory
 from ..model import IN2
 from ..nn.baseline import FFCBaseline
 from ..options import DTYPES
 from ..runtime import resolve_device
+from .holes import HoleSpec, hole_mask
+from .latency import CONFIGS, parse_size, time_alternating
+from .peak_memory import PeakMemory
 
 SIZES = "512x512,1024x576,2048x2048,3840x2160"
 HOLES = (HoleSpec("brush", 0.05), HoleSpec("brush", 0.25), HoleSpec("box", 1.0))
@@ -129,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
                         try:
                             models = models or _models(args.config, DTYPES[dtype], device, compiled)
                             cell = measure_cell(models, (height, width), hole, DTYPES[dtype], device, args.repeats)
-                        except Exception as exc:  # one failing cell must not end the run
+                        except Exception as exc:  # noqa: BLE001 - one failing cell must not end the run
                             cell = f"failed: {type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}"
                             if device.type == "cuda":
                                 torch.cuda.empty_cache()

@@ -29,20 +29,21 @@ import statistics
 import sys
 import time
 import warnings
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
-from ..nn.attention import attention_backend, natten_available, natten_fused_available, neighborhood_attention
-from .holes import HoleSpec, hole_mask, parse_holes
+from .. import runtime
 from ..config import IN2Config
 from ..errors import IN2Error
-from .peak_memory import PeakMemory, in_fresh_process
 from ..model import IN2, level_sizes
+from ..nn.attention import attention_backend, natten_available, natten_fused_available, neighborhood_attention
 from ..nn.baseline import FFCBaseline
 from ..options import DTYPES, PREFILL_MODES, canonical_dtype
-from .. import runtime
 from ..runtime import matmul_precision, resolve_device
+from .holes import HoleSpec, hole_mask, parse_holes
+from .peak_memory import PeakMemory, in_fresh_process
 
 CONFIGS = {"default": IN2Config, "small": IN2Config.small, "tiny": IN2Config.tiny}
 
@@ -92,7 +93,7 @@ def time_alternating(fns: list[Callable[[], Any]], device: torch.device, warmup:
     runs = 1 if slowest > long_s else repeats
     times: list[list[float]] = [[] for _ in fns]
     for _ in range(runs):
-        for fn, out in zip(fns, times):
+        for fn, out in zip(fns, times, strict=True):
             out += time_runs(fn, device, 0, 1, long_s)
     return times
 
@@ -184,7 +185,7 @@ def bench_attention(size: tuple[int, int], device: torch.device, args: argparse.
             row["natten_s"] = statistics.median(time_runs(run_natten, device, 1, 1 if device.type == "cpu" else args.repeats, args.long_s))
             row["max_abs_diff"] = (run_natten().float() - run_portable().float()).abs().max().item()
             row["natten_fused"] = natten_fused_available()
-        except Exception as exc:  # report, do not abort the whole benchmark
+        except Exception as exc:  # noqa: BLE001 - report, do not abort the whole benchmark
             row["natten"] = f"failed: {type(exc).__name__}: {str(exc)[:200]}"
     return row
 
@@ -196,7 +197,7 @@ def bench_decoder(size: tuple[int, int], model: IN2, device: torch.device, args:
     sizes = [levels[1], levels[0], size][-model.config.pyramid_levels :]
     row: dict[str, Any] = {"size": f"{size[1]}x{size[0]}"}
     for name, factorized in (("factorised_s", True), ("plain_s", False)):
-        def run() -> None:
+        def run(factorized: bool = factorized) -> None:
             with torch.no_grad():
                 model.decoder(feat, sizes, chunk_size=args.chunk_size, factorized=factorized)
 

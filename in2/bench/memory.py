@@ -15,8 +15,8 @@ from typing import Any
 
 import torch
 
-from .peak_memory import PeakMemory, in_fresh_process
 from ..options import DTYPES, canonical_dtype
+from .peak_memory import PeakMemory, in_fresh_process
 
 
 def measure_forward(spec: dict[str, Any]) -> dict[str, Any]:

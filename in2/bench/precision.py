@@ -25,9 +25,9 @@ from PIL import Image
 
 from .. import runtime
 from ..imaging import image_to_tensor, mask_to_tensor
+from ..loader import load_model
 from ..pipeline import InpaintPipeline
 from .scores import masked_psnr
-from ..loader import load_model
 
 
 def _int8_decoder(pipe: InpaintPipeline) -> InpaintPipeline:
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     runs["bf16"] = InpaintPipeline(copy.deepcopy(model), device="cpu", dtype="bf16", weights_info=info)
     runs["int8 decoder"] = _int8_decoder(runs["fp32"])
     print(f"{runs['fp32'].describe()}; torch {torch.__version__}, {torch.get_num_threads()} threads")
-    for image_path, mask_path in zip(args.pairs[::2], args.pairs[1::2]):
+    for image_path, mask_path in zip(args.pairs[::2], args.pairs[1::2], strict=True):
         image = image_to_tensor(Image.open(image_path))
         hole = mask_to_tensor(Image.open(mask_path))
         times: dict[str, list[float]] = {name: [] for name in runs}

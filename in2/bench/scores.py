@@ -15,7 +15,7 @@ precision and crop measurements all score here.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch

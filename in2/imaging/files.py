@@ -17,9 +17,9 @@ from typing import Any, BinaryIO
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ..errors import InputError
 from .. import storage
-from .formats import IMAGE_EXTENSIONS, OUTPUT_FORMATS, Fit, check_output_path, fit_image, output_fit
+from ..errors import InputError
+from .formats import OUTPUT_FORMATS, Fit, fit_image, output_fit
 from .scales import check_size
 
 PathLikeStr = str | PathLike

@@ -33,7 +33,7 @@ class FFCBaselineConfig:
     train_resolution: int = 512  # what "resize" inference scales to, as for IN2
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "FFCBaselineConfig":
+    def from_dict(cls, d: dict[str, Any]) -> FFCBaselineConfig:
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .attention import neighborhood_attention
 from . import fused
+from .attention import neighborhood_attention
 from .channel_attention import CAB
 from .ffc import FFCResBlock
 

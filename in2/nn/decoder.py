@@ -14,15 +14,15 @@ Two evaluations of the same function:
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from . import fused
 from ..runtime import reduced_matmul_dtype
+from . import fused
 from .query_geometry import axis, latent_reads, neighbours, num_chunks
 
 # Queries whose MLP runs at once inside a chunk at inference on the CPU: their activations
@@ -120,13 +120,13 @@ class INRB(nn.Module):
         return (self.out(z) * weight[None, :, :, None]).sum(1)
 
     def _chunk_factorised(
-        self, table: torch.Tensor, src: torch.Tensor, rel: torch.Tensor, weight: torch.Tensor, work: "_Workspace | None" = None
+        self, table: torch.Tensor, src: torch.Tensor, rel: torch.Tensor, weight: torch.Tensor, work: _Workspace | None = None
     ) -> torch.Tensor:
         if work is None or not isinstance(self.out, nn.Linear):  # autograd, or swapped layers (int8)
             return self._mlp(self._first_factorised(table, src, rel), weight)
         return self._chunk_inference(table, src, rel, weight, work)
 
-    def _chunk_inference(self, table: torch.Tensor, src: torch.Tensor, rel: torch.Tensor, weight: torch.Tensor, work: "_Workspace") -> torch.Tensor:
+    def _chunk_inference(self, table: torch.Tensor, src: torch.Tensor, rel: torch.Tensor, weight: torch.Tensor, work: _Workspace) -> torch.Tensor:
         """`_chunk_factorised` without autograd, a block of queries at a time: each block's
         activations ([4 x block, hidden], a few MB) stay in the CPU's cache through all the
         layers, and each layer is one fused linear + bias + ReLU (`fused.linear`)."""
@@ -211,10 +211,7 @@ class INRB(nn.Module):
                 fn, args = self._chunk_factorised, (table, (ys - band_rows[0]) * w + xs, rel, weight, work)
             else:
                 fn, args = self._chunk_plain, (padded, w, ys, xs, rel, cell, weight)
-            if recompute:
-                chunk = checkpoint(fn, *args, use_reentrant=False)
-            else:
-                chunk = fn(*args)  # [B, n, C_out]
+            chunk = checkpoint(fn, *args, use_reentrant=False) if recompute else fn(*args)  # [B, n, C_out]
             if head is not None:
                 chunk = head(chunk)
             if step >= total:
@@ -322,7 +319,7 @@ class PyramidDecoder(nn.Module):
             # a level needed everywhere takes the plain path (no scatter into a buffer)
             regions = [None if r is None or bool(r.all()) else r for r in regions]
         total = 0
-        for (hh, ww), level in zip(sizes, regions):
+        for (hh, ww), level in zip(sizes, regions, strict=True):
             if level is None:
                 total += num_chunks(hh, ww, chunk_size)
             else:
@@ -336,7 +333,7 @@ class PyramidDecoder(nn.Module):
                 progress(done, total)
 
         last = len(self.blocks) - 1
-        for index, (block, size, level) in enumerate(zip(self.blocks, sizes, regions)):
+        for index, (block, size, level) in enumerate(zip(self.blocks, sizes, regions, strict=True)):
             head = self._rgb if index == last else None
             if level is not None:
                 feat = block.decode_region(feat, size, level, chunk_size=chunk_size, factorized=factorized,

@@ -6,10 +6,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .channel_attention import CAB
-from . import fused
-from .ffc import FFCResBlock, _bn_relu_, fold_bn
 from ..runtime import release_freed_memory
+from . import fused
+from .channel_attention import CAB
+from .ffc import FFCResBlock, _bn_relu_, fold_bn
 from .strips import stem_then_down
 
 

@@ -39,7 +39,7 @@ def membrane_fill(image: torch.Tensor, mask: torch.Tensor, steps: int = 64) -> t
         colours.append(F.avg_pool2d(colours[-1], 2, ceil_mode=True, count_include_pad=False))
         weights.append(F.avg_pool2d(weights[-1], 2, ceil_mode=True, count_include_pad=False))
     guess = colours[-1] / weights[-1].clamp_min(1e-8)
-    for colour, weight in zip(reversed(colours[:-1]), reversed(weights[:-1])):
+    for colour, weight in zip(reversed(colours[:-1]), reversed(weights[:-1]), strict=True):
         guess = F.interpolate(guess, size=colour.shape[-2:], mode="bilinear", align_corners=False)
         unknown = 1 - weight
         guess = colour + guess * unknown  # colour is premultiplied: own colour x how well it is known

@@ -19,7 +19,6 @@ from torch import nn
 
 from in2.bench.scores import MAX_PSNR, as_uint8, masked_psnr, psnr, quantize, score, ssim  # noqa: F401 (re-exported)
 from in2.errors import WeightsError
-
 from trainer.perceptual import ALEXNET, find_weights, load_features, read_state_dict
 
 # ---------------------------------------------------------------- LPIPS (AlexNet, v0.1)
@@ -86,7 +85,7 @@ class LPIPSAlex(nn.Module):
             return out
 
         total = torch.zeros(pred.shape[0], device=pred.device)
-        for w, a, b in zip(self.lins, feats(pred), feats(target)):
+        for w, a, b in zip(self.lins, feats(pred), feats(target), strict=True):
             total = total + F.conv2d((a - b).pow(2), w).mean((1, 2, 3))
         return total
 

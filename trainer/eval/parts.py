@@ -25,11 +25,10 @@ import torch
 from PIL import Image
 
 from in2.imaging import image_to_tensor
-
-from trainer.eval.protocol import Fill, load_test_image
 from trainer.eval.face_judge import FaceFound, HaarJudge, PooledFeatures, frechet_distance
-from trainer.face_parts import PART_KINDS, draw_part
 from trainer.eval.metrics import as_uint8, score
+from trainer.eval.protocol import Fill, load_test_image
+from trainer.face_parts import PART_KINDS, draw_part
 
 SIDE = 256
 REFERENCE_FACES = 600  # real faces for the Frechet distance: twice the test set, a few seconds of features

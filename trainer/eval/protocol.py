@@ -25,7 +25,6 @@ import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-
 import numpy as np
 import torch
 from PIL import Image
@@ -33,8 +32,8 @@ from PIL import Image
 from in2.imaging import image_to_tensor
 from in2.options import MODES
 from trainer.data import crop_resize, list_images, read_rgb
-from trainer.masks import EVAL_SETTINGS, MaskParams, load_eval_set, make_eval_set, parse_settings, setting_name
 from trainer.eval.metrics import score, try_lpips
+from trainer.masks import EVAL_SETTINGS, MaskParams, load_eval_set, make_eval_set, parse_settings, setting_name
 from trainer.synthetic_faces import render_face
 
 COLUMNS = ("psnr", "ssim", "lpips", "masked_psnr")  # one row of scores per image, in this order

@@ -16,16 +16,15 @@ import argparse
 import json
 from pathlib import Path
 
-
 import numpy as np
 import torch
 
 from trainer.eval.compare_fills import face_crop
-from trainer.eval.protocol import collect_images, masks_for, pipeline_fill
 from trainer.eval.face_judge import HaarJudge
 from trainer.eval.metrics import score
 from trainer.eval.parts import evaluate_parts, select_faces
 from trainer.eval.plot_curves import read_log
+from trainer.eval.protocol import collect_images, masks_for, pipeline_fill
 
 CURVE_PARTS = ("eyes", "eye", "inner_face")
 
@@ -39,7 +38,7 @@ def snapshot_minutes(run: Path) -> dict[int, float]:
 def brush_psnr(fill, faces, mask_dir: Path) -> float:
     masks = masks_for((256, 256), len(faces), mask_dir, 2024)
     values = []
-    for face, m in zip(faces, masks):
+    for face, m in zip(faces, masks, strict=True):
         mask = torch.from_numpy(m[None, None].astype(np.float32))
         values.append(score(fill(face.image, mask), face.image, mask)["masked_psnr"].item())
     return float(np.mean(values))
