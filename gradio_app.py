@@ -10,8 +10,8 @@ core, so the page, the CLI and the ComfyUI nodes give the same pixels.
 Two API endpoints: `/inpaint` (the editor's value, as the page sends it) and `/inpaint_files`
 (a photo file and an optional mask file); `--mcp` also serves both as MCP tools.
 
-One page, read top to bottom: its input checks, its two endpoints (whose docstrings are the API and MCP documentation clients
-read), the layout that wires them, and the launcher. The option names, precisions and the
+One page, read top to bottom: its input checks, its two endpoints (whose docstrings are the API
+and MCP documentation clients read), the layout that wires them, and the launcher. The option names, precisions and the
 out-of-memory advice come from `in2.options`; everything else the page does is the core's.
 """
 
@@ -63,9 +63,12 @@ BRUSH_COLOR = ("#ff00ff", 0.6)
 
 #: How the page words each choice of `in2.options` (the radio shows the label, sends the name).
 LABELS = {
-    "native": "native: at the photo's own resolution", "resize": "resize: at the training size, then back",
-    "none": "off: exact paste into the hole", "seamless": "seam-free: feathered edge and colour match",
-    "auto": "auto: a box around each hole when the photo is large", "on": "on: always a box of context around each hole",
+    "native": "native: at the photo's own resolution",
+    "resize": "resize: at the training size, then back",
+    "none": "off: exact paste into the hole",
+    "seamless": "seam-free: feathered edge and colour match",
+    "auto": "auto: a box around each hole when the photo is large",
+    "on": "on: always a box of context around each hole",
     "off": "off: the whole photo",
 }
 MAX_GROW = 64
@@ -204,7 +207,7 @@ def build_demo(pipeline: InpaintPipeline | None, weights_error: str | None = Non
 
         Returns:
             The filled PNG, the before/after pair, the PNG to download, and a status line.
-        """
+        """  # noqa: E501 - Gradio and MCP read one line per argument
         grow = _slider_value(grow, "grow", -MAX_GROW // 4, MAX_GROW)
         try:
             editor = editor or {}
@@ -242,7 +245,7 @@ def build_demo(pipeline: InpaintPipeline | None, weights_error: str | None = Non
 
         Returns:
             The filled photo as a PNG file.
-        """
+        """  # noqa: E501 - Gradio and MCP read one line per argument
         grow = _slider_value(grow, "grow", -MAX_GROW // 4, MAX_GROW)
         try:
             photo = editor_photo(sent_file(image, "image"), from_browser=False)
@@ -440,7 +443,11 @@ def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = None, sh
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="IN2 face inpainting demo in the browser.")
-    p.add_argument("--weights", metavar="DIR_OR_REPO", help="weights folder or Hugging Face repo id (default: the bundled demo weights)")
+    p.add_argument(
+        "--weights",
+        metavar="DIR_OR_REPO",
+        help="weights folder or Hugging Face repo id (default: the bundled demo weights)",
+    )
     p.add_argument("--revision", metavar="REV", help="branch, tag or commit of a Hugging Face repo")
     p.add_argument("--device", default=DEVICE_CHOICES[0], choices=DEVICE_CHOICES)
     p.add_argument(

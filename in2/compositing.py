@@ -63,7 +63,9 @@ def default_feather(height: int, width: int) -> int:
     return int(min(32, max(2, round(min(height, width) / 64))))
 
 
-def prediction_reads(mask: torch.Tensor, blend: str = "none", feather: int | None = None, ring: int | None = None) -> torch.Tensor:
+def prediction_reads(
+    mask: torch.Tensor, blend: str = "none", feather: int | None = None, ring: int | None = None
+) -> torch.Tensor:
     """Bool ``[B,1,H,W]``: the prediction pixels that compositing with ``blend`` reads.
 
     The model only has to produce these (``IN2.forward(region=...)``): ``none`` reads the hole;

@@ -66,7 +66,9 @@ class IN2Config:
         if self.decoder_layers < 1:
             problems.append(f"decoder_layers must be >= 1, got {self.decoder_layers}")
         if self.hole_prefill not in PREFILL_MODES:
-            problems.append(f"hole_prefill must be one of {', '.join(map(repr, PREFILL_MODES))}, got {self.hole_prefill!r}")
+            problems.append(
+                f"hole_prefill must be one of {', '.join(map(repr, PREFILL_MODES))}, got {self.hole_prefill!r}"
+            )
         if self.prefill_steps < 0:
             problems.append(f"prefill_steps must be >= 0, got {self.prefill_steps}")
         if problems:

@@ -79,7 +79,9 @@ def check_options(mode: str = MODES[0], blend: str = BLENDS[0], crop: str = CROP
         raise InputError(f"unknown blend {blend!r}: use 'none' or 'seamless'")
     if crop not in CROPS:
         raise InputError(f"unknown crop {crop!r}: use 'auto', 'off' or 'on'")
-    context = as_float(context, "context", f"a factor from 1 to {MAX_CONTEXT:g} (the box around a hole is context x its size)")
+    context = as_float(
+        context, "context", f"a factor from 1 to {MAX_CONTEXT:g} (the box around a hole is context x its size)"
+    )
     context_min = as_int(context_min, "context_min", f"a whole number of pixels from 1 to {MAX_CONTEXT_MIN}")
     check_context(context, context_min)
     if context > MAX_CONTEXT or context_min > MAX_CONTEXT_MIN:
@@ -88,7 +90,9 @@ def check_options(mode: str = MODES[0], blend: str = BLENDS[0], crop: str = CROP
     if chunk_size is not None:
         chunk_size = as_int(chunk_size, "chunk_size", f"a whole number of pixels from 1 to {MAX_CHUNK_SIZE}")
         if not 1 <= chunk_size <= MAX_CHUNK_SIZE:
-            raise InputError(f"chunk_size must be a whole number of pixels from 1 to {MAX_CHUNK_SIZE}, got {chunk_size}")
+            raise InputError(
+                f"chunk_size must be a whole number of pixels from 1 to {MAX_CHUNK_SIZE}, got {chunk_size}"
+            )
     prep = MaskPrep(grow=grow, fill_holes=fill_holes, threshold=threshold)
     return dict(mode=mode, blend=blend, crop=crop, context=context, context_min=context_min, grow=prep.grow,
                 fill_holes=prep.fill_holes, threshold=prep.threshold, chunk_size=chunk_size)
@@ -370,7 +374,9 @@ class InpaintPipeline:
                 else:
                     filled = paste_into_hole(images, pred, job_holes)
                 for slot, piece in enumerate(job.pieces):
-                    results[piece.index] = stitch(results[piece.index], batch.tensors[piece.index], piece.box, filled[slot])
+                    results[piece.index] = stitch(
+                        results[piece.index], batch.tensors[piece.index], piece.box, filled[slot]
+                    )
         restored = batch.restore(results, holes)
         return (restored, batch.restore_masks(holes)) if return_mask else restored
 

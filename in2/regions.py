@@ -198,7 +198,9 @@ def context_box(region: Box, height: int, width: int, context: float, minimum: i
 def check_context(context: float, minimum: int) -> None:
     """Raise an ``InputError`` naming the fix for a context factor or size that cannot work."""
     if not isinstance(context, (int, float)) or not math.isfinite(context) or context < 1:
-        raise InputError(f"context must be a factor of at least 1 (the box around a hole is context x its size), got {context!r}")
+        raise InputError(
+            f"context must be a factor of at least 1 (the box around a hole is context x its size), got {context!r}"
+        )
     if not isinstance(minimum, int) or minimum < 1:
         raise InputError(f"the smallest context box side must be a positive number of pixels, got {minimum!r}")
 

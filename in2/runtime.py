@@ -85,7 +85,10 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         return torch.device("cpu")
     if name == "mps":
         if not _mps_available():
-            raise InputError("device 'mps' is not available (needs Apple silicon and a PyTorch build with MPS): use --device cpu or auto")
+            raise InputError(
+                "device 'mps' is not available (needs Apple silicon and a PyTorch build with MPS): "
+                "use --device cpu or auto"
+            )
         return torch.device("mps")
     if name == "cuda" or name.startswith("cuda:"):
         if not torch.cuda.is_available():
@@ -96,7 +99,9 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         index = torch.cuda.current_device() if name == "cuda" else _parse_index(name)
         count = torch.cuda.device_count()
         if index >= count:
-            raise InputError(f"device {name!r} does not exist: {count} CUDA device(s) visible (cuda:0 .. cuda:{count - 1})")
+            raise InputError(
+                f"device {name!r} does not exist: {count} CUDA device(s) visible (cuda:0 .. cuda:{count - 1})"
+            )
         return torch.device("cuda", index)
     raise InputError(f"unknown device {device!r}: use auto, cpu, cuda, cuda:N or mps")
 
@@ -278,7 +283,9 @@ def available_memory(device: torch.device | str) -> int | None:
     return available
 
 
-def max_pixels(device: torch.device | str, dtype: torch.dtype = torch.float32, available: int | None = None) -> int | None:
+def max_pixels(
+    device: torch.device | str, dtype: torch.dtype = torch.float32, available: int | None = None
+) -> int | None:
     """Largest number of output pixels (batch x H x W) one forward may take on ``device``.
 
     ``(available * SAFETY_MARGIN - FIXED_BYTES) / BYTES_PER_PIXEL``; None when the available

@@ -156,7 +156,9 @@ def download(
     except RevisionNotFoundError as exc:
         raise WeightsError(f"revision {revision!r} not found in Hub repo {repo_id!r}") from exc
     except RepositoryNotFoundError as exc:
-        raise WeightsError(f"Hub repo {repo_id!r} not found (and no such local directory); check the name and token") from exc
+        raise WeightsError(
+            f"Hub repo {repo_id!r} not found (and no such local directory); check the name and token"
+        ) from exc
     except Exception as exc:  # network, proxy, auth, disk: all for the user to fix, none a bug here
         raise WeightsError(
             f"could not download {where}: {exc}. Check the repo id, the revision and your connection, {instead}"

@@ -159,10 +159,14 @@ def test_output_inside_the_images_is_not_read_back_as_input(tmp_path):
 
 
 def _run(images: Path, masks: Path, out: Path, weights: Path, *extra: str) -> int:
-    return main(["batch", str(images), str(masks), "-o", str(out), "--weights", str(weights), "--device", "cpu", "-q", *extra])
+    return main(
+        ["batch", str(images), str(masks), "-o", str(out), "--weights", str(weights), "--device", "cpu", "-q", *extra]
+    )
 
 
-def test_a_list_line_that_leaves_the_image_folder_is_refused_before_anything_is_read_or_written(tmp_path, tiny_weights, capsys):
+def test_a_list_line_that_leaves_the_image_folder_is_refused_before_anything_is_read_or_written(
+    tmp_path, tiny_weights, capsys
+):
     day1, day2 = tmp_path / "day1", tmp_path / "day2"
     _image(day1 / "a.png", 8, 8, seed=0)
     _image(day2 / "b.png", 8, 8, seed=1)
@@ -276,7 +280,10 @@ def test_batch_refuses_the_image_folder_as_output(tmp_path, tiny_weights, capsys
     _mask(tmp_path / "masks" / "a.png", 8, 8)
     before = (images / "a.png").read_bytes()
     for out in (images, tmp_path / "masks"):
-        assert main(["batch", str(images), str(tmp_path / "masks"), "-o", str(out), "--weights", str(tiny_weights), "-q"]) == 2
+        assert (
+            main(["batch", str(images), str(tmp_path / "masks"), "-o", str(out), "--weights", str(tiny_weights), "-q"])
+            == 2
+        )
         assert f"the output folder {out} is the" in capsys.readouterr().err
     assert (images / "a.png").read_bytes() == before
 
@@ -312,7 +319,9 @@ def test_two_processes_match_one_byte_for_byte_and_a_rerun_does_nothing(tmp_path
     summary = _summary(tmp_path / "two")
     assert (summary["processes"], summary["done"], summary["failed"]) == (2, 16, 2)
     assert [p["done"] for p in summary["per_process"]] == [8, 8]
-    logged = [json.loads(line) for rank in (0, 1) for line in (tmp_path / "two" / LOG_FOLDER / f"rank-{rank}.jsonl").open()]
+    logged = [
+        json.loads(line) for rank in (0, 1) for line in (tmp_path / "two" / LOG_FOLDER / f"rank-{rank}.jsonl").open()
+    ]
     failed = {row["name"]: row["reason"] for row in logged if row["status"] == "failed"}
     assert set(failed) == {"set0/corrupt.png", "set1/mismatch.png"}
     assert "corrupt.png" in failed["set0/corrupt.png"] and "PNG, JPEG" in failed["set0/corrupt.png"]
@@ -338,8 +347,25 @@ def test_a_run_killed_mid_way_and_rerun_completes_without_truncated_files(tmp_pa
     expected = _outputs(reference)
 
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "in2", "batch", str(images), str(masks), "-o", str(out), "--weights", str(tiny_weights),
-           "--device", "cpu", "--ext", ".png", "--group", "1", "-q"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "in2",
+        "batch",
+        str(images),
+        str(masks),
+        "-o",
+        str(out),
+        "--weights",
+        str(tiny_weights),
+        "--device",
+        "cpu",
+        "--ext",
+        ".png",
+        "--group",
+        "1",
+        "-q",
+    ]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=_env(), stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None and len(list(out.rglob("img*.png"))) < 3:
@@ -428,7 +454,9 @@ def test_a_read_only_output_folder_is_one_line(tmp_path, tiny_weights, monkeypat
     assert "permission denied: choose a folder you can write to" in err and "Traceback" not in err
 
 
-def test_batch_keeps_16_bit_gray_faithful_in_8_bit_formats_and_warns_once_about_lossy_ones(tmp_path, tiny_weights, capsys):
+def test_batch_keeps_16_bit_gray_faithful_in_8_bit_formats_and_warns_once_about_lossy_ones(
+    tmp_path, tiny_weights, capsys
+):
     images = tmp_path / "images"
     images.mkdir()
     values = (np.arange(8 * 8).reshape(8, 8) * 997 % 65536).astype(np.uint16)

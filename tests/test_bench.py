@@ -103,8 +103,28 @@ def test_bench_times_the_prefilled_model_of_the_bundled_weights(tmp_path, capsys
     import json
 
     out_json = tmp_path / "bench.json"
-    bench_main(["--device", "cpu", "--config", "tiny", "--prefill", "smooth", "--sizes", "40x24", "--hole", "brush:0.25",
-                "--skip", "attention,decoder", "--repeats", "1", "--warmup", "0", "--json", str(out_json)])
+    bench_main(
+        [
+            "--device",
+            "cpu",
+            "--config",
+            "tiny",
+            "--prefill",
+            "smooth",
+            "--sizes",
+            "40x24",
+            "--hole",
+            "brush:0.25",
+            "--skip",
+            "attention,decoder",
+            "--repeats",
+            "1",
+            "--warmup",
+            "0",
+            "--json",
+            str(out_json),
+        ]
+    )
     report = json.loads(out_json.read_text())
     assert report["model"] and all(row.get("prefill") == "smooth" for row in report["model"])
 

@@ -39,7 +39,9 @@ FLAGS = [
     "--disable-sync",
 ]
 W, H = 601, 517
-RESULT_READY = "() => { const i = document.querySelector('#result img'); return !!i && i.src.includes('/gradio_api/file='); }"
+RESULT_READY = (
+    "() => { const i = document.querySelector('#result img'); return !!i && i.src.includes('/gradio_api/file='); }"
+)
 
 try:
     from playwright.sync_api import Page, sync_playwright
@@ -143,7 +145,9 @@ def page(app_url: str):
         browser.close()
 
 
-def paint(page: Page, to_screen: Callable[[float, float], tuple[float, float]], stroke: list[tuple[float, float]]) -> None:
+def paint(
+    page: Page, to_screen: Callable[[float, float], tuple[float, float]], stroke: list[tuple[float, float]]
+) -> None:
     """One brush stroke through ``stroke`` (image pixels)."""
     page.get_by_role("button", name="Brush", exact=True).click()
     page.mouse.move(*to_screen(*stroke[0]))
@@ -204,7 +208,9 @@ def test_the_result_as_the_new_photo_fills_again_where_the_next_stroke_goes(page
     # The editor loads the result (and its empty layer) as its new value after the click; on
     # a loaded machine that can land after a stroke and wipe it. The page then says nothing
     # is painted and loses nothing, and a user paints again: so does this test, up to 3 times.
-    nothing_painted = "() => [...document.querySelectorAll('.toast-body')].some(t => t.innerText.includes('Nothing is painted'))"
+    nothing_painted = (
+        "() => [...document.querySelectorAll('.toast-body')].some(t => t.innerText.includes('Nothing is painted'))"
+    )
     for _ in range(3):
         time.sleep(4)
         for close in page.locator(".toast-close").all():  # the last try's message, if any
@@ -218,7 +224,9 @@ def test_the_result_as_the_new_photo_fills_again_where_the_next_stroke_goes(page
         if page.evaluate(new_result):
             break
     if not page.evaluate(new_result):
-        raise AssertionError(f"no second result: {page.inner_text('#status')!r} {page.locator('.toast-body').all_inner_texts()}")
+        raise AssertionError(
+            f"no second result: {page.inner_text('#status')!r} {page.locator('.toast-body').all_inner_texts()}"
+        )
     second = np.asarray(fetch_result(page).convert("RGB"))
     assert second.shape == first.shape
     changed = (second != first).any(axis=-1)

@@ -49,8 +49,21 @@ def test_photo_601x517_comes_back_same_size_with_known_pixels_identical(tmp_path
     image_path, mask_path, hole = _photo(tmp_path)
     out = tmp_path / "out.png"
     done = subprocess.run(
-        [*_command(), "inpaint", str(image_path), str(mask_path), "-o", str(out), "--weights", str(tiny_weights), "--device", "cpu"],
-        capture_output=True, text=True, timeout=300,
+        [
+            *_command(),
+            "inpaint",
+            str(image_path),
+            str(mask_path),
+            "-o",
+            str(out),
+            "--weights",
+            str(tiny_weights),
+            "--device",
+            "cpu",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr
     assert "wrote" in done.stderr and str(tiny_weights) in done.stderr
@@ -94,7 +107,10 @@ def test_folder_with_one_mask_for_all(tmp_path, tiny_weights, capsys):
         Image.new("RGB", (20, 18), (200, 10, 10)).save(images / f"{name}.png")
     mask = tmp_path / "mask.png"
     Image.new("L", (20, 18), 255).save(mask)
-    assert main(["inpaint", str(images), str(mask), "-o", str(tmp_path / "out"), "--weights", str(tiny_weights), "-q"]) == 0
+    assert (
+        main(["inpaint", str(images), str(mask), "-o", str(tmp_path / "out"), "--weights", str(tiny_weights), "-q"])
+        == 0
+    )
     assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == ["x.png", "y.png"]
 
 
@@ -127,7 +143,9 @@ def test_input_errors_exit_2_without_traceback(tmp_path, tiny_weights, capsys):
 def test_module_help_runs():
     done = subprocess.run([sys.executable, "-m", "in2", "--help"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "inpaint" in done.stdout
-    done = subprocess.run([sys.executable, "-m", "in2", "inpaint", "--help"], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "in2", "inpaint", "--help"], capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0
     for option in ("--weights", "--revision", "--mode", "--blend", "--device", "--dtype"):
         assert option in done.stdout
@@ -248,7 +266,12 @@ def test_a_16_bit_gray_photo_into_an_8_bit_format_is_scaled_not_white(tmp_path, 
     hole = np.asarray(Image.open(mask)) >= 128
     for ext in (".webp", ".gif"):
         out = tmp_path / f"out{ext}"
-        assert main(["inpaint", str(tmp_path / "deep.png"), str(mask), "-o", str(out), "--weights", str(tiny_weights), "-q"]) == 0
+        assert (
+            main(
+                ["inpaint", str(tmp_path / "deep.png"), str(mask), "-o", str(out), "--weights", str(tiny_weights), "-q"]
+            )
+            == 0
+        )
         assert f"{ext[1:].upper()} stores 8 bits per channel" in capsys.readouterr().err
         written = np.asarray(Image.open(out).convert("L"))
         assert np.array_equal(written[~hole], np.rint(values / 257).astype(np.uint8)[~hole])

@@ -233,7 +233,9 @@ def test_2400x1600_photo_with_two_small_holes_is_cropped_per_hole(server, tmp_pa
     for node_id, node in result["outputs"].items():
         if "images" in node:
             image = node["images"][0]
-            saved[node_id] = np.asarray(Image.open(server.output / image["subfolder"] / image["filename"]).convert("RGB"))
+            saved[node_id] = np.asarray(
+                Image.open(server.output / image["subfolder"] / image["filename"]).convert("RGB")
+            )
     out, filled = saved["4"], saved["92"][..., 0] >= 128
     assert out.shape == (height, width, 3) and filled.shape == (height, width)
     assert bool(filled[hole].all()) and bool(filled[498, 730]) and not bool(filled[496, 730])  # grown by 2

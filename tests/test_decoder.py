@@ -42,7 +42,9 @@ def _plain_liif(block: INRB, feat: torch.Tensor, size: tuple[int, int]) -> torch
             for p in rows:
                 for q in cols:
                     ry, rx = 2 * (uy - p), 2 * (ux - q)
-                    x = torch.cat([unfolded[:, :, p, q], torch.tensor([[ry, rx, h / out_h, w / out_w]]).expand(b, 4)], 1)
+                    x = torch.cat(
+                        [unfolded[:, :, p, q], torch.tensor([[ry, rx, h / out_h, w / out_w]]).expand(b, 4)], 1
+                    )
                     z = F.relu(block.first(x))
                     for layer in block.hidden:
                         z = F.relu(layer(z))

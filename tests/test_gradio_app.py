@@ -465,7 +465,10 @@ def test_an_mcp_client_fills_a_photo_end_to_end(pipeline, tmp_path):
     demo = gradio_app.build_demo(pipeline)
 
     async def session_calls(url: str, uploaded: str):
-        async with streamablehttp_client(url + "gradio_api/mcp/") as (read, write, _), ClientSession(read, write) as session:
+        async with (
+            streamablehttp_client(url + "gradio_api/mcp/") as (read, write, _),
+            ClientSession(read, write) as session,
+        ):
             await session.initialize()
             tools = (await session.list_tools()).tools
             calls = [await session.call_tool("inpaint_files", args) for args in (

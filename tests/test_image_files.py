@@ -153,7 +153,9 @@ def test_every_format_keeps_the_photo_converts_it_correctly_or_refuses_it(tmp_pa
         assert mode in ("I;16", "I", "F")
         assert np.array_equal(np.asarray(back.convert("L")), _as_8bit(image))
     elif mode == "F":
-        assert np.allclose(np.asarray(back).astype(np.float64) / (1 if back.mode == "F" else 65535), np.asarray(image), atol=1 / 65535)
+        assert np.allclose(
+            np.asarray(back).astype(np.float64) / (1 if back.mode == "F" else 65535), np.asarray(image), atol=1 / 65535
+        )
     elif mode in ("I;16", "I"):
         assert np.array_equal(np.asarray(back).astype(np.int64), np.asarray(image).astype(np.int64))
     else:  # exact: every colour back (palette order and a lossless widening of the mode may differ)

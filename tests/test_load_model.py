@@ -76,7 +76,9 @@ def test_model_card_summary_skips_boilerplate_and_truncates():
 
 def test_a_revision_with_local_or_bundled_weights_is_refused_not_ignored(saved):
     folder, _ = saved
-    with pytest.raises(WeightsError, match=rf"a revision \(v2\) picks a version of a Hugging Face repo, but {folder} is a local path"):
+    with pytest.raises(
+        WeightsError, match=rf"a revision \(v2\) picks a version of a Hugging Face repo, but {folder} is a local path"
+    ):
         load_model(folder, revision="v2")
     with pytest.raises(WeightsError, match="the bundled demo weights are used as they are"):
         load_model(None, revision="v2")

@@ -45,7 +45,12 @@ def test_fill_enclosed_fills_inside_a_ring_but_not_a_bay_open_to_the_edge():
     filled = fill_enclosed(hole)
     assert bool(filled[8:12, 8:12].all())
     assert not bool(filled[25:30, 23:26].any())
-    assert torch.equal(filled & ~hole, torch.zeros_like(hole).index_put_((torch.arange(8, 12).repeat_interleave(4), torch.arange(8, 12).repeat(4)), torch.tensor(True)))
+    assert torch.equal(
+        filled & ~hole,
+        torch.zeros_like(hole).index_put_(
+            (torch.arange(8, 12).repeat_interleave(4), torch.arange(8, 12).repeat(4)), torch.tensor(True)
+        ),
+    )
 
 
 def test_relative_grow_and_its_parsing():

@@ -91,9 +91,21 @@ def test_the_loader_builds_any_module_from_its_config(tmp_path: Path):
         loader.load_pretrained(tmp_path, _Affine)
 
 
-@pytest.mark.parametrize("text,ok", [("owner/name", True), ("in2-test/tiny.face_v2", True), ("plain", False),
-                                     ("a/b/c", False), ("../x", False), ("a/..b", False), ("owner/na..me", False), ("owner/name.", False),
-                                     ("owner/-", False), ("/abs/path", False)])
+@pytest.mark.parametrize(
+    "text,ok",
+    [
+        ("owner/name", True),
+        ("in2-test/tiny.face_v2", True),
+        ("plain", False),
+        ("a/b/c", False),
+        ("../x", False),
+        ("a/..b", False),
+        ("owner/na..me", False),
+        ("owner/name.", False),
+        ("owner/-", False),
+        ("/abs/path", False),
+    ],
+)
 def test_repo_id_rule(text: str, ok: bool):
     assert weight_files.is_repo_id(text) is ok
 
@@ -280,7 +292,9 @@ def test_the_card_downloaded_with_the_weights_describes_them(offline_cache: Path
     (saved / "README.md").write_text("---\nlicense: mit\n---\n# Faces\n\nTiny IN2 for tests.\n")
     _populate_cache(offline_cache, "in2-test/with-card", saved, names=("config.json", "model.safetensors", "README.md"))
     _, info = load_model("in2-test/with-card", revision="main")
-    assert info.description == "Tiny IN2 for tests." and info.summary() == "in2-test/with-card @ main: Tiny IN2 for tests."
+    assert (
+        info.description == "Tiny IN2 for tests." and info.summary() == "in2-test/with-card @ main: Tiny IN2 for tests."
+    )
 
 
 def test_hub_repo_with_only_a_pickle_is_refused(saved: Path, tmp_path: Path, monkeypatch):

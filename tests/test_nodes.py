@@ -560,7 +560,9 @@ def test_bad_inputs_are_clear_errors(model, inpaint):
 def test_crop_on_fills_each_region_in_its_own_box(model, inpaint, monkeypatch):
     calls = []
     real = model.pipeline.model
-    monkeypatch.setattr(model.pipeline, "model", lambda image, mask, **kw: calls.append(tuple(image.shape)) or real(image, mask, **kw))
+    monkeypatch.setattr(
+        model.pipeline, "model", lambda image, mask, **kw: calls.append(tuple(image.shape)) or real(image, mask, **kw)
+    )
     monkeypatch.setattr(model.pipeline.model, "config", real.config, raising=False)
     image = comfy_image(batch=2, height=300, width=1000)
     mask = torch.zeros(2, 300, 1000)

@@ -141,7 +141,16 @@ def test_too_large_names_size_limit_and_ways_out(pipe, hole):
     finally:
         pipe.max_pixels = None
     message = str(info.value)
-    for part in ("52x40", "2,080 pixels", "limit is 1,000 pixels", "max_pixels", "mode='resize'", "crop", "smaller image", "GPU"):
+    for part in (
+        "52x40",
+        "2,080 pixels",
+        "limit is 1,000 pixels",
+        "max_pixels",
+        "mode='resize'",
+        "crop",
+        "smaller image",
+        "GPU",
+    ):
         assert part in message, part
 
 
@@ -220,7 +229,10 @@ def test_resolve_dtype():
 
 
 def test_max_pixels_scales_with_available_memory():
-    small, large = max_pixels("cpu", torch.float32, available=4 << 30), max_pixels("cpu", torch.float32, available=16 << 30)
+    small, large = (
+        max_pixels("cpu", torch.float32, available=4 << 30),
+        max_pixels("cpu", torch.float32, available=16 << 30),
+    )
     assert 0 < small < large
     assert max_pixels("cpu", torch.float32, available=1 << 20) == 0
     # /proc/meminfo is readable here: a real limit, one that fits at least a 316x316 image

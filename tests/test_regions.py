@@ -19,7 +19,9 @@ def _hole(height: int, width: int, *rects: tuple[int, int, int, int]) -> torch.T
 
 def test_labels_separate_regions_and_join_winding_ones():
     # an S-shaped region (several turns) and a separate dot
-    hole = _hole(20, 20, (1, 1, 3, 15), (1, 13, 10, 15), (8, 2, 10, 15), (8, 2, 18, 4), (16, 2, 18, 12), (15, 18, 16, 19))
+    hole = _hole(
+        20, 20, (1, 1, 3, 15), (1, 13, 10, 15), (8, 2, 10, 15), (8, 2, 18, 4), (16, 2, 18, 12), (15, 18, 16, 19)
+    )
     labels, count = label_regions(hole)
     assert count == 2
     assert bool((labels[hole] >= 0).all()) and bool((labels[~hole] == -1).all())

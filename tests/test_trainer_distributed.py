@@ -68,7 +68,9 @@ def test_ranks_agree_on_resume_and_stop_on_unshared_folders_and_other_batches(tm
         assert "is not shared by every process: rank 1" in r["unshared"]
         assert "put output_dir on a disk every machine mounts" in r["unshared"]
         assert "different batch lists for epoch 0" in r["batches"]
-    assert not list((tmp_path / "run").iterdir()) and not list((tmp_path / "view0" / "run").iterdir())  # sentinels removed
+    assert not list((tmp_path / "run").iterdir()) and not list(
+        (tmp_path / "view0" / "run").iterdir()
+    )  # sentinels removed
 
 
 def test_run_shape_keeps_position_when_the_effective_batch_is_the_same(caplog):

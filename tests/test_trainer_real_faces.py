@@ -89,7 +89,9 @@ def test_masked_discriminator_loss_targets_only_hole_patches():
     blind = L.d_adversarial(real, logits).item()  # whole-image "fake" target punishes the right answer
     assert good < 0.01 < blind
     # the generator is graded on hole patches only
-    assert L.g_adversarial_masked(logits, hole).item() == pytest.approx(torch.nn.functional.softplus(torch.tensor(8.0)).item())
+    assert L.g_adversarial_masked(logits, hole).item() == pytest.approx(
+        torch.nn.functional.softplus(torch.tensor(8.0)).item()
+    )
     assert L.hole_fraction(torch.ones(1, 1, 8, 8), logits).shape == logits.shape
 
 

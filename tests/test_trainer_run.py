@@ -137,9 +137,27 @@ def test_two_ranks_disjoint_samples_one_shape_per_batch_new_order_each_epoch(tmp
     script = tmp_path / "record_batches.py"
     script.write_text(_BATCH_RECORDER)
     env = dict(_env(), ACCELERATE_USE_CPU="true", RECORD_DIR=str(tmp_path))
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-           "--main_process_port", "29518", str(script), "--config", str(cfg_path), "--output-dir", str(tmp_path / "run")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        "29518",
+        str(script),
+        "--config",
+        str(cfg_path),
+        "--output-dir",
+        str(tmp_path / "run"),
+    ]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]

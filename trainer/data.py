@@ -116,7 +116,9 @@ class FolderSource(ImageSource):
             self.paths.append(p)
             self.sizes.append((h, w))
         if not self.paths:
-            raise FileNotFoundError(f"no readable images under {root}" + (f" from list {list_file}" if list_file else ""))
+            raise FileNotFoundError(
+                f"no readable images under {root}" + (f" from list {list_file}" if list_file else "")
+            )
         if skipped:
             log.warning("%d unreadable file(s) skipped under %s", skipped, root)
 

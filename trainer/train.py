@@ -477,8 +477,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         log_row({"step": state.step, "minutes": state.train_seconds / 60, **metrics})
         export_dir = Path(cfg["export"]["dir"] or out_dir / "export")
         export_generator(ema.model, export_dir, cfg["export"]["dtype"])
-        data_desc = (f"{len(train_src)} procedural synthetic faces ({dcfg['synthetic']['size']}px, trainer.synthetic_faces)"
-                     if dcfg["source"] == "synthetic" else f"{len(train_src)} images from {dcfg['root']}")
+        data_desc = (
+            f"{len(train_src)} procedural synthetic faces ({dcfg['synthetic']['size']}px, trainer.synthetic_faces)"
+            if dcfg["source"] == "synthetic"
+            else f"{len(train_src)} images from {dcfg['root']}"
+        )
         write_model_card(export_dir, card_info(cfg, state, accelerator, data_desc, buckets, mask_params, perceptual,
                                                metrics, len(vset), len(train_src)))
         log.info("exported EMA generator to %s (%s); validation %s", export_dir, cfg["export"]["dtype"], metrics)

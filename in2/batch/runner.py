@@ -75,7 +75,8 @@ class BatchJob:
             raise InputError(f"--seed must be a whole number, got {self.seed!r}")
         if not 0 < self.timeout_minutes <= MAX_TIMEOUT_MINUTES:  # NaN fails too
             raise InputError(
-                f"--timeout must be more than 0 and at most {MAX_TIMEOUT_MINUTES} minutes (a week), got {self.timeout_minutes!r}"
+                f"--timeout must be more than 0 and at most {MAX_TIMEOUT_MINUTES} minutes (a week), "
+                f"got {self.timeout_minutes!r}"
             )
         from ..pipeline import check_options
 
@@ -235,7 +236,10 @@ class _Worker:
             try:
                 image, mask = read_image_file(task.image, "image"), self._mask(task.mask)
                 if mask.size != image.size:
-                    raise InputError(f"mask is {mask.width}x{mask.height} but the image is {image.width}x{image.height} ({task.mask})")
+                    raise InputError(
+                        f"mask is {mask.width}x{mask.height} but the image is "
+                        f"{image.width}x{image.height} ({task.mask})"
+                    )
                 fit = output_fit(image.mode, task.output)
             except IN2Error as exc:
                 self._fail(task, str(exc))
@@ -322,7 +326,9 @@ def run_batch(job: BatchJob, say: Say | None = None, warn: Say | None = None) ->
         show = not job.quiet and group.is_main and bool(mine)
         log = Log(log_dir / f"rank-{group.rank}.jsonl")  # appended: earlier runs' lines stay
         try:
-            with tqdm(total=len(mine), desc="inpainting", unit="image", disable=not show or None, file=sys.stderr) as bar:
+            with tqdm(
+                total=len(mine), desc="inpainting", unit="image", disable=not show or None, file=sys.stderr
+            ) as bar:
                 start = time.perf_counter()
                 _Worker(job, pipe, log, err, stats).run(mine, bar.update)
                 stats.seconds = time.perf_counter() - start
@@ -335,7 +341,11 @@ def run_batch(job: BatchJob, say: Say | None = None, warn: Say | None = None) ->
                 storage.write_atomic(str(log_dir / "summary.json"), (json.dumps(summary, indent=1) + "\n").encode())
             except StorageError as exc:
                 summary["stopped"].append(str(exc))
-            rate = f": {summary['images_per_s']} images/s, {summary['megapixels_per_s']} MP/s" if summary["seconds"] else ""
+            rate = (
+                f": {summary['images_per_s']} images/s, {summary['megapixels_per_s']} MP/s"
+                if summary["seconds"]
+                else ""
+            )
             say(
                 f"wrote {summary['done']} image(s) to {job.output} in {summary['seconds']} s{rate} "
                 f"({summary['already_done']} already done, {summary['skipped']} skipped, {summary['failed']} failed; "

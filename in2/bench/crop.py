@@ -51,7 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     rows: dict[str, list[tuple[float, float]]] = {}
     for path in args.photos:
         photo = Image.open(path).convert("RGB")
-        photo = photo.resize((round(photo.width * args.scale), round(photo.height * args.scale)), Image.Resampling.BICUBIC)
+        photo = photo.resize(
+            (round(photo.width * args.scale), round(photo.height * args.scale)), Image.Resampling.BICUBIC
+        )
         ref = np.asarray(photo)
         hole = two_holes(*ref.shape[:2])
         for crop, context, minimum in SETTINGS:
@@ -63,7 +65,10 @@ def main(argv: list[str] | None = None) -> int:
             assert np.array_equal(out[~hole], ref[~hole])
             name = "whole photo" if crop == "off" else f"crop, context {context:g}, min {minimum}"
             rows.setdefault(name, []).append((seconds, hole_psnr(out, ref, hole)))
-            print(f"{path} {photo.width}x{photo.height} {name}: {seconds:.1f} s, hole PSNR {rows[name][-1][1]:.2f} dB", flush=True)
+            print(
+                f"{path} {photo.width}x{photo.height} {name}: {seconds:.1f} s, hole PSNR {rows[name][-1][1]:.2f} dB",
+                flush=True,
+            )
     print("\n| run | time (s) | hole PSNR (dB) |\n|---|---|---|")
     for name, values in rows.items():
         times, psnrs = zip(*values, strict=True)

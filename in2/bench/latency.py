@@ -6,8 +6,9 @@ What is measured (and printed with the results):
   synchronise before reading the clock);
 - IN2 decodes only the hole (`IN2.forward(region=mask)`, as the pipeline does for a plain
   paste); `--full-decode` times the decoding of every pixel instead;
-- with `--compare lama`: the same for a LaMa-Fourier-shaped generator (`in2.nn.baseline.FFCBaseline`, the trainer's Table 4 baseline, random weights) on
-  the same inputs in the same process, runs alternating with IN2's, and the ratio IN2 / LaMa
+- with `--compare lama`: the same for a LaMa-Fourier-shaped generator (`in2.nn.baseline.FFCBaseline`,
+  the trainer's Table 4 baseline, random weights) on the same inputs in the same process, runs
+  alternating with IN2's, and the ratio IN2 / LaMa
   (a ratio from one process stays meaningful when other work shares the machine), and the
   ratio of the process CPU times the two spent (steadier still on a busy machine);
 - peak memory (`in2.bench.peak_memory.PeakMemory`): CUDA = torch.cuda.max_memory_allocated during the
@@ -78,13 +79,17 @@ def time_runs(fn: Callable[[], Any], device: torch.device, warmup: int, repeats:
     return times
 
 
-def _inputs(height: int, width: int, hole: HoleSpec, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+def _inputs(
+    height: int, width: int, hole: HoleSpec, device: torch.device, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(0)
     image = torch.rand(1, 3, height, width, generator=g)
     return image.to(device, dtype), hole_mask(hole, height, width).to(device, dtype)
 
 
-def time_alternating(fns: list[Callable[[], Any]], device: torch.device, warmup: int, repeats: int, long_s: float) -> list[list[float]]:
+def time_alternating(
+    fns: list[Callable[[], Any]], device: torch.device, warmup: int, repeats: int, long_s: float
+) -> list[list[float]]:
     """Wall times of each function, run in turns so that load from other work hits them alike."""
     slowest = 0.0
     for _ in range(warmup):
@@ -182,7 +187,9 @@ def bench_attention(size: tuple[int, int], device: torch.device, args: argparse.
                 return neighborhood_attention(q, k, v, 7)
 
         try:
-            row["natten_s"] = statistics.median(time_runs(run_natten, device, 1, 1 if device.type == "cpu" else args.repeats, args.long_s))
+            row["natten_s"] = statistics.median(
+                time_runs(run_natten, device, 1, 1 if device.type == "cpu" else args.repeats, args.long_s)
+            )
             row["max_abs_diff"] = (run_natten().float() - run_portable().float()).abs().max().item()
             row["natten_fused"] = natten_fused_available()
         except Exception as exc:  # noqa: BLE001 - report, do not abort the whole benchmark
@@ -211,14 +218,27 @@ def _fmt_mib(value: Any) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m in2.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m in2.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (auto = cuda when available)")
     p.add_argument("--config", default="default", choices=sorted(CONFIGS))
     p.add_argument("--sizes", default="512x512,1024x576,1024x1024,2048x2048", help="comma-separated WxH")
-    p.add_argument("--dtypes", default=None, help="comma-separated of fp32,bf16,fp16 (default: fp32 on CPU, fp32,bf16 on CUDA)")
-    p.add_argument("--hole", default="box:0.25",
-                   help="comma-separated SHAPE:AREA holes (brush, spots, box; AREA in (0, 1]; 'full' = 1.0), e.g. brush:0.05,spots:0.01,brush:0.25,full")
-    p.add_argument("--compare", default=None, choices=["lama"], help="also time a LaMa-Fourier-shaped generator (random weights) on the same inputs")
+    p.add_argument(
+        "--dtypes", default=None, help="comma-separated of fp32,bf16,fp16 (default: fp32 on CPU, fp32,bf16 on CUDA)"
+    )
+    p.add_argument(
+        "--hole",
+        default="box:0.25",
+        help="comma-separated SHAPE:AREA holes (brush, spots, box; AREA in (0, 1]; 'full' = 1.0), "
+        "e.g. brush:0.05,spots:0.01,brush:0.25,full",
+    )
+    p.add_argument(
+        "--compare",
+        default=None,
+        choices=["lama"],
+        help="also time a LaMa-Fourier-shaped generator (random weights) on the same inputs",
+    )
     p.add_argument("--prefill", default=PREFILL_MODES[0], choices=PREFILL_MODES,
                    help="the hole input: zeros (the paper) or smooth (membrane pre-fill, the bundled weights)")
     p.add_argument("--full-decode", action="store_true", help="decode every output pixel, not only the hole")
@@ -229,9 +249,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=3, help="timed runs per measurement (median reported)")
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--long-s", type=float, default=60.0, help="a warm-up slower than this leaves a single timed run")
-    p.add_argument("--decoder-sizes", default=None, help="sizes for the decoder comparison (default: 512x512 on CPU, all sizes on CUDA)")
-    p.add_argument("--natten-max-tokens", type=int, default=None,
-                   help="largest map run through natten's Flex backend, O(N^2) memory (default 4096 on CPU, 16384 on CUDA)")
+    p.add_argument(
+        "--decoder-sizes",
+        default=None,
+        help="sizes for the decoder comparison (default: 512x512 on CPU, all sizes on CUDA)",
+    )
+    p.add_argument(
+        "--natten-max-tokens",
+        type=int,
+        default=None,
+        help="largest map run through natten's Flex backend, O(N^2) memory (default 4096 on CPU, 16384 on CUDA)",
+    )
     p.add_argument("--skip", default="", help="comma-separated parts to skip: model,attention,decoder")
     p.add_argument("--json", dest="json_out", default=None, help="also write all results to this JSON file")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
@@ -247,11 +275,19 @@ def main(argv: list[str] | None = None) -> int:
         p.error(str(exc))
     if args.natten_max_tokens is None:
         args.natten_max_tokens = 16384 if device.type == "cuda" else 4096
-    dtypes = [canonical_dtype(d) for d in args.dtypes.split(",")] if args.dtypes else (["fp32", "bf16"] if device.type == "cuda" else ["fp32"])
+    dtypes = (
+        [canonical_dtype(d) for d in args.dtypes.split(",")]
+        if args.dtypes
+        else (["fp32", "bf16"] if device.type == "cuda" else ["fp32"])
+    )
     if any(d not in DTYPES for d in dtypes):
         p.error(f"--dtypes takes {', '.join(DTYPES)}, got {args.dtypes}")
     sizes = [parse_size(s) for s in args.sizes.split(",") if s]
-    dec_sizes = [parse_size(s) for s in args.decoder_sizes.split(",")] if args.decoder_sizes else (sizes if device.type == "cuda" else [(512, 512)])
+    dec_sizes = (
+        [parse_size(s) for s in args.decoder_sizes.split(",")]
+        if args.decoder_sizes
+        else (sizes if device.type == "cuda" else [(512, 512)])
+    )
     skip = set(filter(None, args.skip.split(",")))
     try:
         holes = parse_holes(args.hole)
@@ -260,7 +296,11 @@ def main(argv: list[str] | None = None) -> int:
     config = CONFIGS[args.config](hole_prefill=args.prefill)
     model = IN2(config).eval().to(device)
     params = sum(t.numel() for t in model.parameters())
-    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+    where = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+    )
     report: dict[str, Any] = {
         "device": str(device), "device_name": where, "torch": torch.__version__, "config": args.config,
         "prefill": args.prefill,
@@ -280,8 +320,22 @@ def main(argv: list[str] | None = None) -> int:
         for h, w in sizes:
             for hole in holes:
                 for dt in dtypes:
-                    spec = dict(device=str(device), dtype=dt, config=args.config, prefill=args.prefill, height=h, width=w, hole=[hole.shape, hole.area],
-                                compare=args.compare, full_decode=args.full_decode, cpu_bf16=args.cpu_bf16 == "on", chunk_size=args.chunk_size, warmup=args.warmup, repeats=args.repeats, long_s=args.long_s)
+                    spec = dict(
+                        device=str(device),
+                        dtype=dt,
+                        config=args.config,
+                        prefill=args.prefill,
+                        height=h,
+                        width=w,
+                        hole=[hole.shape, hole.area],
+                        compare=args.compare,
+                        full_decode=args.full_decode,
+                        cpu_bf16=args.cpu_bf16 == "on",
+                        chunk_size=args.chunk_size,
+                        warmup=args.warmup,
+                        repeats=args.repeats,
+                        long_s=args.long_s,
+                    )
                     res = measure_model(spec) if device.type == "cuda" else in_fresh_process("in2.bench.latency", spec)
                     res.update(size=f"{w}x{h}", dtype=dt, hole=hole.name)
                     report["model"].append(res)
@@ -289,18 +343,29 @@ def main(argv: list[str] | None = None) -> int:
                         print(f"{f'{w}x{h}':>10} {hole.name:>10} {dt:>5} failed: {res['error']}")
                         continue
                     measured = "full" if hole.area >= 1 else f"{hole.shape} {res['hole_area']:.1%}"
-                    lama = f" {res['lama_median_s']:8.3f} {res['ratio']:8.2f} {res['cpu_ratio']:14.2f}" if args.compare else ""
+                    lama = (
+                        f" {res['lama_median_s']:8.3f} {res['ratio']:8.2f} {res['cpu_ratio']:14.2f}"
+                        if args.compare
+                        else ""
+                    )
                     print(f"{f'{w}x{h}':>10} {measured:>10} {dt:>5} {res['median_s']:9.3f} {len(res['times']):4d} "
                           f"{_fmt_mib(res['peak_mib']):>9}{lama}", flush=True)
         kind = report["model"][0].get("peak_kind", "") if report["model"] else ""
-        print(f"peak memory = {kind}, IN2 only" + ("; LaMa-Fourier: 27.0M parameters, random weights, runs alternating with IN2's" if args.compare else ""))
+        print(
+            f"peak memory = {kind}, IN2 only"
+            + ("; LaMa-Fourier: 27.0M parameters, random weights, runs alternating with IN2's" if args.compare else "")
+        )
 
     if "attention" not in skip:
         print("\nneighborhood attention on the 1/8 map (dim 256, 8 heads, kernel 7), fp32")
         for size in sizes:
             row = bench_attention(size, device, args)
             report["attention"].append(row)
-            natten_txt = f"natten {row['natten_s']:.3f} s (max |diff| {row['max_abs_diff']:.1e})" if "natten_s" in row else row["natten"]
+            natten_txt = (
+                f"natten {row['natten_s']:.3f} s (max |diff| {row['max_abs_diff']:.1e})"
+                if "natten_s" in row
+                else row["natten"]
+            )
             print(f"  map {row['map']:>8}: portable {row['portable_s']:.4f} s; {natten_txt}", flush=True)
 
     if "decoder" not in skip:

@@ -84,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n{image_path} ({w}x{h}, hole {float(hole.float().mean()):.1%}), median of {args.repeats}")
         base = outputs["fp32"]
         for name, out in outputs.items():
-            line = f"  {name:>12}: {statistics.median(times[name]):7.3f} s, hole PSNR {float(masked_psnr(out[None], image[None], hole[None, None])):6.2f} dB"
+            psnr = float(masked_psnr(out[None], image[None], hole[None, None]))
+            line = f"  {name:>12}: {statistics.median(times[name]):7.3f} s, hole PSNR {psnr:6.2f} dB"
             if name != "fp32":
                 diff = ((out - base).abs().amax(0)[hole] * 255).double()
                 p999 = float(torch.quantile(diff, 0.999))

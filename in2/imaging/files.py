@@ -54,7 +54,9 @@ def _decode(source: Path | BinaryIO, name: str, what: str) -> Image.Image:
             if image is opened:
                 image = opened.copy()
     except UnidentifiedImageError:
-        raise InputError(f"{what} file is not an image PIL can read: {name} (use PNG, JPEG, WebP, TIFF or BMP)") from None
+        raise InputError(
+            f"{what} file is not an image PIL can read: {name} (use PNG, JPEG, WebP, TIFF or BMP)"
+        ) from None
     except Image.DecompressionBombError as exc:
         raise InputError(
             f"{what} file is too large to open: {name} ({exc}); downscale or crop it first, or raise "

@@ -226,7 +226,9 @@ def portable_na2d(
             # tiles ride in SDPA's head axis and (batch, heads) in its batch axis
             qt, kt, vt = (
                 _gather(x, index[t0 * per : t1 * per], buffer).view(b * heads, n, per, dim)
-                for x, index, per, buffer in zip((q, k, v), (plan.queries, plan.keys, plan.keys), (n_q, n_k, n_k), buffers, strict=True)
+                for x, index, per, buffer in zip(
+                    (q, k, v), (plan.queries, plan.keys, plan.keys), (n_q, n_k, n_k), buffers, strict=True
+                )
             )
             o = F.scaled_dot_product_attention(qt, kt, vt, attn_mask=mask)  # [B * heads, n, Q, D]
             outs.append(o.view(b, heads, n * n_q, dim))

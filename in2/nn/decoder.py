@@ -101,10 +101,20 @@ class INRB(nn.Module):
         gathered = table.index_select(1, src.reshape(-1)).reshape(table.shape[0], *src.shape, -1)
         return gathered + rel @ w_rel.t()
 
-    def _first_plain(self, padded: torch.Tensor, width: int, src_y: torch.Tensor, src_x: torch.Tensor, rel: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
+    def _first_plain(
+        self,
+        padded: torch.Tensor,
+        width: int,
+        src_y: torch.Tensor,
+        src_x: torch.Tensor,
+        rel: torch.Tensor,
+        cell: torch.Tensor,
+    ) -> torch.Tensor:
         """Gather the 3x3 patch around each neighbour from the zero-padded map and apply the full Linear."""
         b, c = padded.shape[0], self.c_in
-        dy, dx = torch.meshgrid(torch.arange(3, device=src_y.device), torch.arange(3, device=src_y.device), indexing="ij")
+        dy, dx = torch.meshgrid(
+            torch.arange(3, device=src_y.device), torch.arange(3, device=src_y.device), indexing="ij"
+        )
         idx = (src_y[..., None] + dy.reshape(-1)) * (width + 2) + (src_x[..., None] + dx.reshape(-1))  # [4, n, 9]
         flat = padded.flatten(2)  # [B, C, (h+2)*(w+2)]
         patches = flat[:, :, idx.reshape(-1)].reshape(b, c, *idx.shape)  # [B, C, 4, n, 9]
@@ -120,13 +130,20 @@ class INRB(nn.Module):
         return (self.out(z) * weight[None, :, :, None]).sum(1)
 
     def _chunk_factorised(
-        self, table: torch.Tensor, src: torch.Tensor, rel: torch.Tensor, weight: torch.Tensor, work: _Workspace | None = None
+        self,
+        table: torch.Tensor,
+        src: torch.Tensor,
+        rel: torch.Tensor,
+        weight: torch.Tensor,
+        work: _Workspace | None = None,
     ) -> torch.Tensor:
         if work is None or not isinstance(self.out, nn.Linear):  # autograd, or swapped layers (int8)
             return self._mlp(self._first_factorised(table, src, rel), weight)
         return self._chunk_inference(table, src, rel, weight, work)
 
-    def _chunk_inference(self, table: torch.Tensor, src: torch.Tensor, rel: torch.Tensor, weight: torch.Tensor, work: _Workspace) -> torch.Tensor:
+    def _chunk_inference(
+        self, table: torch.Tensor, src: torch.Tensor, rel: torch.Tensor, weight: torch.Tensor, work: _Workspace
+    ) -> torch.Tensor:
         """`_chunk_factorised` without autograd, a block of queries at a time: each block's
         activations ([4 x block, hidden], a few MB) stay in the CPU's cache through all the
         layers, and each layer is one fused linear + bias + ReLU (`fused.linear`)."""

@@ -69,7 +69,9 @@ class DPB(nn.Module):
 class Encoder(nn.Module):
     """Stem + three DPBs; returns the 1/8-resolution feature map."""
 
-    def __init__(self, c_in: int, widths: tuple[int, int, int], ffc_ratio: float, cab_compress: int, cab_squeeze: int) -> None:
+    def __init__(
+        self, c_in: int, widths: tuple[int, int, int], ffc_ratio: float, cab_compress: int, cab_squeeze: int
+    ) -> None:
         super().__init__()
         self.stem = Stem(c_in, widths[0])
         chans = (widths[0], *widths)

@@ -100,7 +100,9 @@ def conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, strid
     if fused:
         args = ([padding, padding], [stride, stride], [1, 1], 1)
         if add is None:
-            return torch.ops.mkldnn._convolution_pointwise(x, weight, bias, *args, act, [], "none" if act == "gelu" else "")
+            return torch.ops.mkldnn._convolution_pointwise(
+                x, weight, bias, *args, act, [], "none" if act == "gelu" else ""
+            )
         if act in ("none", "relu"):
             return torch.ops.mkldnn._convolution_pointwise.binary(
                 x, add.contiguous(memory_format=torch.channels_last), weight, bias, *args, "add", None,
