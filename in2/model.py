@@ -36,7 +36,7 @@ def level_sizes(height: int, width: int) -> list[tuple[int, int]]:
 class IN2(nn.Module):
     """IN2 generator. `model(image, mask)` returns the raw prediction (not composited)."""
 
-    model_type = "in2"  # what config.json names it by (``in2.loader.MODEL_TYPES``)
+    model_type = "in2"  # what config.json names it by (``in2.model_types.MODEL_TYPES``)
 
     def __init__(self, config: IN2Config | dict | None = None) -> None:
         super().__init__()

@@ -1,4 +1,5 @@
-"""in2.weight_files and in2.loader: saving and strict loading of weights, every refusal, the offline Hub cache."""
+"""in2.weight_files, in2.loader and in2.model_types: saving and strict loading of weights, every refusal,
+the offline Hub cache."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from in2 import IN2, IN2Config, WeightsError, load_model, loader, weight_files
+from in2.model_types import build_model, model_class, preset_config
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
@@ -74,21 +76,30 @@ def test_export_from_before_the_newer_config_fields_loads(saved: Path, model: IN
     torch.testing.assert_close(_outputs(loaded), _outputs(model), atol=0, rtol=0)
 
 
-class _Affine(torch.nn.Module):
-    def __init__(self, config: dict) -> None:
-        super().__init__()
-        self.linear = torch.nn.Linear(config["width"], 2)
+def test_the_loader_builds_the_registered_class_its_config_names(tmp_path: Path):
+    from in2.nn.baseline import FFCBaseline
 
-
-def test_the_loader_builds_any_module_from_its_config(tmp_path: Path):
     torch.manual_seed(0)
-    original = _Affine({"width": 3})
-    weight_files.save(original, tmp_path, {"width": 3})
-    loaded = loader.load_pretrained(tmp_path, _Affine)
-    assert torch.equal(loaded.linear.weight, original.linear.weight) and not loaded.training
-    (tmp_path / "config.json").write_text(json.dumps({"width": 4}))
-    with pytest.raises(WeightsError, match=r"linear.weight has shape \(2, 3\) in the file"):
-        loader.load_pretrained(tmp_path, _Affine)
+    original = build_model("ffc_baseline", overrides={"base_channels": 4, "num_blocks": 1})
+    weight_files.save(original, tmp_path, loader.export_config(original))
+    loaded = loader.load_pretrained(tmp_path, FFCBaseline)
+    assert isinstance(loaded, FFCBaseline) and not loaded.training
+    assert torch.equal(loaded.encoder[0][0].weight, original.encoder[0][0].weight)
+    config = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**config, "base_channels": 8}))
+    expected = r"has shape \(4, 4, 7, 7\) in the file but the model expects \(8, 4, 7, 7\)"
+    with pytest.raises(WeightsError, match=expected):
+        loader.load_pretrained(tmp_path, FFCBaseline)
+
+
+def test_the_registry_builds_presets_and_names_what_it_knows():
+    assert preset_config("tiny", hole_prefill="smooth") == IN2Config.tiny(hole_prefill="smooth")
+    assert preset_config() == IN2Config() and preset_config("small") == IN2Config.small()
+    assert build_model("in2", "tiny").config == IN2Config.tiny()
+    with pytest.raises(ValueError, match="unknown IN2 preset 'huge'; use default, small, tiny"):
+        preset_config("huge")
+    with pytest.raises(WeightsError, match="model_type 'unet'.*known: ffc_baseline, in2"):
+        model_class("unet")
 
 
 @pytest.mark.parametrize(

@@ -135,7 +135,7 @@ def test_validation_and_evaluation_score_alike():
     from trainer.data import ValidationSet
     from trainer.eval.protocol import COLUMNS, score_row
     from trainer.synthetic_faces import render_face
-    from trainer.train import validate
+    from trainer.validation import validate
 
     class Faces:
         def __len__(self) -> int:

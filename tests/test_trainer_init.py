@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from in2 import IN2, IN2Config
-from trainer.train import build_generator
+from trainer.models import build_generator
 
 
 def _export(tmp_path, **overrides) -> str:

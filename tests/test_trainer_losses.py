@@ -168,7 +168,7 @@ def test_perceptual_random_backbone_grad_flows_to_prediction_only():
 
 
 def test_build_perceptual_auto_uses_pretrained_efficientnet_never_random(clean_env):
-    from trainer.train import build_perceptual
+    from trainer.models import build_perceptual
 
     cfg = {"perceptual": 1.0, "perceptual_backbone": "auto"}
     assert "EfficientNet-Lite0" in build_perceptual(cfg).source
@@ -244,7 +244,7 @@ def test_feature_matching_detaches_real():
 def _step_setup(accum: int, l1: float = 0.0, perceptual: bool = False, lr: float = 1e-3):
     from accelerate import Accelerator
 
-    from trainer.train import GANStep
+    from trainer.gan_step import GANStep
 
     acc = Accelerator(cpu=True, gradient_accumulation_steps=accum)
     torch.manual_seed(0)
@@ -323,7 +323,7 @@ def test_ffc_baseline_any_size_one_step_and_export(fresh_accelerate, tmp_path):
 
     from in2 import IN2, InpaintPipeline, WeightsError, load_model
     from in2.nn.baseline import FFCBaseline
-    from trainer.train import GANStep
+    from trainer.gan_step import GANStep
 
     torch.manual_seed(0)
     G = FFCBaseline({"base_channels": 8, "num_blocks": 1, "train_resolution": 32})

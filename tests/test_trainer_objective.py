@@ -12,8 +12,9 @@ from torch import nn
 
 from trainer import perceptual as P
 from trainer.discriminator import PatchDiscriminator
+from trainer.gan_step import GANStep
 from trainer.losses import d_adversarial, g_adversarial, r1_penalty
-from trainer.train import GANStep, lr_factor
+from trainer.train import lr_factor
 
 # ------------------------------------------------------------------ adversarial formulas
 
@@ -142,7 +143,7 @@ def test_discriminator_perceptual_and_feature_matching_see_the_composite(fresh_a
 def test_r1_weight_and_lazy_step_scaling(fresh_accelerate, monkeypatch, gamma, every):
     # Only the R1 term moves D (the adversarial term is zeroed), so one SGD step scales w by
     # exactly 1 - lr * gamma/2 * every * 2/(H*W) on R1 steps and leaves it alone otherwise.
-    monkeypatch.setattr("trainer.train.L.d_adversarial", lambda r, f: 0.0 * (r.sum() + f.sum()))
+    monkeypatch.setattr("trainer.losses.d_adversarial", lambda r, f: 0.0 * (r.sum() + f.sum()))
     image, mask = _inputs(4, 4)
     D = LinearD()
     step = _gan_step(D, ConstantG(), None, {"r1": gamma, "r1_every": every, "feature_matching": 0.0, "perceptual": 0.0})

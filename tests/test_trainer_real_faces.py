@@ -101,7 +101,7 @@ def test_hole_only_training_step_matches_the_full_decode(fresh_accelerate):
 
     from in2 import IN2, IN2Config
     from trainer.discriminator import PatchDiscriminator
-    from trainer.train import GANStep
+    from trainer.gan_step import GANStep
 
     cfg = {"adversarial": 1.0, "feature_matching": 0.1, "r1": 0.0, "perceptual": 0.0, "l1": 1.0,
            "adv_start_step": 0, "masked_discriminator": True}
@@ -132,7 +132,7 @@ def test_reconstruction_warm_up_skips_the_discriminator(fresh_accelerate):
 
     from in2 import IN2, IN2Config
     from trainer.discriminator import PatchDiscriminator
-    from trainer.train import GANStep
+    from trainer.gan_step import GANStep
 
     torch.manual_seed(0)
     G, D = IN2(IN2Config.tiny()), PatchDiscriminator(base=8, num_down=2)

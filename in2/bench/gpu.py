@@ -26,11 +26,12 @@ from typing import Any
 import torch
 
 from ..model import IN2
+from ..model_types import PRESETS, preset_config
 from ..nn.baseline import FFCBaseline
 from ..options import DTYPES
 from ..runtime import resolve_device
 from .holes import HoleSpec, hole_mask
-from .latency import CONFIGS, parse_size, time_alternating
+from .latency import parse_size, time_alternating
 from .peak_memory import PeakMemory
 
 SIZES = "512x512,1024x576,2048x2048,3840x2160"
@@ -87,7 +88,7 @@ def _row(size: str, hole: HoleSpec, dtype: str, compiled: bool, cell: dict[str, 
 
 def _models(config: str, dtype: torch.dtype, device: torch.device, compiled: bool) -> dict[str, torch.nn.Module]:
     torch.manual_seed(0)
-    in2 = IN2(CONFIGS[config]()).eval().to(device, dtype)
+    in2 = IN2(preset_config(config)).eval().to(device, dtype)
     lama: torch.nn.Module = FFCBaseline().eval().to(device, dtype)
     if compiled:
         in2.encoder = torch.compile(in2.encoder)
@@ -100,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m in2.bench.gpu", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="cuda")
-    p.add_argument("--config", default="default", choices=sorted(CONFIGS))
+    p.add_argument("--config", default="default", choices=PRESETS)
     p.add_argument("--sizes", default=SIZES, help="comma-separated WxH")
     p.add_argument("--dtypes", default="bf16,fp32,fp16")
     p.add_argument("--compile", default="off,on", help="off, on or both (off,on)")

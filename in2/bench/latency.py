@@ -36,17 +36,15 @@ from typing import Any
 import torch
 
 from .. import runtime
-from ..config import IN2Config
 from ..errors import IN2Error
 from ..model import IN2, level_sizes
+from ..model_types import PRESETS, preset_config
 from ..nn.attention import attention_backend, natten_available, natten_fused_available, neighborhood_attention
 from ..nn.baseline import FFCBaseline
 from ..options import DTYPES, PREFILL_MODES, canonical_dtype
 from ..runtime import matmul_precision, resolve_device
 from .holes import HoleSpec, hole_mask, parse_holes
 from .peak_memory import PeakMemory, in_fresh_process
-
-CONFIGS = {"default": IN2Config, "small": IN2Config.small, "tiny": IN2Config.tiny}
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -108,7 +106,8 @@ def measure_model(spec: dict[str, Any]) -> dict[str, Any]:
     device = torch.device(spec["device"])
     dtype = DTYPES[spec["dtype"]]
     torch.manual_seed(0)
-    model = IN2(CONFIGS[spec["config"]](hole_prefill=spec.get("prefill", PREFILL_MODES[0]))).eval().to(device, dtype)
+    config = preset_config(spec["config"], hole_prefill=spec.get("prefill", PREFILL_MODES[0]))
+    model = IN2(config).eval().to(device, dtype)
     image, mask = _inputs(spec["height"], spec["width"], HoleSpec(*spec["hole"]), device, dtype)
 
     region = None if spec["full_decode"] else mask  # what compositing with blend='none' reads
@@ -222,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m in2.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (auto = cuda when available)")
-    p.add_argument("--config", default="default", choices=sorted(CONFIGS))
+    p.add_argument("--config", default="default", choices=PRESETS)
     p.add_argument("--sizes", default="512x512,1024x576,1024x1024,2048x2048", help="comma-separated WxH")
     p.add_argument(
         "--dtypes", default=None, help="comma-separated of fp32,bf16,fp16 (default: fp32 on CPU, fp32,bf16 on CUDA)"
@@ -293,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         holes = parse_holes(args.hole)
     except ValueError as exc:
         p.error(str(exc))
-    config = CONFIGS[args.config](hole_prefill=args.prefill)
+    config = preset_config(args.config, hole_prefill=args.prefill)
     model = IN2(config).eval().to(device)
     params = sum(t.numel() for t in model.parameters())
     where = (

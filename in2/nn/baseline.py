@@ -57,7 +57,7 @@ def _conv_bn_relu(c_in: int, c_out: int, k: int, stride: int = 1) -> nn.Sequenti
 class FFCBaseline(nn.Module):
     """``model(image, mask) -> prediction`` in [0, 1], the same call as ``in2.IN2``."""
 
-    model_type = "ffc_baseline"  # what config.json names it by (``in2.loader.MODEL_TYPES``)
+    model_type = "ffc_baseline"  # what config.json names it by (``in2.model_types.MODEL_TYPES``)
 
     def __init__(self, config: FFCBaselineConfig | dict | None = None) -> None:
         super().__init__()
