@@ -10,9 +10,10 @@ core, so the page, the CLI and the ComfyUI nodes give the same pixels.
 Two API endpoints: `/inpaint` (the editor's value, as the page sends it) and `/inpaint_files`
 (a photo file and an optional mask file); `--mcp` also serves both as MCP tools.
 
-One page, read top to bottom: its input checks, its two endpoints (whose docstrings are the API
-and MCP documentation clients read), the layout that wires them, and the launcher. The option names, precisions and the
-out-of-memory advice come from `in2.options`; everything else the page does is the core's.
+One page, read top to bottom: its input checks, its two endpoints (``Endpoints``, whose
+docstrings are the API and MCP documentation clients read), the layout that wires them
+(``build_demo``), and the launcher. The option names, precisions and the out-of-memory advice
+come from `in2.options`; everything else the page does is the core's.
 """
 
 from __future__ import annotations
@@ -146,30 +147,36 @@ def drop_stale_mask(editor: dict[str, Any] | None, mask_file: str | None) -> Any
     return None
 
 
-def build_demo(pipeline: InpaintPipeline | None, weights_error: str | None = None) -> gr.Blocks:
-    """The page for one loaded pipeline (None: no weights, the page says why and refuses to run).
+class Endpoints:
+    """The page's two API endpoints over one pipeline, one job at a time on the model.
 
-    Built from a pipeline instead of reading flags so tests can hand in a tiny model.
+    A class, not closures inside the layout, so each endpoint reads (and is tested) on its own;
+    their docstrings are the API and MCP documentation clients read.
     """
-    out_dir = Path(tempfile.mkdtemp(prefix="in2-demo-"))
-    model_lock = threading.Lock()  # one job at a time on the model, whichever event started it
 
-    def fill(photo: Image.Image, mask: np.ndarray, mode: str, blend: str, crop: str, grow: float,
-             progress: gr.Progress) -> tuple[Image.Image, np.ndarray, float]:
+    def __init__(self, pipeline: InpaintPipeline | None, weights_error: str | None = None) -> None:
+        self.pipeline = pipeline
+        self.weights_error = weights_error
+        self.out_dir = Path(tempfile.mkdtemp(prefix="in2-demo-"))
+        self.model_lock = threading.Lock()  # one job at a time on the model, whichever event started it
+
+    def fill(
+        self, photo: Image.Image, mask: np.ndarray, mode: str, blend: str, crop: str, grow: float, progress: gr.Progress
+    ) -> tuple[Image.Image, np.ndarray, float]:
         """Run the pipeline on one photo (one job at a time); errors become readable messages."""
-        if pipeline is None:
-            raise gr.Error(weights_error or "No weights are loaded.", title="No model")
+        if self.pipeline is None:
+            raise gr.Error(self.weights_error or "No weights are loaded.", title="No model")
         if not mask.any():
             raise gr.Error(
                 "Nothing is painted: paint over what should be filled (or upload a mask, white = fill).",
                 title="Cannot fill this photo",
             )
-        progress(0, desc="Waiting for the model" if model_lock.locked() else "Filling")
+        progress(0, desc="Waiting for the model" if self.model_lock.locked() else "Filling")
         try:
-            with model_lock, warnings.catch_warnings():
+            with self.model_lock, warnings.catch_warnings():
                 warnings.simplefilter("ignore", EmptyMaskWarning)  # said below, in the page's words
                 start = time.perf_counter()
-                result, filled = pipeline(
+                result, filled = self.pipeline(
                     photo, mask, mode=mode, blend=blend, crop=crop, grow=grow, return_mask=True,
                     progress=lambda done, total: progress((done, total), desc="Filling", unit="chunks"),
                 )
@@ -179,7 +186,7 @@ def build_demo(pipeline: InpaintPipeline | None, weights_error: str | None = Non
         except out_of_memory_errors() as exc:
             log.exception("out of memory")
             ways = memory_advice(lambda name, value: f"{name} '{value}'", offered=("crop", "mode"))
-            raise gr.Error(f"{pipeline.device} ran out of memory on this {photo.width}x{photo.height} photo. "
+            raise gr.Error(f"{self.pipeline.device} ran out of memory on this {photo.width}x{photo.height} photo. "
                            f"Try {ways}.", title="Out of memory") from exc
         if not bool(filled.any()):
             raise gr.Error(f"Nothing to fill: shrinking the mask by {-grow:g} pixels left nothing of it. Use a smaller "
@@ -187,6 +194,7 @@ def build_demo(pipeline: InpaintPipeline | None, weights_error: str | None = Non
         return result, filled.numpy(), seconds
 
     def inpaint(
+        self,
         editor: dict[str, Any] | None,
         mask_file: str | None = None,
         mode: str = MODES[0],
@@ -217,8 +225,8 @@ def build_demo(pipeline: InpaintPipeline | None, weights_error: str | None = Non
                 mask |= read_masks(load_mask(mask_file), [(photo.height, photo.width)])[0].numpy()
         except IN2Error as exc:
             raise gr.Error(str(exc), title="Cannot fill this photo") from exc
-        result, filled, seconds = fill(photo, mask, mode, blend, crop, grow, progress)
-        path = _save_png(result, out_dir)
+        result, filled, seconds = self.fill(photo, mask, mode, blend, crop, grow, progress)
+        path = _save_png(result, self.out_dir)
         status = (
             f"Done in **{seconds:.1f} s**: {result.width}x{result.height} px, "
             f"{int(filled.sum()):,} px filled, mode `{mode}`, blending `{blend}`, crop `{crop}`."
@@ -226,6 +234,7 @@ def build_demo(pipeline: InpaintPipeline | None, weights_error: str | None = Non
         return path, (photo, path), path, status
 
     def inpaint_files(
+        self,
         image: FileData | str,
         mask: FileData | str | None = None,
         mode: str = MODES[0],
@@ -256,9 +265,21 @@ def build_demo(pipeline: InpaintPipeline | None, weights_error: str | None = Non
                 photo = photo.convert("RGB")  # the filled area must not stay transparent
         except IN2Error as exc:
             raise gr.Error(str(exc), title="Cannot fill this photo") from exc
-        result, _, _ = fill(photo, hole, mode, blend, crop, grow, gr.Progress())
-        return FileData(path=_save_png(result, out_dir))
+        result, _, _ = self.fill(photo, hole, mode, blend, crop, grow, gr.Progress())
+        return FileData(path=_save_png(result, self.out_dir))
 
+    # The editor's value has no schema an MCP client can fill (its file references do not
+    # resolve), so the page's endpoint is not offered as an MCP tool; MCP uses inpaint_files.
+    inpaint._mcp_type = "page"  # type: ignore[attr-defined]
+
+
+def build_demo(pipeline: InpaintPipeline | None, weights_error: str | None = None) -> gr.Blocks:
+    """The page for one loaded pipeline (None: no weights, the page says why and refuses to run).
+
+    Built from a pipeline instead of reading flags so tests can hand in a tiny model. Layout
+    only: what the buttons run is ``Endpoints``.
+    """
+    endpoints = Endpoints(pipeline, weights_error)
     with gr.Blocks(title="IN2 face inpainting", delete_cache=(3600, 3600)) as demo:
         gr.Markdown(
             "# IN2 face inpainting\n"
@@ -288,14 +309,7 @@ def build_demo(pipeline: InpaintPipeline | None, weights_error: str | None = Non
                     elem_id="mask-file",
                 )
                 run = gr.Button("Fill", variant="primary", elem_id="run-btn")
-                with gr.Accordion("Options", open=False):
-                    mode = gr.Radio(_choices(MODES), value=MODES[0], label="Inference mode", elem_id="mode")
-                    blend = gr.Radio(_choices(BLENDS), value=BLENDS[0], label="Blending", elem_id="blend")
-                    crop = gr.Radio(_choices(CROPS), value=CROPS[0], label="Crop around each hole", elem_id="crop")
-                    grow = gr.Slider(
-                        -MAX_GROW // 4, MAX_GROW, value=0, step=1, label="Grow the mask (pixels)", elem_id="grow",
-                        info="Covers the halo a tight stroke leaves around what should go; negative shrinks it.",
-                    )
+                mode, blend, crop, grow = _option_controls()
             with gr.Column():
                 compare = gr.ImageSlider(
                     label="Before / after", type="pil", format="png", interactive=False, elem_id="compare"
@@ -310,24 +324,21 @@ def build_demo(pipeline: InpaintPipeline | None, weights_error: str | None = Non
         outputs = [result, compare, download, status]
         # Registered before the examples, whose run event would otherwise take the name.
         run.click(
-            inpaint,
+            endpoints.inpaint,
             inputs=[editor, mask_file, mode, blend, crop, grow],
             outputs=outputs,
             api_name="inpaint",
             concurrency_limit=1,
             concurrency_id="model",
         )
-        gr.api(inpaint_files, api_name="inpaint_files", concurrency_limit=1, concurrency_id="model")
-        # The editor's value has no schema an MCP client can fill (its file references do not
-        # resolve), so the page's endpoint is not offered as an MCP tool; MCP uses inpaint_files.
-        inpaint._mcp_type = "page"  # type: ignore[attr-defined]
+        gr.api(endpoints.inpaint_files, api_name="inpaint_files", concurrency_limit=1, concurrency_id="model")
         reuse.click(result_as_photo, inputs=result, outputs=[editor, mask_file], api_visibility="private")
         with left:  # under the options, once the outputs they fill exist
             gr.Examples(
                 examples=[[str(EXAMPLES_DIR / p), str(EXAMPLES_DIR / m), "native", "seamless"] for p, m in EXAMPLES],
                 inputs=[editor, mask_file, mode, blend],
                 outputs=outputs,
-                fn=inpaint,
+                fn=endpoints.inpaint,
                 run_on_click=True,
                 cache_examples=False,
                 label="Examples: click one to fill its prepared mask",
@@ -338,6 +349,19 @@ def build_demo(pipeline: InpaintPipeline | None, weights_error: str | None = Non
         editor.upload(drop_stale_mask, inputs=[editor, mask_file], outputs=mask_file, api_visibility="private")
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)
     return demo
+
+
+def _option_controls() -> tuple[gr.Radio, gr.Radio, gr.Radio, gr.Slider]:
+    """The folded "Options": inference mode, blending, crop and how far to grow the mask."""
+    with gr.Accordion("Options", open=False):
+        mode = gr.Radio(_choices(MODES), value=MODES[0], label="Inference mode", elem_id="mode")
+        blend = gr.Radio(_choices(BLENDS), value=BLENDS[0], label="Blending", elem_id="blend")
+        crop = gr.Radio(_choices(CROPS), value=CROPS[0], label="Crop around each hole", elem_id="crop")
+        grow = gr.Slider(
+            -MAX_GROW // 4, MAX_GROW, value=0, step=1, label="Grow the mask (pixels)", elem_id="grow",
+            info="Covers the halo a tight stroke leaves around what should go; negative shrinks it.",
+        )
+    return mode, blend, crop, grow
 
 
 def transparent_pixels(image: Image.Image) -> np.ndarray:

@@ -246,7 +246,7 @@ def test_a_saved_workflow_keeps_every_widget_in_place_or_is_refused(pack, tiny_d
                 if n.define_schema()["node_id"] == "IN2_Inpaint")
     widgets = [i["id"] for i in node.define_schema()["inputs"] if i["kind"] not in ("IN2_MODEL", "Image", "Mask")]
     values = next(n["widgets_values"] for n in json.loads(saved.read_text())["nodes"] if n["type"] == "IN2_Inpaint")
-    loaded = dict(zip(widgets, values, strict=True))
+    loaded = dict(zip(widgets, values, strict=False))  # an older workflow holds other values: the case under test
     verdict = node.validate_inputs(**{k: v for k, v in loaded.items() if k in ("crop", "context")})
     if refused:
         assert isinstance(verdict, str) and "saved with an older IN2" in verdict
