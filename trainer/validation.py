@@ -8,8 +8,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from in2.bench.scores import as_uint8, score
 from in2.compositing import paste_into_hole
+from in2.scores import as_uint8, score
 from trainer.data import ValidationSet
 
 __all__ = ["validate"]

@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 
 from ..pipeline import InpaintPipeline
-from .scores import masked_psnr
+from ..scores import masked_psnr
 
 SETTINGS = [("off", None, None), ("on", 2.0, 256), ("on", 3.0, 384), ("on", 4.0, 512)]
 

@@ -27,7 +27,7 @@ from .. import runtime
 from ..imaging import image_to_tensor, mask_to_tensor
 from ..loader import load_model
 from ..pipeline import InpaintPipeline
-from .scores import masked_psnr
+from ..scores import masked_psnr
 
 
 def _int8_decoder(pipe: InpaintPipeline) -> InpaintPipeline:

@@ -10,7 +10,7 @@ the paper). Masks come from a fixed set on disk (``--masks``; written by
 Inference goes through ``InpaintPipeline`` with the product's modes (``in2.options.MODES``):
 ``native`` (the paper's *origin*) or ``resize`` (to the training size and back, composited at
 full size). Metrics are per image on the composited output rounded to uint8
-(``in2.bench.scores.score``, the rule training validation uses too), averaged, and gathered
+(``in2.scores.score``, the rule training validation uses too), averaged, and gathered
 across ranks with ``gather_for_metrics``.
 
 Outputs ``OUT/results.md`` (Table-5-shaped) and ``OUT/results.csv``; the table is printed too.

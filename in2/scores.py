@@ -3,7 +3,7 @@
 Every score is computed per image on what a user would save: the composited output, clamped
 and rounded to uint8 (``quantize``), against the uint8 target, both in [0, 1]. The trainer's
 validation and evaluation protocol (``trainer/eval/metrics.py`` adds LPIPS) and the benchmark's
-precision and crop measurements all score here.
+precision and crop measurements all score here: a core module, so training imports no benchmark.
 
 - PSNR: data range 1; identical images are capped at ``MAX_PSNR`` dB so averages stay finite.
 - SSIM: Wang et al. 2004, Gaussian window 11, sigma 1.5, K1 0.01, K2 0.03, "valid" region
