@@ -50,6 +50,7 @@ def test_lama_reference_has_the_papers_size_and_keeps_odd_sizes() -> None:
     assert bool(((out >= 0) & (out <= 1)).all())
 
 
+@pytest.mark.slow  # each measurement runs in a fresh process
 def test_bench_compare_lama_prints_the_ratio(capsys: pytest.CaptureFixture[str]) -> None:
     bench_main(["--device", "cpu", "--config", "tiny", "--sizes", "40x24", "--hole", "spots:0.05,full",
                 "--compare", "lama", "--skip", "attention,decoder", "--repeats", "1", "--warmup", "0"])
@@ -99,6 +100,7 @@ def test_bench_refuses_a_device_that_is_not_there(capsys: pytest.CaptureFixture[
     assert info.value.code == 2 and "unknown device 'tpu'" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # each measurement runs in a fresh process
 def test_bench_times_the_prefilled_model_of_the_bundled_weights(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
     import json
 
@@ -129,6 +131,7 @@ def test_bench_times_the_prefilled_model_of_the_bundled_weights(tmp_path, capsys
     assert report["model"] and all(row.get("prefill") == "smooth" for row in report["model"])
 
 
+@pytest.mark.slow  # each measurement runs in a fresh process
 def test_bench_can_time_the_cpu_all_in_fp32(capsys: pytest.CaptureFixture[str]) -> None:
     bench_main(["--device", "cpu", "--config", "tiny", "--sizes", "40x24", "--hole", "brush:0.25", "--cpu-bf16", "off",
                 "--skip", "attention,decoder", "--repeats", "1", "--warmup", "0"])
@@ -136,6 +139,7 @@ def test_bench_can_time_the_cpu_all_in_fp32(capsys: pytest.CaptureFixture[str]) 
     assert "fp32 matrix products on this device: fp32" in out
 
 
+@pytest.mark.slow  # each measurement runs in a fresh process
 def test_gpu_script_writes_its_markdown_table_on_the_cpu(tmp_path) -> None:
     """The GPU run is prepared ahead of a GPU: on a CPU with a tiny size it writes every row."""
     from in2.bench.gpu import main as gpu_main

@@ -51,6 +51,7 @@ except ImportError:  # pragma: no cover - depends on the machine
 
 pytestmark = [
     pytest.mark.browser,
+    pytest.mark.slow,
     pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing: apt-get install -y chromium"),
     pytest.mark.skipif(sync_playwright is None, reason="playwright is missing: pip install playwright"),
 ]

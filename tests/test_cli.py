@@ -45,6 +45,7 @@ def _photo(tmp_path: Path, size: tuple[int, int] = (601, 517)) -> tuple[Path, Pa
     return image_path, mask_path, np.asarray(mask) >= 128
 
 
+@pytest.mark.slow  # a fresh interpreter per command
 def test_photo_601x517_comes_back_same_size_with_known_pixels_identical(tmp_path, tiny_weights):
     image_path, mask_path, hole = _photo(tmp_path)
     out = tmp_path / "out.png"
@@ -140,6 +141,7 @@ def test_input_errors_exit_2_without_traceback(tmp_path, tiny_weights, capsys):
     assert "OUT must be a folder" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # a fresh interpreter per command
 def test_module_help_runs():
     done = subprocess.run([sys.executable, "-m", "in2", "--help"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "inpaint" in done.stdout

@@ -31,6 +31,7 @@ RUN_TIMEOUT = 300
 
 pytestmark = [
     pytest.mark.comfyui,
+    pytest.mark.slow,
     pytest.mark.skipif(not COMFYUI_DIR, reason="COMFYUI_DIR is not set (path to a ComfyUI checkout)"),
 ]
 

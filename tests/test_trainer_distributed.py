@@ -49,6 +49,7 @@ _RANKS_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # training runs under a launcher
 def test_ranks_agree_on_resume_and_stop_on_unshared_folders_and_other_batches(tmp_path):
     for rank, steps in ((0, (4,)), (1, (2, 4, 6))):  # rank 1 alone would pick step 6
         for step in steps:
@@ -89,6 +90,7 @@ def test_run_shape_keeps_position_when_the_effective_batch_is_the_same(caplog):
     assert "does not record its process count" in caplog.text and state.batch_in_epoch == 5
 
 
+@pytest.mark.slow  # training runs under a launcher
 def test_resume_on_another_process_count(tmp_path):
     cfg = _config(tmp_path)
     two = tmp_path / "two"

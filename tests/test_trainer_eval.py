@@ -90,6 +90,7 @@ def test_mean_colour_fill():
     assert torch.equal(out[..., 1:, :], img[..., 1:, :])
 
 
+@pytest.mark.slow  # two ranks under a launcher
 def test_evaluate_two_ranks_gathers_every_image_once(weights, tmp_path):
     out = tmp_path / "ddp"
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT), ACCELERATE_USE_CPU="true")

@@ -71,6 +71,7 @@ def _train_rows(out: Path) -> dict[int, dict]:
     return {r["step"]: r for r in _log(out) if "g_total" in r}
 
 
+@pytest.mark.slow  # a training run in a subprocess
 def test_one_step_tiny_cpu_exports_loadable_model(tmp_path):
     cfg = _config(tmp_path, train={"max_steps": 1}, loss={"perceptual": 1.0, "perceptual_backbone": "random"})
     out = tmp_path / "run"
@@ -84,6 +85,7 @@ def test_one_step_tiny_cpu_exports_loadable_model(tmp_path):
     assert (out / "checkpoints" / "step-00000001").is_dir()
 
 
+@pytest.mark.slow  # a training run in a subprocess
 def test_two_ranks_train_checkpoint_resume_export(tmp_path):
     cfg = _config(tmp_path)
     out = tmp_path / "ddp"
@@ -126,6 +128,7 @@ with open(os.path.join(os.environ["RECORD_DIR"], "rank%s.json" % os.environ.get(
 """
 
 
+@pytest.mark.slow  # a training run in a subprocess
 def test_two_ranks_disjoint_samples_one_shape_per_batch_new_order_each_epoch(tmp_path):
     # Several epochs under two real ranks: the sampler's set_epoch must reach each rank (a new
     # order every epoch, the same global order as a sampler built here), the ranks must never
@@ -189,6 +192,7 @@ def test_two_ranks_disjoint_samples_one_shape_per_batch_new_order_each_epoch(tmp
         assert epochs == sorted(epochs) and epochs[0] == 0 and 2 in epochs
 
 
+@pytest.mark.slow  # a training run in a subprocess
 def test_resume_continues_exactly(tmp_path):
     cfg = _config(tmp_path)
     straight, split = tmp_path / "straight", tmp_path / "split"
@@ -204,6 +208,7 @@ def test_resume_continues_exactly(tmp_path):
     assert all(torch.allclose(wa[k].float(), wb[k].float(), atol=1e-6) for k in wa)  # EMA continued too
 
 
+@pytest.mark.slow  # a training run in a subprocess
 def test_sigkill_leaves_only_complete_checkpoints_and_resumes(tmp_path):
     cfg = _config(tmp_path, train={"max_steps": 400}, checkpoint={"every": 1, "keep": 3})
     out = tmp_path / "killed"
@@ -251,6 +256,7 @@ def test_interrupted_save_is_never_visible(tmp_path, monkeypatch):
     assert (root / ".tmp-step-00000005").is_dir()  # only the temp dir holds the partial write
 
 
+@pytest.mark.slow  # a training run in a subprocess
 def test_face_part_training_keeps_snapshots_that_the_curve_scores(tmp_path):
     """A run with face-part holes exports its EMA every N steps; snapshot_curve scores each one."""
     pytest.importorskip("cv2")
