@@ -13,6 +13,9 @@ from typing import Any
 from .errors import WeightsError
 from .options import PREFILL_MODES
 
+#: Keys older config.json files spell differently -> their name now (read, never written).
+_RENAMED = {"factorized_decoder": "factorised_decoder"}
+
 
 @dataclass
 class IN2Config:
@@ -42,7 +45,7 @@ class IN2Config:
     pyramid_levels: int = 3  # 1 = Table 7 ablation: a single INRB from the body to full size
     decoder_hidden: int = 256
     decoder_layers: int = 4  # hidden Linear+ReLU layers before the output Linear
-    factorized_decoder: bool = True  # exact fast form of the first decoder layer
+    factorised_decoder: bool = True  # exact fast form of the first decoder layer
     # input handling
     min_size: int = 16  # smaller sides are replicate-padded to this, then cropped back
     train_resolution: int = 512  # pixel side used by the pipeline's "resize" mode
@@ -103,6 +106,7 @@ class IN2Config:
         """Build from a dict; unknown keys are an error because they mean another architecture."""
         if not isinstance(data, dict):
             raise WeightsError(f"IN2 config must be a JSON object, got {type(data).__name__}")
+        data = {_RENAMED.get(key, key): value for key, value in data.items()}
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:

@@ -58,7 +58,7 @@ class IN2(nn.Module):
         dec_widths = [c.body_dim, *(c.body_dim, 2 * c.base_channels, c.base_channels)[-c.pyramid_levels :]]
         self.decoder = PyramidDecoder(dec_widths, c.out_channels, c.decoder_hidden, c.decoder_layers)
         # Plain LIIF evaluation of the first decoder layer when False (same function, slower).
-        self.factorized_decoder = c.factorized_decoder
+        self.factorised_decoder = c.factorised_decoder
         if c.hole_prefill == "smooth":  # start as the pre-fill itself: the decoder learns a correction
             nn.init.zeros_(self.decoder.to_rgb.weight)
             nn.init.zeros_(self.decoder.to_rgb.bias)
@@ -121,7 +121,7 @@ class IN2(nn.Module):
         release_freed_memory(x.device)
         full = (height + pad_h, width + pad_w)
         sizes = [*reversed(level_sizes(*full)[:2]), full][-self.config.pyramid_levels :]
-        y = self.decoder(feat, sizes, chunk_size=chunk_size, factorized=self.factorized_decoder, progress=progress,
+        y = self.decoder(feat, sizes, chunk_size=chunk_size, factorised=self.factorised_decoder, progress=progress,
                          region=None if region is None else region[:, 0])
         y = y[..., :height, :width] if (pad_h or pad_w) else y
         if self.config.hole_prefill == "smooth":  # sigmoid output -> a correction in (-1, 1)

@@ -61,7 +61,7 @@ def test_plain_form_matches_spec_transcription(src, dst):
     block = _block()
     feat = torch.randn(2, 5, *src)
     with torch.no_grad():
-        ours = block(feat, dst, factorized=False)
+        ours = block(feat, dst, factorised=False)
         ref = _plain_liif(block, feat, dst)
     torch.testing.assert_close(ours, ref, atol=1e-5, rtol=1e-5)
 
@@ -72,8 +72,8 @@ def test_factorised_equals_plain(src, dst, chunk):
     block = _block(c_in=6, c_out=3, hidden=24, layers=4)
     feat = torch.randn(1, 6, *src)
     with torch.no_grad():
-        plain = block(feat, dst, factorized=False)
-        fast = block(feat, dst, factorized=True, chunk_size=chunk)
+        plain = block(feat, dst, factorised=False)
+        fast = block(feat, dst, factorised=True, chunk_size=chunk)
     assert fast.shape == (1, 3, *dst)
     torch.testing.assert_close(fast, plain, atol=1e-5, rtol=1e-5)
 
@@ -81,11 +81,11 @@ def test_factorised_equals_plain(src, dst, chunk):
 def test_factorised_gradients_match_plain():
     block = _block()
     feat = torch.randn(1, 5, 4, 3, requires_grad=True)
-    block(feat, (9, 7), factorized=False).square().sum().backward()
+    block(feat, (9, 7), factorised=False).square().sum().backward()
     plain = [feat.grad.clone(), *(p.grad.clone() for p in block.parameters())]
     feat.grad = None
     block.zero_grad()
-    block(feat, (9, 7), factorized=True).square().sum().backward()
+    block(feat, (9, 7), factorised=True).square().sum().backward()
     fast = [feat.grad, *(p.grad for p in block.parameters())]
     for a, b in zip(fast, plain, strict=True):
         torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
@@ -143,9 +143,9 @@ def test_chunked_training_gradients_match_unchunked():
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
 
 
-@pytest.mark.parametrize("factorized", [True, False])
+@pytest.mark.parametrize("factorised", [True, False])
 @pytest.mark.parametrize("chunk", [None, 5])
-def test_region_decode_equals_full_decode_inside_and_zero_outside(factorized, chunk):
+def test_region_decode_equals_full_decode_inside_and_zero_outside(factorised, chunk):
     torch.manual_seed(3)
     dec = PyramidDecoder([6, 5, 4, 3], 3, hidden=16, layers=2).eval()
     feat = torch.randn(3, 6, 4, 5)
@@ -154,8 +154,8 @@ def test_region_decode_equals_full_decode_inside_and_zero_outside(factorized, ch
     region[1] = False  # an image with nothing to decode
     region[2, 0, :] = True  # a border row
     with torch.no_grad():
-        full = dec(feat, sizes, factorized=factorized)
-        part = dec(feat, sizes, factorized=factorized, region=region, chunk_size=chunk)
+        full = dec(feat, sizes, factorised=factorised)
+        part = dec(feat, sizes, factorised=factorised, region=region, chunk_size=chunk)
     sel = region[:, None].expand_as(full)
     torch.testing.assert_close(part[sel], full[sel], rtol=0, atol=1e-6)
     assert part[~sel].abs().max().item() == 0.0

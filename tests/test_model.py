@@ -85,11 +85,11 @@ def test_factorised_equals_plain_decoder(tiny):
     image, mask = _inputs(1, 29, 41)
     with torch.no_grad():
         fast = tiny(image, mask)
-        tiny.factorized_decoder = False
+        tiny.factorised_decoder = False
         try:
             plain = tiny(image, mask, chunk_size=300)
         finally:
-            tiny.factorized_decoder = True
+            tiny.factorised_decoder = True
     torch.testing.assert_close(fast, plain, atol=1e-5, rtol=1e-5)
 
 

@@ -76,6 +76,14 @@ def test_export_from_before_the_newer_config_fields_loads(saved: Path, model: IN
     torch.testing.assert_close(_outputs(loaded), _outputs(model), atol=0, rtol=0)
 
 
+def test_export_with_the_older_spelling_of_a_key_loads(saved: Path, model: IN2):
+    """config.json files written before the factorised decoder's key was respelt still load."""
+    config = model.config.to_dict()
+    config["factorized_decoder"] = not config.pop("factorised_decoder")
+    (saved / "config.json").write_text(json.dumps(config))
+    assert IN2.from_pretrained(saved).config.factorised_decoder is (not model.config.factorised_decoder)
+
+
 def test_the_loader_builds_the_registered_class_its_config_names(tmp_path: Path):
     from in2.nn.baseline import FFCBaseline
 

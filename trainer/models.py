@@ -32,7 +32,7 @@ def init_from_export(model: torch.nn.Module, source: str) -> None:
     from in2 import IN2
 
     src = IN2.from_pretrained(source, local_files_only=True)
-    ignore = {"hole_prefill", "prefill_steps", "train_resolution", "min_size", "factorized_decoder"}
+    ignore = {"hole_prefill", "prefill_steps", "train_resolution", "min_size", "factorised_decoder"}
     theirs, ours = dataclasses.asdict(src.config), dataclasses.asdict(model.config)
     differ = sorted(k for k in ours if k not in ignore and ours[k] != theirs.get(k))
     if differ:

@@ -202,10 +202,10 @@ def bench_decoder(size: tuple[int, int], model: IN2, device: torch.device, args:
     feat = torch.randn(1, model.config.body_dim, *levels[2], device=device)
     sizes = [levels[1], levels[0], size][-model.config.pyramid_levels :]
     row: dict[str, Any] = {"size": f"{size[1]}x{size[0]}"}
-    for name, factorized in (("factorised_s", True), ("plain_s", False)):
-        def run(factorized: bool = factorized) -> None:
+    for name, factorised in (("factorised_s", True), ("plain_s", False)):
+        def run(factorised: bool = factorised) -> None:
             with torch.no_grad():
-                model.decoder(feat, sizes, chunk_size=args.chunk_size, factorized=factorized)
+                model.decoder(feat, sizes, chunk_size=args.chunk_size, factorised=factorised)
 
         row[name] = statistics.median(time_runs(run, device, args.warmup, args.repeats, args.long_s))
     row["speedup"] = row["plain_s"] / row["factorised_s"]
