@@ -175,12 +175,10 @@ class Endpoints:
         try:
             with self.model_lock, warnings.catch_warnings():
                 warnings.simplefilter("ignore", EmptyMaskWarning)  # said below, in the page's words
-                start = time.perf_counter()
-                result, filled = self.pipeline(
-                    photo, mask, mode=mode, blend=blend, crop=crop, grow=grow, return_mask=True,
+                outcome = self.pipeline(
+                    photo, mask, mode=mode, blend=blend, crop=crop, grow=grow,
                     progress=lambda done, total: progress((done, total), desc="Filling", unit="chunks"),
                 )
-                seconds = time.perf_counter() - start
         except IN2Error as exc:
             raise gr.Error(str(exc), title="Cannot fill this photo") from exc
         except out_of_memory_errors() as exc:
@@ -188,10 +186,10 @@ class Endpoints:
             ways = memory_advice(lambda name, value: f"{name} '{value}'", offered=("crop", "mode"))
             raise gr.Error(f"{self.pipeline.device} ran out of memory on this {photo.width}x{photo.height} photo. "
                            f"Try {ways}.", title="Out of memory") from exc
-        if not bool(filled.any()):
+        if not bool(outcome.mask.any()):
             raise gr.Error(f"Nothing to fill: shrinking the mask by {-grow:g} pixels left nothing of it. Use a smaller "
                            "shrink (grow closer to 0) or paint a larger area.", title="Cannot fill this photo")
-        return result, filled.numpy(), seconds
+        return outcome.image, outcome.mask.numpy(), outcome.timings["total"]
 
     def inpaint(
         self,

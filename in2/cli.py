@@ -247,7 +247,7 @@ def _inpaint(args: argparse.Namespace) -> int:
             bar.n = done
             bar.refresh()
 
-        result = pipe(image, mask, progress=progress, **pipeline_options(args))
+        result = pipe(image, mask, progress=progress, **pipeline_options(args)).image
     save_image(result, pair.output, fit)
     say(f"wrote {pair.output}")
     return 0

@@ -8,6 +8,7 @@ memory budget), the model, and ``compositing`` (known pixels bit-exact).
 from __future__ import annotations
 
 import math
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,7 +44,7 @@ from .runtime import (
 if TYPE_CHECKING:
     from .model import IN2
 
-__all__ = ["InpaintPipeline", "MODES", "BLENDS", "CROPS", "check_options", "MAX_CONTEXT"]
+__all__ = ["InpaintPipeline", "InpaintResult", "MODES", "BLENDS", "CROPS", "check_options", "MAX_CONTEXT"]
 
 #: Bounds that keep a crop box and a decoder step finite and meaningful.
 MAX_CONTEXT = 64.0
@@ -109,6 +110,25 @@ def _warn_empty(given: list[torch.Tensor], holes: list[torch.Tensor], prep: Mask
     else:
         why = f"no mask pixel is at or above threshold={prep.threshold:g} of white"
     warnings.warn(f"nothing to fill{where}: {why}, so the image is returned unchanged", EmptyMaskWarning, stacklevel=3)
+
+
+@dataclass(frozen=True)
+class InpaintResult:
+    """What ``InpaintPipeline.__call__`` returns.
+
+    Attributes:
+        image: the filled input, of the kind and size given (a PIL image, a numpy array, a
+            ``[3,H,W]``/``[B,3,H,W]`` tensor, or a list of these); pixels outside the mask bit-exact.
+        mask: the holes actually filled, after ``threshold``, ``grow`` and ``fill_holes``: an
+            ``[H,W]`` bool tensor per image (a list for a list, ``[B,H,W]`` for a batch tensor).
+        timings: seconds per stage: ``prepare`` (reading the inputs, preparing the masks,
+            planning the forwards), ``inpaint`` (the forwards, compositing and the copy back to
+            the caller's format, which waits for a GPU to finish) and ``total``.
+    """
+
+    image: Any
+    mask: Any
+    timings: dict[str, float]
 
 
 @dataclass(frozen=True)
@@ -313,34 +333,49 @@ class InpaintPipeline:
         grow: Grow = 0,
         fill_holes: bool = False,
         threshold: float = 0.5,
-        return_mask: bool = False,
         chunk_size: int | None = None,
         progress: Progress | None = None,
-    ) -> Any:
-        """Inpaint ``image`` where ``mask`` is set; returns the same kind at the same size.
+    ) -> InpaintResult:
+        """Inpaint ``image`` where ``mask`` is set, at the image's own size.
 
-        mode: ``native`` runs the model at the image's own resolution; ``resize`` runs it at
-        ``config.train_resolution`` squared (bicubic with antialiasing down, bicubic up; the
-        mask is shrunk so any hole pixel makes a hole) and composites at full size.
-        blend: ``none`` pastes the prediction into the hole; ``seamless`` colour-matches it to
-        the surroundings and hides the seam inside the hole (``compositing.seamless_blend``).
-        crop: ``on`` inpaints each hole region inside its own context box (``regions``) and
-        stitches it back; ``off`` runs the whole image; ``auto`` crops when the whole image
-        would not fit in memory, or when it has at least ``regions.AUTO_CROP_MIN_PIXELS`` and
-        its boxes cover at most ``regions.AUTO_CROP_SHARE`` of it.
-        context, context_min: a box's side is ``context`` times its region's side, at least
-        ``context_min`` pixels (at most the image's).
-        grow, fill_holes, threshold: mask preparation (``mask_prep.MaskPrep``).
-        return_mask: also return the holes actually filled, ``(result, mask)``: an ``[H,W]`` bool
-        tensor per image (a list for a list, ``[B,H,W]`` for a batch tensor).
-        chunk_size: decoder queries evaluated at once (default ``runtime.DEFAULT_CHUNK_SIZE``).
-        progress: ``progress(done, total)`` after every decoded chunk; may raise to stop. When
-        several forwards run (images of different sizes, or a batch split to fit memory) the
-        counts are scaled to ``1000`` per forward.
-        An empty mask (also one that threshold or grow leaves empty) returns a copy of the input
-        without running the model, with an ``EmptyMaskWarning``; a full mask runs the model on
-        the mask alone (nothing is known) and returns its prediction.
+        Args:
+            image: a PIL image, a numpy array, a ``[3,H,W]``/``[B,3,H,W]`` float tensor in [0, 1],
+                or a list of these (sizes may differ).
+            mask: white (or True, or 1) = fill; one per image, or one for all
+                (``in2.imaging.masks`` has the rules).
+            mode: ``native`` runs the model at the image's own resolution; ``resize`` runs it at
+                ``config.train_resolution`` squared (bicubic with antialiasing down, bicubic up; the
+                mask is shrunk so any hole pixel makes a hole) and composites at full size.
+            blend: ``none`` pastes the prediction into the hole; ``seamless`` colour-matches it to
+                the surroundings and hides the seam inside the hole (``compositing.seamless_blend``).
+            crop: ``on`` inpaints each hole region inside its own context box (``regions``) and
+                stitches it back; ``off`` runs the whole image; ``auto`` crops when the whole image
+                would not fit in memory, or when it has at least ``regions.AUTO_CROP_MIN_PIXELS``
+                and its boxes cover at most ``regions.AUTO_CROP_SHARE`` of it.
+            context: a crop box's side over its hole region's side.
+            context_min: the smallest side of a crop box in pixels (at most the image's).
+            grow: pixels (or ``"N%"`` of the shorter side) to grow the mask by; negative shrinks it.
+            fill_holes: also fill unmasked gaps the mask encloses.
+            threshold: a soft mask is filled where it is at least this much of white.
+            chunk_size: decoder queries evaluated at once (default ``runtime.DEFAULT_CHUNK_SIZE``).
+            progress: ``progress(done, total)`` after every decoded chunk; may raise to stop. When
+                several forwards run (images of different sizes, or a batch split to fit memory)
+                the counts are scaled to ``1000`` per forward.
+
+        Returns:
+            An ``InpaintResult``: the filled ``image`` (the kind given), the ``mask`` actually
+            filled and the ``timings`` of the stages. An empty mask (also one that threshold or
+            grow leaves empty) gives a copy of the input without running the model, with an
+            ``EmptyMaskWarning``; a full mask runs the model on the mask alone (nothing is known).
+
+        Examples:
+            >>> from in2 import InpaintPipeline
+            >>> from in2.imaging import load_image, load_mask
+            >>> pipe = InpaintPipeline.from_pretrained()  # the bundled demo weights
+            >>> result = pipe(load_image("face.jpg"), load_mask("mask.png"), blend="seamless")
+            >>> result.image.save("filled.png")  # exactly the size of face.jpg
         """
+        start = time.perf_counter()
         options = check_options(mode, blend, crop, context, context_min, grow, fill_holes, threshold, chunk_size)
         context, context_min = options["context"], options["context_min"]
         chunk = options["chunk_size"] or DEFAULT_CHUNK_SIZE
@@ -358,12 +393,23 @@ class InpaintPipeline:
             for box in self._boxes(hole, mode, crop, context, context_min, limit)
         ]
         jobs = self._jobs(pieces, mode, limit)
-        results: list[torch.Tensor | None] = [None] * len(batch)
+        planned = time.perf_counter()
+        results = self._run(jobs, batch.tensors, holes, mode, blend, chunk, progress)
+        restored = batch.restore(results, holes)
+        done = time.perf_counter()
+        timings = {"prepare": planned - start, "inpaint": done - planned, "total": done - start}
+        return InpaintResult(restored, batch.restore_masks(holes), timings)
 
+    def _run(
+        self, jobs: list[_Job], tensors: list[torch.Tensor], holes: list[torch.Tensor], mode: str, blend: str,
+        chunk: int, progress: Progress | None,
+    ) -> list[torch.Tensor | None]:
+        """Every job through the model, composited and stitched into its image (None: untouched)."""
+        results: list[torch.Tensor | None] = [None] * len(tensors)
         device = self.device
         with torch.inference_mode():
             for number, job in enumerate(jobs):
-                crops = [batch.tensors[p.index][(slice(None),) + p.box.slices].to(device) for p in job.pieces]
+                crops = [tensors[p.index][(slice(None),) + p.box.slices].to(device) for p in job.pieces]
                 # one piece: a view, not a copy (a 3840x2160 photo is 100 MB in float32)
                 images = (crops[0][None] if len(crops) == 1 else torch.stack(crops)).to(torch.float32)
                 job_holes = torch.stack([holes[p.index][p.box.slices].to(device) for p in job.pieces])[:, None]
@@ -375,10 +421,9 @@ class InpaintPipeline:
                     filled = paste_into_hole(images, pred, job_holes)
                 for slot, piece in enumerate(job.pieces):
                     results[piece.index] = stitch(
-                        results[piece.index], batch.tensors[piece.index], piece.box, filled[slot]
+                        results[piece.index], tensors[piece.index], piece.box, filled[slot]
                     )
-        restored = batch.restore(results, holes)
-        return (restored, batch.restore_masks(holes)) if return_mask else restored
+        return results
 
     @staticmethod
     def _job_progress(progress: Progress | None, number: int, count: int) -> Progress | None:

@@ -54,8 +54,10 @@ def test_holes_fill_what_the_soft_mask_fills_in_the_pipeline():
     pipe = InpaintPipeline(IN2(IN2Config.tiny()), device="cpu")
     image = torch.rand(1, 3, H, W)
     mask = _soft_mask()
-    out_soft, filled_soft = pipe(image, mask, threshold=0.25, return_mask=True)
-    out_bool, filled_bool = pipe(image, layout.node_holes(mask, H, W, False, 0.25), threshold=0.25, return_mask=True)
+    soft = pipe(image, mask, threshold=0.25)
+    out_soft, filled_soft = soft.image, soft.mask
+    hard = pipe(image, layout.node_holes(mask, H, W, False, 0.25), threshold=0.25)
+    out_bool, filled_bool = hard.image, hard.mask
     assert torch.equal(filled_bool, filled_soft) and torch.equal(out_bool, out_soft)
 
 

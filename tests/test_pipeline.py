@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from in2 import IN2, IN2Config, InpaintPipeline
+from in2 import IN2, IN2Config, InpaintPipeline, InpaintResult
 from in2.errors import InputError
 from in2.runtime import bytes_per_pixel, max_pixels, resolve_device, resolve_dtype
 
@@ -69,7 +69,7 @@ def _spy(pipe, monkeypatch) -> _Spy:
 )
 def test_same_kind_same_size_known_pixels_exact(pipe, hole, make, mode, blend):
     image = make()
-    out = pipe(image, hole, mode=mode, blend=blend)
+    out = pipe(image, hole, mode=mode, blend=blend).image
     assert type(out) is type(image)
     if isinstance(image, Image.Image):
         assert out.mode == image.mode and out.size == image.size
@@ -90,7 +90,7 @@ def test_same_kind_same_size_known_pixels_exact(pipe, hole, make, mode, blend):
 def test_empty_mask_returns_a_copy_without_running_the_model(pipe, monkeypatch):
     spy = _spy(pipe, monkeypatch)
     image = Image.fromarray(_rgb())
-    out = pipe(image, np.zeros((H, W), bool))
+    out = pipe(image, np.zeros((H, W), bool)).image
     assert spy.calls == []
     assert out is not image and out.mode == image.mode
     assert np.array_equal(np.asarray(out), np.asarray(image))
@@ -98,14 +98,14 @@ def test_empty_mask_returns_a_copy_without_running_the_model(pipe, monkeypatch):
 
 def test_full_mask_runs_the_model(pipe, monkeypatch):
     spy = _spy(pipe, monkeypatch)
-    out = pipe(_rgb(), np.ones((H, W), bool))
+    out = pipe(_rgb(), np.ones((H, W), bool)).image
     assert spy.calls == [(1, 3, H, W)] and out.shape == (H, W, 3)
 
 
 def test_batches_run_together_and_lists_of_sizes_one_by_one(pipe, hole, monkeypatch):
     spy = _spy(pipe, monkeypatch)
     batch = torch.rand(3, 3, H, W)
-    out = pipe(batch, torch.from_numpy(hole >= 128))  # one mask for the whole batch
+    out = pipe(batch, torch.from_numpy(hole >= 128)).image  # one mask for the whole batch
     assert out.shape == batch.shape and spy.calls == [(3, 3, H, W)]
     keep = torch.from_numpy(hole < 128)
     assert torch.equal(out[..., keep], batch[..., keep])
@@ -114,7 +114,7 @@ def test_batches_run_together_and_lists_of_sizes_one_by_one(pipe, hole, monkeypa
     small = _rgb()[:20, :30]
     images = [_rgb(), small, _rgb()]
     masks = [hole, np.ones((20, 30), bool), np.zeros((H, W), bool)]  # third: nothing to fill
-    outs = pipe(images, masks)
+    outs = pipe(images, masks).image
     assert [o.shape for o in outs] == [(H, W, 3), (20, 30, 3), (H, W, 3)]
     assert spy.calls == [(1, 3, H, W), (1, 3, 20, 30)]
     assert np.array_equal(outs[2], images[2])
@@ -124,7 +124,7 @@ def test_batch_is_split_to_fit_the_budget(pipe, hole, monkeypatch):
     spy = _spy(pipe, monkeypatch)
     pipe.max_pixels = 2 * H * W
     try:
-        out = pipe(torch.rand(5, 3, H, W), torch.from_numpy(hole >= 128))
+        out = pipe(torch.rand(5, 3, H, W), torch.from_numpy(hole >= 128)).image
     finally:
         pipe.max_pixels = None
     assert out.shape[0] == 5 and spy.calls == [(2, 3, H, W), (2, 3, H, W), (1, 3, H, W)]
@@ -156,7 +156,7 @@ def test_too_large_names_size_limit_and_ways_out(pipe, hole):
 
 def test_resize_mode_runs_the_model_at_train_resolution(pipe, hole, monkeypatch):
     spy = _spy(pipe, monkeypatch)
-    out = pipe(Image.fromarray(_rgb()), hole, mode="resize")
+    out = pipe(Image.fromarray(_rgb()), hole, mode="resize").image
     side = pipe.model.config.train_resolution
     assert side == 64
     assert spy.calls == [(1, 3, side, side)] and out.size == (W, H)
@@ -179,7 +179,7 @@ def test_progress_is_forwarded_and_can_interrupt(pipe, hole):
 
 def test_chunking_does_not_change_the_result(pipe, hole):
     image = _rgb()
-    assert np.array_equal(pipe(image, hole, chunk_size=97), pipe(image, hole))
+    assert np.array_equal(pipe(image, hole, chunk_size=97).image, pipe(image, hole).image)
 
 
 def test_bad_arguments(pipe, hole):
@@ -250,7 +250,7 @@ def test_bf16_on_cpu_runs(hole):
     torch.manual_seed(0)
     pipe = InpaintPipeline(IN2(IN2Config.tiny()), device="cpu", dtype="bf16")
     image = _rgb()
-    out = pipe(image, hole)
+    out = pipe(image, hole).image
     assert out.dtype == np.uint8 and np.array_equal(out[hole < 128], image[hole < 128])
 
 
@@ -268,13 +268,13 @@ def test_crop_on_fills_each_region_in_its_own_box_as_one_batch(pipe, monkeypatch
     image = np.random.default_rng(2).integers(0, 256, (200, 300, 3), dtype=np.uint8)
     mask = _two_holes()
     spy = _spy(pipe, monkeypatch)
-    out = pipe(image, mask, crop="on", context=3.0, context_min=48)
+    out = pipe(image, mask, crop="on", context=3.0, context_min=48).image
     assert spy.calls == [(2, 3, 48, 48)]  # two equal boxes, one forward
     assert out.shape == image.shape and np.array_equal(out[~mask], image[~mask])
     assert not np.array_equal(out[mask], image[mask])
     # stitched pixels are exactly what the model gives for that box alone
     box = (slice(1, 49), slice(12, 60))  # the first hole's 48x48 box, centred on it
-    alone = pipe(image[box], mask[box], crop="off")
+    alone = pipe(image[box], mask[box], crop="off").image
     assert np.array_equal(out[box], alone)
 
 
@@ -295,7 +295,7 @@ def test_auto_crops_when_the_whole_photo_is_over_budget(pipe, monkeypatch):
         with pytest.raises(InputError, match="crop='on'"):
             pipe(image, mask, crop="off")
         spy = _spy(pipe, monkeypatch)
-        out = pipe(image, mask, context_min=64)
+        out = pipe(image, mask, context_min=64).image
     finally:
         pipe.max_pixels = None
     assert spy.calls == [(2, 3, 64, 64)]
@@ -320,13 +320,15 @@ def test_grow_fill_holes_and_the_returned_mask(pipe):
     mask = np.zeros((H, W), bool)
     mask[10:20, 10:20] = True
     mask[14, 14] = False
-    out, filled = pipe(image, mask, grow=2, fill_holes=True, return_mask=True)
+    result = pipe(image, mask, grow=2, fill_holes=True)
+    out, filled = result.image, result.mask
     assert filled.dtype == torch.bool and filled.shape == (H, W)
     assert bool(filled[14, 14]) and bool(filled[8, 15]) and not bool(filled[7, 15])
     keep = ~filled.numpy()
     assert np.array_equal(out[keep], image[keep]) and not np.array_equal(out[8], image[8])
-    outs, masks = pipe(torch.rand(2, 3, H, W), torch.from_numpy(mask), return_mask=True)
-    assert masks.shape == (2, H, W) and torch.equal(masks[0], torch.from_numpy(mask))
+    result = pipe(torch.rand(2, 3, H, W), torch.from_numpy(mask))
+    outs, masks = result.image, result.mask
+    assert outs.shape == (2, 3, H, W) and masks.shape == (2, H, W) and torch.equal(masks[0], torch.from_numpy(mask))
 
 
 def test_bad_crop_arguments(pipe, hole):
@@ -363,14 +365,15 @@ def test_inputs_follow_the_weights_between_devices(hole):
     pipe = InpaintPipeline(IN2(IN2Config.tiny()), device="cpu")
     image = torch.rand(2, 3, H, W)
     mask = torch.from_numpy(hole >= 128)
-    on_cpu = pipe(image, mask)
+    on_cpu = pipe(image, mask).image
     pipe.to("cuda")
     assert pipe.device.type == "cuda"
-    assert torch.allclose(pipe(image, mask), on_cpu, atol=1e-4)  # CPU inputs, GPU weights, CPU result
-    out, filled = pipe(image.cuda(), mask.cuda(), return_mask=True, grow=2, crop="on", context_min=16)
+    assert torch.allclose(pipe(image, mask).image, on_cpu, atol=1e-4)  # CPU inputs, GPU weights, CPU result
+    result = pipe(image.cuda(), mask.cuda(), grow=2, crop="on", context_min=16)
+    out, filled = result.image, result.mask
     assert out.device.type == "cuda" and filled.device.type == "cuda"  # results and holes stay with the input
     pipe.model.to("cpu")
-    out = pipe(image.cuda(), mask.cuda())  # GPU inputs, CPU weights: runs on the CPU, answers on the GPU
+    out = pipe(image.cuda(), mask.cuda()).image  # GPU inputs, CPU weights: runs on the CPU, answers on the GPU
     assert out.device.type == "cuda" and torch.allclose(out.cpu(), on_cpu, atol=1e-4)
 
 
@@ -386,9 +389,9 @@ def test_without_a_device_the_precision_is_resolved_where_it_first_runs():
 
 def test_options_take_numpy_and_torch_scalars_and_whole_floats(pipe, hole):
     image = _rgb()
-    plain = pipe(image, hole, crop="on", context_min=64, threshold=0.5, grow=4)
+    plain = pipe(image, hole, crop="on", context_min=64, threshold=0.5, grow=4).image
     odd = pipe(image, hole, crop="on", context_min=64.0, threshold=np.float32(0.5), grow=np.int64(4),
-               context=torch.tensor(3.0), chunk_size=np.int32(4096))
+               context=torch.tensor(3.0), chunk_size=np.int32(4096)).image
     assert np.array_equal(plain, odd)
     with pytest.raises(InputError, match="context_min must be a whole number of pixels from 1 to 65536, got 384.5"):
         pipe(image, hole, context_min=384.5)
@@ -417,9 +420,9 @@ def test_cpu_bf16_matmuls_stay_within_their_bound(monkeypatch) -> None:
     hole = mask_to_tensor(Image.open(root / "grace_hopper_mask.png"))[100:292, 150:342]
     assert 0.05 < float(hole.float().mean()) < 0.95
     pipe = InpaintPipeline.from_pretrained(device="cpu")
-    reduced = pipe(image, hole.float())
+    reduced = pipe(image, hole.float()).image
     monkeypatch.setattr(runtime, "CPU_BF16_MATMULS", False)
-    exact = pipe(image, hole.float())
+    exact = pipe(image, hole.float()).image
     assert not torch.equal(reduced, exact), "bf16 was not used"
     assert torch.equal(reduced[:, ~hole], image[:, ~hole])
     mse = float(((reduced - exact)[:, hole] ** 2).mean())
@@ -434,6 +437,17 @@ def test_the_fill_never_depends_on_what_the_hole_hides(pipe, hole, mode) -> None
     other = image.clone()
     inside = torch.from_numpy(hole > 0)
     other[:, inside] = 1 - other[:, inside]
-    first = pipe(image, torch.from_numpy(hole > 0), mode=mode, blend="none")
-    second = pipe(other, torch.from_numpy(hole > 0), mode=mode, blend="none")
+    first = pipe(image, torch.from_numpy(hole > 0), mode=mode, blend="none").image
+    second = pipe(other, torch.from_numpy(hole > 0), mode=mode, blend="none").image
     assert torch.equal(first, second)
+
+
+def test_the_result_names_image_mask_and_the_time_of_each_stage(pipe):
+    hole = np.zeros((H, W), bool)
+    hole[10:20, 12:30] = True
+    result = pipe(_rgb(), hole, grow=1)
+    assert isinstance(result, InpaintResult) and result.image.shape == (H, W, 3)
+    assert result.mask.shape == (H, W) and int(result.mask.sum()) == 12 * 20  # grown by one pixel
+    stages = result.timings
+    assert set(stages) == {"prepare", "inpaint", "total"} and min(stages.values()) > 0
+    assert stages["total"] == pytest.approx(stages["prepare"] + stages["inpaint"])

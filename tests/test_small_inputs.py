@@ -89,8 +89,8 @@ def test_pipeline_under_min_size(tiny, mode, blend):
     other = pixels.copy()
     other[hole] = 255 - other[hole]
 
-    out = np.asarray(pipe(Image.fromarray(pixels), mask, mode=mode, blend=blend))
-    again = np.asarray(pipe(Image.fromarray(other), mask, mode=mode, blend=blend))
+    out = np.asarray(pipe(Image.fromarray(pixels), mask, mode=mode, blend=blend).image)
+    again = np.asarray(pipe(Image.fromarray(other), mask, mode=mode, blend=blend).image)
     assert out.shape == pixels.shape
     assert np.array_equal(out[~hole], pixels[~hole])
     assert np.array_equal(out, again)

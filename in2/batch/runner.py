@@ -264,8 +264,8 @@ class _Worker:
             for items in self._load(window).values():
                 start = time.perf_counter()
                 try:
-                    results, filled = self.pipe([i.image for i in items], [i.mask for i in items], return_mask=True,
-                                                **options)
+                    outcome = self.pipe([i.image for i in items], [i.mask for i in items], **options)
+                    results, filled = outcome.image, outcome.mask
                 except IN2Error as exc:
                     for item in items:
                         self._fail(item.task, str(exc))

@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
             options = {} if context is None else {"context": context, "context_min": minimum}
             torch.manual_seed(0)
             start = time.perf_counter()
-            out = pipe(ref, hole, crop=crop, **options)
+            out = pipe(ref, hole, crop=crop, **options).image
             seconds = time.perf_counter() - start
             assert np.array_equal(out[~hole], ref[~hole])
             name = "whole photo" if crop == "off" else f"crop, context {context:g}, min {minimum}"

@@ -48,7 +48,7 @@ def _run(name: str, pipe: InpaintPipeline, image: torch.Tensor, hole: torch.Tens
     before = runtime.CPU_BF16_MATMULS
     runtime.CPU_BF16_MATMULS = name == "bf16 matmuls"
     try:
-        return pipe(image, hole.float()).float()
+        return pipe(image, hole.float()).image.float()
     finally:
         runtime.CPU_BF16_MATMULS = before
 

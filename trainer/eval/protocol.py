@@ -81,7 +81,7 @@ def score_row(comp: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, lpip
 
 def pipeline_fill(pipe, mode: str) -> Fill:
     def fill(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return pipe(image, mask, mode=mode)
+        return pipe(image, mask, mode=mode).image
     return fill
 
 
