@@ -216,7 +216,8 @@ def _fmt_mib(value: Any) -> str:
     return "-" if value is None else f"{value:,.0f}"
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The benchmark's options (``--child`` is how a fresh process gets its one measurement)."""
     p = argparse.ArgumentParser(
         prog="python -m in2.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -262,6 +263,88 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip", default="", help="comma-separated parts to skip: model,attention,decoder")
     p.add_argument("--json", dest="json_out", default=None, help="also write all results to this JSON file")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    return p
+
+
+def run_models(
+    args: argparse.Namespace, device: torch.device, sizes: list[tuple[int, int]], holes: list[HoleSpec],
+    dtypes: list[str], report: dict[str, Any],
+) -> None:
+    """Time full forwards per (size, hole, dtype), each CPU one in a fresh process; rows into ``report``."""
+    print("\nfull forward (image + mask -> prediction)")
+    lama_head = f" {'LaMa s':>8} {'IN2/LaMa':>8} {'CPU-time ratio':>14}" if args.compare else ""
+    print(f"{'size':>10} {'hole':>10} {'dtype':>5} {'median s':>9} {'runs':>4} {'peak MiB':>9}{lama_head}")
+    for h, w in sizes:
+        for hole in holes:
+            for dt in dtypes:
+                spec = dict(
+                    device=str(device),
+                    dtype=dt,
+                    config=args.config,
+                    prefill=args.prefill,
+                    height=h,
+                    width=w,
+                    hole=[hole.shape, hole.area],
+                    compare=args.compare,
+                    full_decode=args.full_decode,
+                    cpu_bf16=args.cpu_bf16 == "on",
+                    chunk_size=args.chunk_size,
+                    warmup=args.warmup,
+                    repeats=args.repeats,
+                    long_s=args.long_s,
+                )
+                res = measure_model(spec) if device.type == "cuda" else in_fresh_process("in2.bench.latency", spec)
+                res.update(size=f"{w}x{h}", dtype=dt, hole=hole.name)
+                report["model"].append(res)
+                if "error" in res:
+                    print(f"{f'{w}x{h}':>10} {hole.name:>10} {dt:>5} failed: {res['error']}")
+                    continue
+                measured = "full" if hole.area >= 1 else f"{hole.shape} {res['hole_area']:.1%}"
+                lama = (
+                    f" {res['lama_median_s']:8.3f} {res['ratio']:8.2f} {res['cpu_ratio']:14.2f}"
+                    if args.compare
+                    else ""
+                )
+                print(f"{f'{w}x{h}':>10} {measured:>10} {dt:>5} {res['median_s']:9.3f} {len(res['times']):4d} "
+                      f"{_fmt_mib(res['peak_mib']):>9}{lama}", flush=True)
+    kind = report["model"][0].get("peak_kind", "") if report["model"] else ""
+    print(
+        f"peak memory = {kind}, IN2 only"
+        + ("; LaMa-Fourier: 27.0M parameters, random weights, runs alternating with IN2's" if args.compare else "")
+    )
+
+
+def run_attention(
+    args: argparse.Namespace, device: torch.device, sizes: list[tuple[int, int]], report: dict[str, Any]
+) -> None:
+    """Portable neighbourhood attention against natten's, per size; rows into ``report``."""
+    print("\nneighborhood attention on the 1/8 map (dim 256, 8 heads, kernel 7), fp32")
+    for size in sizes:
+        row = bench_attention(size, device, args)
+        report["attention"].append(row)
+        natten_txt = (
+            f"natten {row['natten_s']:.3f} s (max |diff| {row['max_abs_diff']:.1e})"
+            if "natten_s" in row
+            else row["natten"]
+        )
+        print(f"  map {row['map']:>8}: portable {row['portable_s']:.4f} s; {natten_txt}", flush=True)
+
+
+def run_decoder(
+    args: argparse.Namespace, model: IN2, device: torch.device, sizes: list[tuple[int, int]], report: dict[str, Any]
+) -> None:
+    """The decoder alone, factorised vs plain first layer, per size; rows into ``report``."""
+    print("\nimplicit decoder alone, fp32: factorised vs plain first layer")
+    for size in sizes:
+        row = bench_decoder(size, model, device, args)
+        report["decoder"].append(row)
+        print(f"  {row['size']:>10}: factorised {row['factorised_s']:.3f} s, plain {row['plain_s']:.3f} s "
+              f"({row['speedup']:.2f}x)", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark's parts on one device and print (and optionally save) what they measure."""
+    p = build_parser()
     args = p.parse_args(argv)
 
     if args.child is not None:  # one CPU measurement in a fresh process
@@ -313,68 +396,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"fp32 matrix products on this device: {'bf16 (runtime.CPU_BF16_MATMULS)' if matmuls else 'fp32'}")
 
     if "model" not in skip:
-        print("\nfull forward (image + mask -> prediction)")
-        lama_head = f" {'LaMa s':>8} {'IN2/LaMa':>8} {'CPU-time ratio':>14}" if args.compare else ""
-        print(f"{'size':>10} {'hole':>10} {'dtype':>5} {'median s':>9} {'runs':>4} {'peak MiB':>9}{lama_head}")
-        for h, w in sizes:
-            for hole in holes:
-                for dt in dtypes:
-                    spec = dict(
-                        device=str(device),
-                        dtype=dt,
-                        config=args.config,
-                        prefill=args.prefill,
-                        height=h,
-                        width=w,
-                        hole=[hole.shape, hole.area],
-                        compare=args.compare,
-                        full_decode=args.full_decode,
-                        cpu_bf16=args.cpu_bf16 == "on",
-                        chunk_size=args.chunk_size,
-                        warmup=args.warmup,
-                        repeats=args.repeats,
-                        long_s=args.long_s,
-                    )
-                    res = measure_model(spec) if device.type == "cuda" else in_fresh_process("in2.bench.latency", spec)
-                    res.update(size=f"{w}x{h}", dtype=dt, hole=hole.name)
-                    report["model"].append(res)
-                    if "error" in res:
-                        print(f"{f'{w}x{h}':>10} {hole.name:>10} {dt:>5} failed: {res['error']}")
-                        continue
-                    measured = "full" if hole.area >= 1 else f"{hole.shape} {res['hole_area']:.1%}"
-                    lama = (
-                        f" {res['lama_median_s']:8.3f} {res['ratio']:8.2f} {res['cpu_ratio']:14.2f}"
-                        if args.compare
-                        else ""
-                    )
-                    print(f"{f'{w}x{h}':>10} {measured:>10} {dt:>5} {res['median_s']:9.3f} {len(res['times']):4d} "
-                          f"{_fmt_mib(res['peak_mib']):>9}{lama}", flush=True)
-        kind = report["model"][0].get("peak_kind", "") if report["model"] else ""
-        print(
-            f"peak memory = {kind}, IN2 only"
-            + ("; LaMa-Fourier: 27.0M parameters, random weights, runs alternating with IN2's" if args.compare else "")
-        )
+        run_models(args, device, sizes, holes, dtypes, report)
 
     if "attention" not in skip:
-        print("\nneighborhood attention on the 1/8 map (dim 256, 8 heads, kernel 7), fp32")
-        for size in sizes:
-            row = bench_attention(size, device, args)
-            report["attention"].append(row)
-            natten_txt = (
-                f"natten {row['natten_s']:.3f} s (max |diff| {row['max_abs_diff']:.1e})"
-                if "natten_s" in row
-                else row["natten"]
-            )
-            print(f"  map {row['map']:>8}: portable {row['portable_s']:.4f} s; {natten_txt}", flush=True)
-
+        run_attention(args, device, sizes, report)
     if "decoder" not in skip:
-        print("\nimplicit decoder alone, fp32: factorised vs plain first layer")
-        for size in dec_sizes:
-            row = bench_decoder(size, model, device, args)
-            report["decoder"].append(row)
-            print(f"  {row['size']:>10}: factorised {row['factorised_s']:.3f} s, plain {row['plain_s']:.3f} s "
-                  f"({row['speedup']:.2f}x)", flush=True)
-
+        run_decoder(args, model, device, dec_sizes, report)
     if args.json_out:
         with open(args.json_out, "w") as f:
             json.dump(report, f, indent=2)
