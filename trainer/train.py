@@ -189,6 +189,28 @@ def schedule_steps(tcfg: dict, micro_per_epoch: int) -> tuple[int, int, int]:
     return steps_per_epoch, total_steps, min(warmup_steps, max(0, total_steps - 1))
 
 
+def build_optimisers(
+    G: torch.nn.Module, D: torch.nn.Module, tcfg: dict, warmup_steps: int, total_steps: int
+) -> tuple[
+    torch.optim.Optimizer,
+    torch.optim.Optimizer,
+    torch.optim.lr_scheduler.LRScheduler,
+    torch.optim.lr_scheduler.LRScheduler,
+]:
+    """Adam for G and D (D at ``d_lr``) and the one warm-up + cosine schedule both follow."""
+    betas = tuple(tcfg["betas"])
+    lr, d_lr = float(tcfg["lr"]), float(tcfg["d_lr"] or tcfg["lr"])
+    opt_g = torch.optim.Adam(G.parameters(), lr=lr, betas=betas, weight_decay=float(tcfg["weight_decay"]))
+    opt_d = torch.optim.Adam(D.parameters(), lr=d_lr, betas=betas, weight_decay=float(tcfg["weight_decay"]))
+
+    def factor(step: int) -> float:
+        return lr_factor(step, warmup_steps, total_steps, lr, float(tcfg["lr_start"]), float(tcfg["lr_min"]))
+
+    sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, factor)
+    sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, factor)
+    return opt_g, opt_d, sched_g, sched_d
+
+
 def setup(args: argparse.Namespace) -> Run:
     """Config, accelerator, data, models, optimisers and schedules, restored from a checkpoint when resuming."""
     cfg = load_config(args.config, args.overrides)
@@ -212,17 +234,8 @@ def setup(args: argparse.Namespace) -> Run:
     perceptual = build_perceptual(lcfg)
     if perceptual is not None:
         perceptual.to(accelerator.device)
-    betas = tuple(tcfg["betas"])
-    lr, d_lr = float(tcfg["lr"]), float(tcfg["d_lr"] or tcfg["lr"])
-    opt_g = torch.optim.Adam(G.parameters(), lr=lr, betas=betas, weight_decay=float(tcfg["weight_decay"]))
-    opt_d = torch.optim.Adam(D.parameters(), lr=d_lr, betas=betas, weight_decay=float(tcfg["weight_decay"]))
     steps_per_epoch, total_steps, warmup_steps = schedule_steps(tcfg, len(sampler))
-
-    def factor(step: int) -> float:
-        return lr_factor(step, warmup_steps, total_steps, lr, float(tcfg["lr_start"]), float(tcfg["lr_min"]))
-
-    sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, factor)
-    sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, factor)
+    opt_g, opt_d, sched_g, sched_d = build_optimisers(G, D, tcfg, warmup_steps, total_steps)
     G, D, opt_g, opt_d = accelerator.prepare(G, D, opt_g, opt_d)
     ema = EMA(accelerator.unwrap_model(G), decay=float(tcfg["ema_decay"])).to(accelerator.device)
     state = TrainState()
