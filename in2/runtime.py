@@ -168,7 +168,7 @@ def autocast(device: torch.device, dtype: torch.dtype) -> Iterator[None]:
 # and bf16 halves them (1.3-1.4x through the pipeline at 512x512 on the 2-core build machine).
 # Bound: hole PSNR against the all-fp32 result of at least 45 dB on real photos (an RMS
 # difference under 1.5/255, below what a viewer can see); tested with the bundled weights
-# (tests/test_pipeline.py) and measured by `python -m in2.bench.precision`. False keeps fp32.
+# (tests/in2/test_pipeline.py) and measured by `python -m in2.bench.precision`. False keeps fp32.
 CPU_BF16_MATMULS = True
 
 _MATMUL_DTYPE: contextvars.ContextVar[torch.dtype | None] = contextvars.ContextVar("in2_matmul_dtype", default=None)

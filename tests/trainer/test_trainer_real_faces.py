@@ -13,7 +13,7 @@ from PIL import Image
 from trainer import losses as L
 from trainer.data import list_images
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _centre_224(img: Image.Image) -> torch.Tensor:

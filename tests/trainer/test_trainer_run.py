@@ -16,7 +16,7 @@ import yaml
 
 from in2 import IN2
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TINY = {
     "seed": 3,
     "model": {"type": "in2", "preset": "tiny"},

@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw
 import in2.loader as weights
 from in2.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PHOTO = ROOT / "examples" / "grace_hopper.jpg"
 
 

@@ -18,7 +18,7 @@ from trainer.eval.compare_fills import mean_colour_fill
 from trainer.eval.protocol import collect_images, table5
 from trainer.eval.protocol import main as evaluate_main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

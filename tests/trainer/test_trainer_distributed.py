@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.test_trainer_run import ROOT, _config, _env, _train, _train_rows
+from tests.trainer.test_trainer_run import ROOT, _config, _env, _train, _train_rows
 from trainer.distributed import RunLayoutError, RunShape, match_run_shape
 
 # Each rank gets its own view of the disk (``view{rank}``): what node-local disks look like.

@@ -415,7 +415,7 @@ def test_cpu_bf16_matmuls_stay_within_their_bound(monkeypatch) -> None:
 
     if runtime.cpu_matmul_dtype(torch.device("cpu"), torch.float32) is None:
         pytest.skip("this CPU has no native bf16: the matrix products stay fp32")
-    root = Path(__file__).resolve().parents[1] / "examples"
+    root = Path(__file__).resolve().parents[2] / "examples"
     image = image_to_tensor(Image.open(root / "grace_hopper.jpg"))[:, 100:292, 150:342]
     hole = mask_to_tensor(Image.open(root / "grace_hopper_mask.png"))[100:292, 150:342]
     assert 0.05 < float(hole.float().mean()) < 0.95

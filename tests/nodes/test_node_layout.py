@@ -11,7 +11,8 @@ import torch
 from in2 import IN2, IN2Config, InpaintPipeline
 from in2.errors import InputError
 
-_spec = importlib.util.spec_from_file_location("in2_node_layout", Path(__file__).parent.parent / "nodes" / "layout.py")
+_LAYOUT = Path(__file__).resolve().parents[2] / "nodes" / "layout.py"
+_spec = importlib.util.spec_from_file_location("in2_node_layout", _LAYOUT)
 layout = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(layout)
 

@@ -23,7 +23,7 @@ from in2.errors import InputError, WeightsError
 from in2.options import DTYPE_CHOICES
 from in2.runtime import resolve_dtype
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 WORKFLOWS = REPO / "example_workflows"
 
 

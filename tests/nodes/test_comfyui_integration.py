@@ -24,7 +24,7 @@ from PIL import Image
 
 COMFYUI_DIR = os.environ.get("COMFYUI_DIR")
 COMFYUI_PYTHON = os.environ.get("COMFYUI_PYTHON") or sys.executable
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 API_WORKFLOW = REPO / "example_workflows" / "api" / "in2_face_inpaint_api.json"
 START_TIMEOUT = 180
 RUN_TIMEOUT = 300

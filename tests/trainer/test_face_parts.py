@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw
 from trainer.data import ImageSource, InpaintDataset, ZoomParams
 from trainer.face_parts import LFW_LANDMARKS, PART_KINDS, FacePartParams, Landmarks, draw_part, random_part_mask
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 MARKS = Landmarks((100.0, 110.0), (150.0, 110.0), (125.0, 166.0))
 
 

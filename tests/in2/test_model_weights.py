@@ -142,7 +142,7 @@ def test_importing_the_file_layer_loads_no_heavy_package():
     code = ("import sys, in2.weight_files, in2.loader; heavy = ('torch', 'safetensors', 'huggingface_hub'); "
             "print([m for m in heavy if m in sys.modules])")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                            cwd=Path(__file__).resolve().parents[1])
+                            cwd=Path(__file__).resolve().parents[2])
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
 

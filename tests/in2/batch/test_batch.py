@@ -20,7 +20,7 @@ from in2.batch.log import Made
 from in2.batch.plan import LOG_FOLDER, Task, make_plan, shard
 from in2.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 SIZES = [(40, 56), (64, 48), (80, 80)]  # (H, W)
 
 
