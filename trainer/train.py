@@ -18,6 +18,7 @@ import argparse
 import json
 import logging
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,11 @@ import torch
 import yaml
 from accelerate import Accelerator
 from accelerate.utils import set_seed
+
+# Run as a file (``accelerate launch trainer/train.py``): the checkout's root holds ``trainer``,
+# which is not an installed package.
+if not __package__:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from trainer.buckets import BucketBatchSampler, make_buckets
 from trainer.checkpoints import TrainState, decide_resume, save_checkpoint

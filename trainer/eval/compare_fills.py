@@ -29,12 +29,18 @@ centre-cropped to W x H = 256x256, 192x256, 256x192 and 256x144; the masks are f
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
+
+# Run as a file (``python trainer/eval/compare_fills.py``): the checkout's root holds ``trainer``,
+# which is not an installed package.
+if not __package__:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from in2.compositing import paste_into_hole
 from in2.imaging import image_to_tensor

@@ -14,10 +14,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 import torch
+
+# Run as a file (``python trainer/eval/snapshot_curve.py``): the checkout's root holds ``trainer``,
+# which is not an installed package.
+if not __package__:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from trainer.eval.compare_fills import face_crop
 from trainer.eval.face_judge import HaarJudge
