@@ -50,7 +50,7 @@ class IN2Config:
     min_size: int = 16  # smaller sides are replicate-padded to this, then cropped back
     train_resolution: int = 512  # pixel side used by the pipeline's "resize" mode
     # [ours] "zeros" = the paper's input (hole blanked); "smooth" = the hole pre-filled from its
-    # surroundings (push-pull) and the decoder predicting a correction to that fill
+    # surroundings (the smooth pre-fill, in2.nn.prefill) and the decoder predicting a correction to it
     hole_prefill: str = "zeros"
     prefill_steps: int = 64  # relaxation steps per pyramid level of the "smooth" pre-fill
 

@@ -23,7 +23,7 @@ from .errors import EmptyMaskWarning, InputError
 from .imaging import read_images, read_masks
 from .loader import WeightsInfo, load_model
 from .mask_prep import Grow, MaskPrep
-from .nn.prefill import membrane_fill
+from .nn.prefill import smooth_prefill
 from .numbers import as_float, as_int
 from .options import BLENDS, CROPS, MODES, Blend, Crop, Mode, memory_advice, python_setting
 from .regions import DEFAULT_CONTEXT, DEFAULT_CONTEXT_MIN, Box, check_context, crop_boxes, stitch
@@ -279,7 +279,7 @@ class InpaintPipeline:
             side = self.train_resolution
             # the resize spreads each pixel over its neighbours: what the hole hides must not
             # reach the known pixels around it, so the hole is first filled from its border
-            image = membrane_fill(image, hole.float())
+            image = smooth_prefill(image, hole.float())
             model_image = F.interpolate(image, size=(side, side), mode="bicubic", antialias=True, align_corners=False)
             model_image = model_image.clamp(0, 1)
             # any hole pixel marks its low-resolution pixel as a hole: a partly known pixel

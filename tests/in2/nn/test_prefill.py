@@ -7,7 +7,7 @@ import torch
 
 from in2 import IN2, IN2Config
 from in2.config import IN2Config as Config
-from in2.nn.prefill import membrane_fill, prefill
+from in2.nn.prefill import prefill, smooth_prefill
 
 
 def _ramp(h: int, w: int) -> torch.Tensor:
@@ -25,7 +25,7 @@ def test_known_pixels_come_back_exactly_and_the_hole_is_never_read():
     g = torch.Generator().manual_seed(0)
     image = torch.rand(2, 3, 37, 53, generator=g)
     mask = (torch.rand(2, 1, 37, 53, generator=g) > 0.7).float()
-    filled = membrane_fill(image * (1 - mask), mask)
+    filled = smooth_prefill(image * (1 - mask), mask)
     assert torch.equal(filled * (1 - mask), image * (1 - mask))
     other = image.clone()
     other[mask.expand_as(image) > 0] = torch.rand(int(mask.sum().item() * 3), generator=g)
@@ -37,7 +37,7 @@ def test_a_linear_ramp_is_continued_into_the_hole():
     image, mask = _ramp(40, 60), _box_mask(40, 60)
 
     def err(steps: int) -> float:
-        return float(((membrane_fill(image * (1 - mask), mask, steps) - image).abs() * mask).max())
+        return float(((smooth_prefill(image * (1 - mask), mask, steps) - image).abs() * mask).max())
 
     assert err(64) < 0.005
     assert err(0) > 10 * err(64)  # the coarse pull alone is far off: the relaxation is what fills
@@ -47,15 +47,15 @@ def test_fill_stays_within_the_known_range():
     g = torch.Generator().manual_seed(1)
     image = torch.rand(1, 3, 64, 48, generator=g) * 0.5 + 0.25
     mask = _box_mask(64, 48)
-    filled = membrane_fill(image * (1 - mask), mask)
+    filled = smooth_prefill(image * (1 - mask), mask)
     assert filled.min() >= 0.25 - 1e-6 and filled.max() <= 0.75 + 1e-6
 
 
 @pytest.mark.parametrize("size", [(1, 1), (1, 7), (3, 2), (17, 16)])
 def test_any_size_and_a_hole_covering_everything(size):
     image = torch.rand(1, 3, *size)
-    assert membrane_fill(image, torch.zeros(1, 1, *size)).shape == image.shape
-    assert torch.equal(membrane_fill(image * 0, torch.ones(1, 1, *size)), torch.zeros_like(image))
+    assert smooth_prefill(image, torch.zeros(1, 1, *size)).shape == image.shape
+    assert torch.equal(smooth_prefill(image * 0, torch.ones(1, 1, *size)), torch.zeros_like(image))
 
 
 def test_zeros_mode_is_the_papers_blanked_input():
@@ -72,7 +72,7 @@ def test_untrained_smooth_model_returns_the_prefill_and_region_decoding_matches(
     with torch.no_grad():
         full = model(image, mask)
         region = model(image, mask, region=mask)
-    assert torch.allclose(full, membrane_fill(image * (1 - mask), mask), atol=1e-6)
+    assert torch.allclose(full, smooth_prefill(image * (1 - mask), mask), atol=1e-6)
     assert torch.equal(region * (1 - mask), torch.zeros_like(region))
     assert torch.allclose(region * mask, full * mask, atol=1e-6)
 
@@ -85,7 +85,7 @@ def test_trained_head_corrects_the_prefill():
     image, mask = _ramp(24, 40), _box_mask(24, 40)
     with torch.no_grad():
         out = model(image, mask)
-    assert (out - membrane_fill(image * (1 - mask), mask)).abs().max() > 0.01
+    assert (out - smooth_prefill(image * (1 - mask), mask)).abs().max() > 0.01
     assert out.min() >= 0 and out.max() <= 1
 
 
@@ -129,7 +129,7 @@ def test_relaxing_only_the_hole_box_changes_nothing(where):
     else:
         mask = (torch.rand(2, 1, 90, 130, generator=g) > 0.8).float()
     blanked = image * (1 - mask)
-    assert torch.equal(membrane_fill(blanked, mask, 16), _reference_fill(blanked, mask, 16))
+    assert torch.equal(smooth_prefill(blanked, mask, 16), _reference_fill(blanked, mask, 16))
 
 
 @pytest.mark.parametrize("size", [(1, 9), (7, 1), (23, 31), (64, 48)])
@@ -140,6 +140,6 @@ def test_the_in_place_relaxation_is_the_autograd_one_bit_for_bit(size):
     torch.manual_seed(3)
     image, mask = torch.rand(2, 3, h, w), (torch.rand(2, 1, h, w) > 0.6).float()
     with torch.no_grad():
-        fast = membrane_fill(image, mask)
-    slow = membrane_fill(image.requires_grad_(True), mask)
+        fast = smooth_prefill(image, mask)
+    slow = smooth_prefill(image.requires_grad_(True), mask)
     assert torch.equal(fast, slow.detach())
