@@ -156,8 +156,19 @@ def load_model(
 ) -> tuple[nn.Module, WeightsInfo]:
     """Load weights: None = the bundled demo weights, else a local folder or a Hub repo id.
 
-    Returns the model (eval mode, on CPU; IN2, or whichever class its ``model_type`` names)
-    and a ``WeightsInfo`` describing it. The Hub options are ``IN2.from_pretrained``'s.
+    Args:
+        weights: None, a folder (config.json + model.safetensors), a ``.safetensors`` file or a repo id.
+        revision: a branch, tag or commit of a Hub repo (a local path takes none).
+        cache_dir, force_download, token, local_files_only: ``IN2.from_pretrained``'s Hub options.
+
+    Returns:
+        The model (eval mode, on CPU; IN2, or whichever class its ``model_type`` names) and a
+        ``WeightsInfo`` describing it.
+
+    Examples:
+        >>> model, info = load_model()  # the bundled demo weights
+        >>> info.summary()  # doctest: +ELLIPSIS
+        'bundled demo weights: ...'
     """
     if weights is None and not demo_weights_available():
         raise WeightsError(NO_WEIGHTS_MESSAGE)

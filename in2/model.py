@@ -87,15 +87,28 @@ class IN2(nn.Module):
         progress: Callable[[int, int], None] | None = None,
         region: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """image [B,3,H,W] in [0,1], mask [B,1,H,W] (1 = hole) -> prediction [B,3,H,W] in [0,1].
+        """Predict the whole image from its known pixels, at the input's own size.
 
-        region: [B or 1, 1, H, W], True (or > 0.5) where the output is needed, e.g. the hole
-            that compositing reads. Only those pixels are decoded at full size (exactly as a
-            full decode gives them); the others are returned as 0. None decodes every pixel.
+        Args:
+            image: ``[B,3,H,W]`` in [0, 1]; what the hole hides is never read.
+            mask: ``[B,1,H,W]`` (or ``[1,1,H,W]`` for all), 1 = hole.
+            chunk_size: output pixels decoded at once per pyramid level (None = all at once). With
+                gradients enabled, chunks are recomputed in backward, which bounds training memory too.
+            progress: ``progress(done, total)`` after every decoded chunk; an exception raised there aborts.
+            region: ``[B or 1, 1, H, W]``, True (or > 0.5) where the output is needed, e.g. the hole
+                that compositing reads. Only those pixels are decoded at full size (exactly as a
+                full decode gives them); the others are returned as 0. None decodes every pixel.
 
-        chunk_size: output pixels decoded at once per pyramid level (None = all at once). With
-            gradients enabled, chunks are recomputed in backward, which bounds training memory too.
-        progress(done, total): called after every decoded chunk; an exception raised there aborts.
+        Returns:
+            The prediction ``[B,3,H,W]`` in [0, 1] (paste it into the hole to keep the known pixels:
+            ``in2.compositing.paste_into_hole``; ``InpaintPipeline`` does this and more).
+
+        Examples:
+            >>> model = IN2(IN2Config.tiny()).eval()
+            >>> image, mask = torch.rand(1, 3, 40, 56), torch.zeros(1, 1, 40, 56)
+            >>> mask[..., 10:20, 20:30] = 1
+            >>> model(image, mask, region=mask).shape
+            torch.Size([1, 3, 40, 56])
         """
         self._check_inputs(image, mask)
         dtype = self.decoder.to_rgb.weight.dtype
@@ -146,6 +159,19 @@ class IN2(nn.Module):
         """Load from a folder (config.json + model.safetensors), a .safetensors file or a Hub repo id.
 
         Only safetensors are read and loading is strict (see ``in2.loader``).
+
+        Args:
+            pretrained_model_name_or_path: a local folder or file, or a Hub repo id ``owner/name``.
+            revision: a branch, tag or commit of a Hub repo.
+            cache_dir, force_download, token, local_files_only: as ``huggingface_hub`` takes them.
+            map_location: where the weights go (``runtime.resolve_device`` names).
+
+        Returns:
+            The model in eval mode; a folder that holds another model type is a ``WeightsError``.
+
+        Examples:
+            >>> model = IN2.from_pretrained("runs/demo/export")  # doctest: +SKIP
+            >>> model = IN2.from_pretrained("owner/name", revision="v1.0")  # doctest: +SKIP
         """
         return load_pretrained(  # type: ignore[return-value]
             pretrained_model_name_or_path, cls, revision, map_location=map_location, cache_dir=cache_dir,

@@ -50,7 +50,19 @@ def get_attention_backend() -> str:
 
 
 def set_attention_backend(name: str) -> str:
-    """Select "auto" | "portable" | "natten" for every model in this process; returns the previous one."""
+    """Select the neighbourhood-attention backend for every model in this process.
+
+    Args:
+        name: ``auto`` (NATTEN for CUDA tensors when its fused library is there, else portable),
+            ``portable`` or ``natten``.
+
+    Returns:
+        The backend selected before, so a caller can put it back.
+
+    Examples:
+        >>> previous = set_attention_backend("portable")
+        >>> _ = set_attention_backend(previous)
+    """
     global _backend
     previous = get_attention_backend()
     _backend = _validate(name)
