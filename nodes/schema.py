@@ -80,91 +80,35 @@ class IN2Inpaint(io.ComfyNode):
             inputs=[
                 IN2ModelType.Input("model", tooltip="From IN2 Load Model."),
                 io.Image.Input("image", tooltip="One image or a batch, any size." + cpu_size_hint()),
-                io.Mask.Input(
-                    "mask",
-                    tooltip=(
-                        f"Area to fill: {FILL_RULE}. One mask for the whole batch, or one per image, at the image size."
-                    ),
-                ),
-                io.Combo.Input(
-                    "mode",
-                    options=list(MODES),
-                    default=MODES[0],
-                    tooltip=(
-                        "native: the model runs at the image's own resolution (sharpest). resize: it runs at its "
-                        "training size and the fill is scaled back (less memory on big images)."
-                    ),
-                ),
-                io.Combo.Input(
-                    "blend",
-                    options=list(BLENDS),
-                    default=BLENDS[0],
-                    tooltip=(
-                        "none: the fill is pasted as is. seamless: colour-matched fill with a feathered edge inside "
-                        "the hole so no seam shows. Pixels outside the mask never change."
-                    ),
-                ),
-                io.Boolean.Input(
-                    "resize_mask",
-                    default=False,
-                    tooltip="Stretch a mask of another size to the image instead of stopping with an error.",
-                ),
-                io.Combo.Input(
-                    "crop",
-                    options=list(CROPS),
-                    default=CROPS[0],
-                    optional=True,
-                    tooltip=(
-                        "on: each separate masked region is filled inside its own box of context and stitched back "
-                        "(large photos, small holes, no out-of-memory). off: the whole image runs. auto: crops when "
-                        "the whole image would not fit in memory or its holes are small in a large photo."
-                    ),
-                ),
-                io.Float.Input(
-                    "context",
-                    default=DEFAULT_CONTEXT,
-                    min=1.0,
-                    max=16.0,
-                    step=0.25,
-                    optional=True,
-                    tooltip="Crop box side over the masked region's side (with crop on/auto). More "
-                    "context: slower, sees more of the face.",
-                ),
-                io.Int.Input(
-                    "grow",
-                    default=0,
-                    min=-512,
-                    max=512,
-                    step=1,
-                    optional=True,
-                    tooltip=(
-                        "Grow the mask by this many pixels before filling (negative shrinks it): covers the halo a "
-                        "tight mask leaves around an object."
-                    ),
-                ),
-                io.Boolean.Input(
-                    "fill_holes",
-                    default=False,
-                    optional=True,
-                    tooltip="Also fill unmasked specks and gaps that the mask fully encloses.",
-                ),
-                io.Float.Input(
-                    "threshold",
-                    default=0.5,
-                    min=0.01,
-                    max=1.0,
-                    step=0.01,
-                    optional=True,
-                    tooltip="Soft masks are filled where they are at least this value.",
-                ),
+                io.Mask.Input("mask", tooltip=(
+                    f"Area to fill: {FILL_RULE}. One mask for the whole batch, or one per image, at the image size.")),
+                io.Combo.Input("mode", options=list(MODES), default=MODES[0], tooltip=(
+                    "native: the model runs at the image's own resolution (sharpest). resize: it runs at its "
+                    "training size and the fill is scaled back (less memory on big images).")),
+                io.Combo.Input("blend", options=list(BLENDS), default=BLENDS[0], tooltip=(
+                    "none: the fill is pasted as is. seamless: colour-matched fill with a feathered edge inside "
+                    "the hole so no seam shows. Pixels outside the mask never change.")),
+                io.Boolean.Input("resize_mask", default=False, tooltip=(
+                    "Stretch a mask of another size to the image instead of stopping with an error.")),
+                io.Combo.Input("crop", options=list(CROPS), default=CROPS[0], optional=True, tooltip=(
+                    "on: each separate masked region is filled inside its own box of context and stitched back "
+                    "(large photos, small holes, no out-of-memory). off: the whole image runs. auto: crops when "
+                    "the whole image would not fit in memory or its holes are small in a large photo.")),
+                io.Float.Input("context", default=DEFAULT_CONTEXT, min=1.0, max=16.0, step=0.25, optional=True,
+                               tooltip="Crop box side over the masked region's side (with crop on/auto). More "
+                                       "context: slower, sees more of the face."),
+                io.Int.Input("grow", default=0, min=-512, max=512, step=1, optional=True, tooltip=(
+                    "Grow the mask by this many pixels before filling (negative shrinks it): covers the halo a "
+                    "tight mask leaves around an object.")),
+                io.Boolean.Input("fill_holes", default=False, optional=True,
+                                 tooltip="Also fill unmasked specks and gaps that the mask fully encloses."),
+                io.Float.Input("threshold", default=0.5, min=0.01, max=1.0, step=0.01, optional=True,
+                               tooltip="Soft masks are filled where they are at least this value."),
             ],
             outputs=[
                 io.Image.Output("inpainted", display_name="image"),
-                io.Mask.Output(
-                    "filled_mask",
-                    display_name="filled mask",
-                    tooltip="The mask actually filled (after threshold, fill_holes and grow).",
-                ),
+                io.Mask.Output("filled_mask", display_name="filled mask",
+                               tooltip="The mask actually filled (after threshold, fill_holes and grow)."),
             ],
         )
 
