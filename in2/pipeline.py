@@ -25,14 +25,13 @@ from .loader import WeightsInfo, load_model
 from .mask_prep import Grow, MaskPrep
 from .nn.prefill import smooth_prefill
 from .numbers import as_float, as_int
-from .options import BLENDS, CROPS, MODES, Blend, Crop, Mode, memory_advice, python_setting
+from .options import BLENDS, CROPS, MODES, Blend, Crop, Mode, dtype_name, memory_advice, python_setting
 from .regions import DEFAULT_CONTEXT, DEFAULT_CONTEXT_MIN, Box, check_context, crop_boxes, stitch
 from .runtime import (
     DEFAULT_CHUNK_SIZE,
     autocast,
     available_memory,
     bytes_per_pixel,
-    dtype_name,
     matmul_precision,
     resolve_device,
     resolve_dtype,

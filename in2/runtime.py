@@ -4,8 +4,7 @@ The memory budget exists because native-resolution inpainting has no size limit 
 own: a 48 MP phone photo would exhaust the machine after minutes of work. Checking the size
 up front turns that into an immediate error that names the ways out.
 
-Option names, precisions and the out-of-memory advice are `in2.options`'s (re-exported here
-for callers that import them from this module).
+Option names, precisions and the out-of-memory advice are `in2.options`'s: import them from there.
 """
 
 from __future__ import annotations
@@ -21,12 +20,11 @@ from collections.abc import Callable, Iterator
 import torch
 
 from .errors import InputError
-from .options import DTYPES, OUT_OF_MEMORY, canonical_dtype, dtype_name, out_of_memory_errors, runs_on
+from .options import DTYPES, canonical_dtype, runs_on
 
 __all__ = [
     "resolve_device",
     "resolve_dtype",
-    "dtype_name",
     "available_memory",
     "max_pixels",
     "autocast",
@@ -38,8 +36,6 @@ __all__ = [
     "FIXED_BYTES",
     "SAFETY_MARGIN",
     "DEFAULT_CHUNK_SIZE",
-    "OUT_OF_MEMORY",
-    "out_of_memory_errors",
 ]
 
 # Output queries the implicit decoder evaluates at once at inference (exact: queries are

@@ -1,4 +1,4 @@
-"""Warm starts (`model.init_from`) and the reconstruction-only objective (GAN terms off)."""
+"""Warm starts (`model.init_from`): same architecture only, the output head reset when the hole input changes."""
 
 from __future__ import annotations
 
