@@ -150,8 +150,9 @@ class InpaintPipeline:
     """Fill the masked part of images with IN2, at their own resolution.
 
     ``pipe(image, mask)`` takes a PIL image, a numpy array, a ``[3,H,W]``/``[B,3,H,W]`` float
-    tensor, or a list of these, and returns the same kind at exactly the same size with the
-    pixels outside the mask bit-exact. See ``in2.imaging.masks`` for the mask rules.
+    tensor, or a list of these, and returns an ``InpaintResult`` whose ``image`` is the same
+    kind at exactly the same size, with the pixels outside the mask bit-exact. See
+    ``in2.imaging.masks`` for the mask rules.
 
     It runs where its weights are: ``device`` moves them at construction (None leaves them
     where they are), ``to(device)`` or anyone else moving ``model`` moves the pipeline, and
