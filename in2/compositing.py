@@ -68,7 +68,7 @@ def prediction_reads(
 ) -> torch.Tensor:
     """Bool ``[B,1,H,W]``: the prediction pixels that compositing with ``blend`` reads.
 
-    The model only has to produce these (``IN2.forward(region=...)``): ``none`` reads the hole;
+    The model only has to produce these (``IN2.forward(decode_only=...)``): ``none`` reads the hole;
     ``seamless`` also reads the known ring around it (colour statistics and the border
     residual), ``ring`` pixels wide (default ``2 * feather``), as ``seamless_blend`` does.
     """

@@ -85,7 +85,7 @@ class IN2(nn.Module):
         *,
         chunk_size: int | None = None,
         progress: Callable[[int, int], None] | None = None,
-        region: torch.Tensor | None = None,
+        decode_only: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Predict the whole image from its known pixels, at the input's own size.
 
@@ -95,7 +95,7 @@ class IN2(nn.Module):
             chunk_size: output pixels decoded at once per pyramid level (None = all at once). With
                 gradients enabled, chunks are recomputed in backward, which bounds training memory too.
             progress: ``progress(done, total)`` after every decoded chunk; an exception raised there aborts.
-            region: ``[B or 1, 1, H, W]``, True (or > 0.5) where the output is needed, e.g. the hole
+            decode_only: ``[B or 1, 1, H, W]``, True (or > 0.5) where the output is needed, e.g. the hole
                 that compositing reads. Only those pixels are decoded at full size (exactly as a
                 full decode gives them); the others are returned as 0. None decodes every pixel.
 
@@ -107,7 +107,7 @@ class IN2(nn.Module):
             >>> model = IN2(IN2Config.tiny()).eval()
             >>> image, mask = torch.rand(1, 3, 40, 56), torch.zeros(1, 1, 40, 56)
             >>> mask[..., 10:20, 20:30] = 1
-            >>> model(image, mask, region=mask).shape
+            >>> model(image, mask, decode_only=mask).shape
             torch.Size([1, 3, 40, 56])
         """
         self._check_inputs(image, mask)
@@ -116,11 +116,11 @@ class IN2(nn.Module):
         height, width = image.shape[-2:]
         min_size = self.config.min_size
         pad_h, pad_w = max(0, min_size - height), max(0, min_size - width)
-        if region is not None:
-            region = (region > 0.5) if region.dtype != torch.bool else region
-            region = region.expand(image.shape[0], 1, height, width)
+        if decode_only is not None:
+            wanted = (decode_only > 0.5) if decode_only.dtype != torch.bool else decode_only
+            wanted = wanted.expand(image.shape[0], 1, height, width)
             if pad_h or pad_w:
-                region = F.pad(region, (0, pad_w, 0, pad_h))
+                wanted = F.pad(wanted, (0, pad_w, 0, pad_h))
         # the pre-fill relaxes many times: fp32 whatever the weights' dtype (bf16 would smear it)
         filled = prefill(image.float(), mask.float(), self.config.hole_prefill, self.config.prefill_steps)
         x = torch.cat([filled.to(dtype), mask], dim=1)
@@ -135,12 +135,12 @@ class IN2(nn.Module):
         full = (height + pad_h, width + pad_w)
         sizes = [*reversed(level_sizes(*full)[:2]), full][-self.config.pyramid_levels :]
         y = self.decoder(feat, sizes, chunk_size=chunk_size, factorised=self.factorised_decoder, progress=progress,
-                         region=None if region is None else region[:, 0])
+                         decode_only=None if decode_only is None else wanted[:, 0])
         y = y[..., :height, :width] if (pad_h or pad_w) else y
         if self.config.hole_prefill == "smooth":  # sigmoid output -> a correction in (-1, 1)
             y = (filled + 2 * y.float() - 1).clamp(0, 1).to(dtype)
-            if region is not None:
-                y = y * region[..., :height, :width]
+            if decode_only is not None:
+                y = y * wanted[..., :height, :width]
         return y
 
     # -- weights: thin entry points over in2.loader and in2.weight_files ----------------------

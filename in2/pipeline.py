@@ -302,7 +302,9 @@ class InpaintPipeline:
         else:
             model_image, model_hole, model_reads = image, hole.float(), reads
         with autocast(image.device, self.dtype), matmul_precision(image.device, self.dtype):
-            pred = self.model(model_image, model_hole, chunk_size=chunk_size, progress=progress, region=model_reads)
+            pred = self.model(
+                model_image, model_hole, chunk_size=chunk_size, progress=progress, decode_only=model_reads
+            )
         pred = pred.float()
         if mode == "resize":
             shrink = height < pred.shape[-2] or width < pred.shape[-1]

@@ -52,7 +52,7 @@ class GANStep:
         out: dict[str, float] = {}
         adversarial = self._adversarial_now()
         with self.acc.accumulate(self.G, self.D):
-            pred = self.G(image, mask, region=mask) if self.hole_only else self.G(image, mask)
+            pred = self.G(image, mask, decode_only=mask) if self.hole_only else self.G(image, mask)
             comp = paste_into_hole(image, pred, mask)
             hole = None
             if adversarial:

@@ -64,7 +64,7 @@ def measure_cell(models: dict[str, torch.nn.Module], size: tuple[int, int], hole
     mask = hole_mask(hole, height, width).to(device, dtype)
 
     def run_in2() -> None:
-        models["in2"](image, mask, chunk_size=1 << 20, region=mask)
+        models["in2"](image, mask, chunk_size=1 << 20, decode_only=mask)
 
     def run_lama() -> None:
         models["lama"](image, mask)

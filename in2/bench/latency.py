@@ -4,7 +4,7 @@ What is measured (and printed with the results):
 - latency: median wall time of timed forward passes after warm-up passes (torch.no_grad,
   eval mode, random weights; the holes of `--hole`, see `in2.bench.holes`; CUDA timings
   synchronise before reading the clock);
-- IN2 decodes only the hole (`IN2.forward(region=mask)`, as the pipeline does for a plain
+- IN2 decodes only the hole (`IN2.forward(decode_only=mask)`, as the pipeline does for a plain
   paste); `--full-decode` times the decoding of every pixel instead;
 - with `--compare lama`: the same for a LaMa-Fourier-shaped generator (`in2.nn.baseline.FFCBaseline`,
   the trainer's Table 4 baseline, random weights) on the same inputs in the same process, runs
@@ -110,13 +110,13 @@ def measure_model(spec: dict[str, Any]) -> dict[str, Any]:
     model = IN2(config).eval().to(device, dtype)
     image, mask = _inputs(spec["height"], spec["width"], HoleSpec(*spec["hole"]), device, dtype)
 
-    region = None if spec["full_decode"] else mask  # what compositing with blend='none' reads
+    wanted = None if spec["full_decode"] else mask  # what compositing with blend='none' reads
 
     def run() -> None:  # with the pipeline's precision choices (runtime.matmul_precision)
         # --cpu-bf16 off: every product in fp32 (no reduced precision for this call only)
         precision = matmul_precision(device, dtype) if spec.get("cpu_bf16", True) else contextlib.nullcontext()
         with torch.no_grad(), precision:
-            model(image, mask, chunk_size=spec["chunk_size"], region=region)
+            model(image, mask, chunk_size=spec["chunk_size"], decode_only=wanted)
 
     result: dict[str, Any] = {"hole_area": mask.mean().item(), "prefill": model.config.hole_prefill}
     # IN2 alone first (its warm-up when compared), so its peak memory is its own

@@ -187,19 +187,19 @@ class INRB(nn.Module):
         self,
         feat: torch.Tensor,
         size: tuple[int, int],
-        region: torch.Tensor | None = None,
+        decode_only: torch.Tensor | None = None,
         *,
         chunk_size: int | None = None,
         factorised: bool = True,
         head: Callable[[torch.Tensor], torch.Tensor] | None = None,
         on_chunk: Callable[[], None] | None = None,
     ) -> torch.Tensor:
-        """Decode `feat` at `size`: every output pixel, or only those where `region` [B, Ht, Wt] is True.
+        """Decode `feat` at `size`: every output pixel, or only those where `decode_only` [B, Ht, Wt] is True.
 
         The one decoding loop: queries go through the MLP `chunk_size` at a time (all images of
-        the batch together; one image at a time with a region, as each image has its own hole).
-        Queries are independent, so a region's pixels get exactly the values the full decode
-        gives them (the rest stay 0) at a cost that follows the region's area. `head` maps each
+        the batch together; one image at a time with `decode_only`, as each image has its own
+        hole). Queries are independent, so those pixels get exactly the values the full decode
+        gives them (the rest stay 0) at a cost that follows their number. `head` maps each
         chunk's [B, n, C_out] features (e.g. to RGB) before it is stored, so the full-size C_out
         tensor never exists; `on_chunk` runs after every chunk. Differentiable.
         """
@@ -211,10 +211,10 @@ class INRB(nn.Module):
         cell = torch.tensor([h / out_h, w / out_w], device=dev, dtype=dtype)
         work = _workspace()
         result: torch.Tensor | None = None
-        if region is None:
+        if decode_only is None:
             jobs: list[tuple[int | None, torch.Tensor | None, int]] = [(None, None, total)]
         else:
-            flat = region.reshape(b, -1)
+            flat = decode_only.reshape(b, -1)
             jobs = [(bi, q, q.numel()) for bi, q in ((bi, flat[bi].nonzero().squeeze(1)) for bi in range(b))]
             c_out = self.out.out_features
             if head is not None:
@@ -253,7 +253,7 @@ class _Tables:
 
     Decoding every pixel, chunks walk down the output rows, so each reads one contiguous band
     of latent rows: the band is kept while the next chunks read inside it (``reuse_band``).
-    Decoding a region, each chunk gets its own band or, for a scattered hole, a table at its
+    Decoding selected pixels, each chunk gets its own band or, for a scattered hole, a table at its
     latent pixels only, which are far fewer than its rows hold.
     """
 
@@ -323,22 +323,22 @@ class PyramidDecoder(nn.Module):
         chunk_size: int | None = None,
         factorised: bool = True,
         progress: Callable[[int, int], None] | None = None,
-        region: torch.Tensor | None = None,
+        decode_only: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """`sizes` = target size per block, last = output size. Returns [B, out_channels, H, W].
 
-        `region` [B, H, W] bool: decode only these output pixels (0 elsewhere); every earlier
+        `decode_only` [B, H, W] bool: decode only these output pixels (0 elsewhere); every earlier
         level then decodes only the latent pixels its successor reads (`latent_reads`).
         """
-        regions: list[torch.Tensor | None] = [None] * len(sizes)
-        if region is not None:
-            regions[-1] = region
+        wanted: list[torch.Tensor | None] = [None] * len(sizes)  # per level: the pixels to decode
+        if decode_only is not None:
+            wanted[-1] = decode_only
             for k in range(len(sizes) - 1, 0, -1):
-                regions[k - 1] = latent_reads(regions[k], sizes[k - 1])  # type: ignore[arg-type]
+                wanted[k - 1] = latent_reads(wanted[k], sizes[k - 1])  # type: ignore[arg-type]
             # a level needed everywhere takes the plain path (no scatter into a buffer)
-            regions = [None if r is None or bool(r.all()) else r for r in regions]
+            wanted = [None if r is None or bool(r.all()) else r for r in wanted]
         total = 0
-        for (hh, ww), level in zip(sizes, regions, strict=True):
+        for (hh, ww), level in zip(sizes, wanted, strict=True):
             if level is None:
                 total += num_chunks(hh, ww, chunk_size)
             else:
@@ -352,7 +352,7 @@ class PyramidDecoder(nn.Module):
                 progress(done, total)
 
         last = len(self.blocks) - 1
-        for index, (block, size, level) in enumerate(zip(self.blocks, sizes, regions, strict=True)):
+        for index, (block, size, level) in enumerate(zip(self.blocks, sizes, wanted, strict=True)):
             head = self._rgb if index == last else None
             feat = block(feat, size, level, chunk_size=chunk_size, factorised=factorised, head=head, on_chunk=tick)
         return feat.contiguous()

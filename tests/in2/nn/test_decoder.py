@@ -155,7 +155,7 @@ def test_region_decode_equals_full_decode_inside_and_zero_outside(factorised, ch
     region[2, 0, :] = True  # a border row
     with torch.no_grad():
         full = dec(feat, sizes, factorised=factorised)
-        part = dec(feat, sizes, factorised=factorised, region=region, chunk_size=chunk)
+        part = dec(feat, sizes, factorised=factorised, decode_only=region, chunk_size=chunk)
     sel = region[:, None].expand_as(full)
     torch.testing.assert_close(part[sel], full[sel], rtol=0, atol=1e-6)
     assert part[~sel].abs().max().item() == 0.0
@@ -170,7 +170,7 @@ def test_region_decode_gradients_match_full_decode_through_the_hole():
     (dec(feat, [(10, 12), (20, 24)]) * sel).sum().backward()
     g_full = feat.grad.clone()
     feat.grad = None
-    (dec(feat, [(10, 12), (20, 24)], region=region, chunk_size=37) * sel).sum().backward()
+    (dec(feat, [(10, 12), (20, 24)], decode_only=region, chunk_size=37) * sel).sum().backward()
     torch.testing.assert_close(feat.grad, g_full, rtol=1e-4, atol=1e-5)
 
 

@@ -71,7 +71,7 @@ def test_untrained_smooth_model_returns_the_prefill_and_region_decoding_matches(
     image, mask = _ramp(24, 40), _box_mask(24, 40)
     with torch.no_grad():
         full = model(image, mask)
-        region = model(image, mask, region=mask)
+        region = model(image, mask, decode_only=mask)
     assert torch.allclose(full, smooth_prefill(image * (1 - mask), mask), atol=1e-6)
     assert torch.equal(region * (1 - mask), torch.zeros_like(region))
     assert torch.allclose(region * mask, full * mask, atol=1e-6)

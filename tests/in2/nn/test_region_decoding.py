@@ -48,7 +48,7 @@ def test_region_equals_full_decode(tiny, size, kind, chunk):
     mask = _holes(2, h, w, kind)
     with torch.no_grad():
         full = tiny(image, mask)
-        part = tiny(image, mask, region=mask, chunk_size=chunk)
+        part = tiny(image, mask, decode_only=mask, chunk_size=chunk)
     sel = (mask > 0.5).expand_as(full)
     assert full[sel].std() > 1e-3  # the values compared do differ from pixel to pixel
     torch.testing.assert_close(part[sel], full[sel], rtol=0, atol=1e-5)
@@ -68,12 +68,12 @@ def test_scattered_holes_compute_the_table_at_their_pixels_only(tiny, monkeypatc
     mask[..., 3::19, 5::23] = 1  # single pixels, far apart
     with torch.no_grad():
         full = tiny(image, mask)
-        part = tiny(image, mask, region=mask)
+        part = tiny(image, mask, decode_only=mask)
     assert calls, "the per-pixel table was not used"
     sel = (mask > 0.5).expand_as(full)
     torch.testing.assert_close(part[sel], full[sel], rtol=0, atol=1e-5)
     image.requires_grad_(True)
-    tiny(image, mask, region=mask, chunk_size=7)[sel].sum().backward()
+    tiny(image, mask, decode_only=mask, chunk_size=7)[sel].sum().backward()
     assert image.grad is not None and image.grad.abs().sum() > 0
 
 
@@ -81,10 +81,10 @@ def test_region_decodes_fewer_queries(tiny):
     image, mask = torch.rand(1, 3, 64, 64), torch.zeros(1, 1, 64, 64)
     mask[..., 10:14, 20:26] = 1
     totals = {}
-    for name, region in (("full", None), ("hole", mask)):
+    for name, wanted in (("full", None), ("hole", mask)):
         seen = []
         with torch.no_grad():
-            tiny(image, mask, region=region, chunk_size=1, progress=lambda done, total, seen=seen: seen.append(total))
+            tiny(image, mask, decode_only=wanted, chunk_size=1, progress=lambda done, total, s=seen: s.append(total))
         totals[name] = seen[-1]
     # 1 query per chunk: totals count the queries of all three levels
     assert totals["full"] == 64 * 64 + 32 * 32 + 16 * 16
@@ -100,7 +100,7 @@ class _FullDecode:
     def parameters(self):
         return self.model.parameters()
 
-    def __call__(self, image, mask, region=None, **kw):
+    def __call__(self, image, mask, decode_only=None, **kw):
         return self.model(image, mask, **kw)
 
 
