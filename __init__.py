@@ -10,7 +10,7 @@ import logging
 
 try:
     from .nodes import comfy_entrypoint
-except Exception as _exc:  # noqa: BLE001 - keep ComfyUI running whatever went wrong
+except Exception as _exc:
     logging.getLogger("in2.comfyui").error(
         "IN2 nodes are unavailable: %s: %s. Re-install the pack or run its install.py with ComfyUI's Python.",
         type(_exc).__name__, _exc, exc_info=True,

@@ -10,9 +10,10 @@ core, so the page, the CLI and the ComfyUI nodes give the same pixels.
 Two API endpoints: `/inpaint` (the editor's value, as the page sends it) and `/inpaint_files`
 (a photo file and an optional mask file); `--mcp` also serves both as MCP tools.
 
-One page, read top to bottom: its input checks, its two endpoints (whose docstrings are the API and MCP documentation clients
-read), the layout that wires them, and the launcher. The option names, precisions and the
-out-of-memory advice come from `in2.options`; everything else the page does is the core's.
+One page, read top to bottom: its input checks, its two endpoints (``Endpoints``, whose
+docstrings are the API and MCP documentation clients read), the layout that wires them
+(``build_demo``), and the launcher. The option names, precisions and the out-of-memory advice
+come from `in2.options`; everything else the page does is the core's.
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ import tempfile
 import threading
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 from urllib.parse import unquote
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # nothing leaves the machine
@@ -62,9 +64,12 @@ BRUSH_COLOR = ("#ff00ff", 0.6)
 
 #: How the page words each choice of `in2.options` (the radio shows the label, sends the name).
 LABELS = {
-    "native": "native: at the photo's own resolution", "resize": "resize: at the training size, then back",
-    "none": "off: exact paste into the hole", "seamless": "seam-free: feathered edge and colour match",
-    "auto": "auto: a box around each hole when the photo is large", "on": "on: always a box of context around each hole",
+    "native": "native: at the photo's own resolution",
+    "resize": "resize: at the training size, then back",
+    "none": "off: exact paste into the hole",
+    "seamless": "seam-free: feathered edge and colour match",
+    "auto": "auto: a box around each hole when the photo is large",
+    "on": "on: always a box of context around each hole",
     "off": "off: the whole photo",
 }
 MAX_GROW = 64
@@ -164,54 +169,59 @@ def drop_stale_mask(editor: dict[str, Any] | None, mask_file: str | None) -> Any
     return None
 
 
-def build_demo(pipeline: InpaintPipeline | None, weights_error: str | None = None) -> gr.Blocks:
-    """The page for one loaded pipeline (None: no weights, the page says why and refuses to run).
+class Endpoints:
+    """The page's two API endpoints over one pipeline, one job at a time on the model.
 
-    Built from a pipeline instead of reading flags so tests can hand in a tiny model.
+    A class, not closures inside the layout, so each endpoint reads (and is tested) on its own;
+    their docstrings are the API and MCP documentation clients read.
     """
-    out_dir = Path(tempfile.mkdtemp(prefix="in2-demo-"))
-    model_lock = threading.Lock()  # one job at a time on the model, whichever event started it
 
-    def fill(photo: Image.Image, mask: np.ndarray, mode: str, blend: str, crop: str, grow: float,
-             progress: gr.Progress) -> tuple[Image.Image, np.ndarray, float]:
+    def __init__(self, pipeline: InpaintPipeline | None, weights_error: str | None = None) -> None:
+        self.pipeline = pipeline
+        self.weights_error = weights_error
+        self.out_dir = Path(tempfile.mkdtemp(prefix="in2-demo-"))
+        self.model_lock = threading.Lock()  # one job at a time on the model, whichever event started it
+
+    def fill(
+        self, photo: Image.Image, mask: np.ndarray, mode: str, blend: str, crop: str, grow: float, progress: gr.Progress
+    ) -> tuple[Image.Image, np.ndarray, float]:
         """Run the pipeline on one photo (one job at a time); errors become readable messages."""
-        if pipeline is None:
-            raise gr.Error(weights_error or "No weights are loaded.", title="No model")
+        if self.pipeline is None:
+            raise gr.Error(self.weights_error or "No weights are loaded.", title="No model")
         if not mask.any():
             raise gr.Error(
                 "Nothing is painted: paint over what should be filled (or upload a mask, white = fill).",
                 title="Cannot fill this photo",
             )
-        progress(0, desc="Waiting for the model" if model_lock.locked() else "Filling")
+        progress(0, desc="Waiting for the model" if self.model_lock.locked() else "Filling")
         try:
-            with model_lock, warnings.catch_warnings():
+            with self.model_lock, warnings.catch_warnings():
                 warnings.simplefilter("ignore", EmptyMaskWarning)  # said below, in the page's words
-                start = time.perf_counter()
-                result, filled = pipeline(
-                    photo, mask, mode=mode, blend=blend, crop=crop, grow=grow, return_mask=True,
+                outcome = self.pipeline(
+                    photo, mask, mode=mode, blend=blend, crop=crop, grow=grow,
                     progress=lambda done, total: progress((done, total), desc="Filling", unit="chunks"),
                 )
-                seconds = time.perf_counter() - start
         except IN2Error as exc:
             raise gr.Error(str(exc), title="Cannot fill this photo") from exc
         except out_of_memory_errors() as exc:
             log.exception("out of memory")
             ways = memory_advice(lambda name, value: f"{name} '{value}'", offered=("crop", "mode"))
-            raise gr.Error(f"{pipeline.device} ran out of memory on this {photo.width}x{photo.height} photo. "
+            raise gr.Error(f"{self.pipeline.device} ran out of memory on this {photo.width}x{photo.height} photo. "
                            f"Try {ways}.", title="Out of memory") from exc
-        if not bool(filled.any()):
+        if not bool(outcome.mask.any()):
             raise gr.Error(f"Nothing to fill: shrinking the mask by {-grow:g} pixels left nothing of it. Use a smaller "
                            "shrink (grow closer to 0) or paint a larger area.", title="Cannot fill this photo")
-        return result, filled.numpy(), seconds
+        return outcome.image, outcome.mask.numpy(), outcome.timings["total"]
 
     def inpaint(
+        self,
         editor: dict[str, Any] | None,
         mask_file: str | None = None,
         mode: str = MODES[0],
         blend: str = BLENDS[0],
         crop: str = CROPS[0],
         grow: float = 0,
-        progress: gr.Progress = gr.Progress(),
+        progress: gr.Progress = gr.Progress(),  # noqa: B008 - Gradio's documented progress hook
     ) -> tuple[str, tuple[Image.Image, str], str, str]:
         """Fill the painted (and/or uploaded) area of a photo with IN2; every other pixel stays as it was.
 
@@ -225,7 +235,7 @@ def build_demo(pipeline: InpaintPipeline | None, weights_error: str | None = Non
 
         Returns:
             The filled PNG, the before/after pair, the PNG to download, and a status line.
-        """
+        """  # noqa: E501 - Gradio and MCP read one line per argument
         grow = _slider_value(grow, "grow", -MAX_GROW // 4, MAX_GROW)
         try:
             editor = editor or {}
@@ -235,16 +245,18 @@ def build_demo(pipeline: InpaintPipeline | None, weights_error: str | None = Non
                 mask |= read_masks(decode_upload(mask_file, "mask"), [(photo.height, photo.width)])[0].numpy()
         except IN2Error as exc:
             raise gr.Error(str(exc), title="Cannot fill this photo") from exc
-        result, filled, seconds = fill(photo, mask, mode, blend, crop, grow, progress)
-        path = _save_png(result, out_dir)
+        result, filled, seconds = self.fill(photo, mask, mode, blend, crop, grow, progress)
+        path = _save_png(result, self.out_dir)
         status = (
             f"Done in **{seconds:.1f} s**: {result.width}x{result.height} px, "
             f"{int(filled.sum()):,} px filled, mode `{mode}`, blending `{blend}`, crop `{crop}`."
         )
-        before = fit_image(photo, output_fit(photo, "before.png"))  # the slider shows it as a PNG (a float photo is not one)
+        # the slider shows it as a PNG (a float photo is not one)
+        before = fit_image(photo, output_fit(photo, "before.png"))
         return path, (before, path), path, status
 
     def inpaint_files(
+        self,
         image: FileData | str,
         mask: FileData | str | None = None,
         mode: str = MODES[0],
@@ -264,7 +276,7 @@ def build_demo(pipeline: InpaintPipeline | None, weights_error: str | None = Non
 
         Returns:
             The filled photo as a PNG file.
-        """
+        """  # noqa: E501 - Gradio and MCP read one line per argument
         grow = _slider_value(grow, "grow", -MAX_GROW // 4, MAX_GROW)
         try:
             photo = editor_photo(sent_file(image, "image"), from_browser=False)
@@ -275,9 +287,21 @@ def build_demo(pipeline: InpaintPipeline | None, weights_error: str | None = Non
                 photo = photo.convert("RGB")  # the filled area must not stay transparent
         except IN2Error as exc:
             raise gr.Error(str(exc), title="Cannot fill this photo") from exc
-        result, _, _ = fill(photo, hole, mode, blend, crop, grow, gr.Progress())
-        return FileData(path=_save_png(result, out_dir))
+        result, _, _ = self.fill(photo, hole, mode, blend, crop, grow, gr.Progress())
+        return FileData(path=_save_png(result, self.out_dir))
 
+    # The editor's value has no schema an MCP client can fill (its file references do not
+    # resolve), so the page's endpoint is not offered as an MCP tool; MCP uses inpaint_files.
+    inpaint._mcp_type = "page"  # type: ignore[attr-defined]
+
+
+def build_demo(pipeline: InpaintPipeline | None, weights_error: str | None = None) -> gr.Blocks:
+    """The page for one loaded pipeline (None: no weights, the page says why and refuses to run).
+
+    Built from a pipeline instead of reading flags so tests can hand in a tiny model. Layout
+    only: what the buttons run is ``Endpoints``.
+    """
+    endpoints = Endpoints(pipeline, weights_error)
     with gr.Blocks(title="IN2 face inpainting", delete_cache=(3600, 3600)) as demo:
         gr.Markdown(
             "# IN2 face inpainting\n"
@@ -307,14 +331,7 @@ def build_demo(pipeline: InpaintPipeline | None, weights_error: str | None = Non
                     elem_id="mask-file",
                 )
                 run = gr.Button("Fill", variant="primary", elem_id="run-btn")
-                with gr.Accordion("Options", open=False):
-                    mode = gr.Radio(_choices(MODES), value=MODES[0], label="Inference mode", elem_id="mode")
-                    blend = gr.Radio(_choices(BLENDS), value=BLENDS[0], label="Blending", elem_id="blend")
-                    crop = gr.Radio(_choices(CROPS), value=CROPS[0], label="Crop around each hole", elem_id="crop")
-                    grow = gr.Slider(
-                        -MAX_GROW // 4, MAX_GROW, value=0, step=1, label="Grow the mask (pixels)", elem_id="grow",
-                        info="Covers the halo a tight stroke leaves around what should go; negative shrinks it.",
-                    )
+                mode, blend, crop, grow = _option_controls()
             with gr.Column():
                 compare = gr.ImageSlider(
                     label="Before / after", type="pil", format="png", interactive=False, elem_id="compare"
@@ -329,24 +346,21 @@ def build_demo(pipeline: InpaintPipeline | None, weights_error: str | None = Non
         outputs = [result, compare, download, status]
         # Registered before the examples, whose run event would otherwise take the name.
         run.click(
-            inpaint,
+            endpoints.inpaint,
             inputs=[editor, mask_file, mode, blend, crop, grow],
             outputs=outputs,
             api_name="inpaint",
             concurrency_limit=1,
             concurrency_id="model",
         )
-        gr.api(inpaint_files, api_name="inpaint_files", concurrency_limit=1, concurrency_id="model")
-        # The editor's value has no schema an MCP client can fill (its file references do not
-        # resolve), so the page's endpoint is not offered as an MCP tool; MCP uses inpaint_files.
-        inpaint._mcp_type = "page"  # type: ignore[attr-defined]
+        gr.api(endpoints.inpaint_files, api_name="inpaint_files", concurrency_limit=1, concurrency_id="model")
         reuse.click(result_as_photo, inputs=result, outputs=[editor, mask_file], api_visibility="private")
         with left:  # under the options, once the outputs they fill exist
             gr.Examples(
                 examples=[[str(EXAMPLES_DIR / p), str(EXAMPLES_DIR / m), "native", "seamless"] for p, m in EXAMPLES],
                 inputs=[editor, mask_file, mode, blend],
                 outputs=outputs,
-                fn=inpaint,
+                fn=endpoints.inpaint,
                 run_on_click=True,
                 cache_examples=False,
                 label="Examples: click one to fill its prepared mask",
@@ -357,6 +371,19 @@ def build_demo(pipeline: InpaintPipeline | None, weights_error: str | None = Non
         editor.upload(drop_stale_mask, inputs=[editor, mask_file], outputs=mask_file, api_visibility="private")
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)
     return demo
+
+
+def _option_controls() -> tuple[gr.Radio, gr.Radio, gr.Radio, gr.Slider]:
+    """The folded "Options": inference mode, blending, crop and how far to grow the mask."""
+    with gr.Accordion("Options", open=False):
+        mode = gr.Radio(_choices(MODES), value=MODES[0], label="Inference mode", elem_id="mode")
+        blend = gr.Radio(_choices(BLENDS), value=BLENDS[0], label="Blending", elem_id="blend")
+        crop = gr.Radio(_choices(CROPS), value=CROPS[0], label="Crop around each hole", elem_id="crop")
+        grow = gr.Slider(
+            -MAX_GROW // 4, MAX_GROW, value=0, step=1, label="Grow the mask (pixels)", elem_id="grow",
+            info="Covers the halo a tight stroke leaves around what should go; negative shrinks it.",
+        )
+    return mode, blend, crop, grow
 
 
 def transparent_pixels(image: Image.Image) -> np.ndarray:
@@ -482,7 +509,11 @@ def _port(text: str) -> int:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="IN2 face inpainting demo in the browser.")
-    p.add_argument("--weights", metavar="DIR_OR_REPO", help="weights folder or Hugging Face repo id (default: the bundled demo weights)")
+    p.add_argument(
+        "--weights",
+        metavar="DIR_OR_REPO",
+        help="weights folder or Hugging Face repo id (default: the bundled demo weights)",
+    )
     p.add_argument("--revision", metavar="REV", help="branch, tag or commit of a Hugging Face repo")
     p.add_argument("--device", default=DEVICE_CHOICES[0], choices=DEVICE_CHOICES)
     p.add_argument(

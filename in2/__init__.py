@@ -16,6 +16,7 @@ _LAZY = {
     "IN2Config": "in2.config",
     "IN2": "in2.model",
     "InpaintPipeline": "in2.pipeline",
+    "InpaintResult": "in2.pipeline",
     "load_model": "in2.loader",
     "set_attention_backend": "in2.nn.attention",
 }

@@ -11,17 +11,17 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from . import __version__
-from .errors import IN2Error, InputError
-from .imaging import check_not_an_input, check_output_path, load_image, load_mask, output_fit, save_image
 from .batch import BatchJob, pipeline_options, run_batch
 from .batch.plan import LOG_FOLDER
-from .regions import DEFAULT_CONTEXT, DEFAULT_CONTEXT_MIN
+from .errors import IN2Error, InputError
+from .imaging import check_not_an_input, check_output_path, load_image, load_mask, output_fit, save_image
 from .options import BLENDS, CROPS, DTYPE_CHOICES, MODES, OUT_OF_MEMORY, out_of_memory_errors
+from .regions import DEFAULT_CONTEXT, DEFAULT_CONTEXT_MIN
 
 __all__ = ["main", "build_parser"]
 
@@ -76,16 +76,60 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_batch_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``in2 batch`` (also what ``python -m in2.batch`` takes)."""
-    parser.add_argument("images", metavar="IMAGES", help="folder of images (searched recursively), local or an fsspec URL")
-    parser.add_argument("masks", metavar="MASKS", help="folder of masks mirroring IMAGES (same relative name, any image extension), or one mask file for all")
-    parser.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder: results mirror the relative paths under IMAGES")
-    parser.add_argument("--list", dest="list_file", default=None, metavar="FILE", help="inpaint only these images: a text file of paths relative to IMAGES, one a line")
-    parser.add_argument("--ext", default=None, help="output format for every result, e.g. .png (default: each input's own format)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the shuffle that spreads images over processes (default 0)")
-    parser.add_argument("--group", type=int, default=16, metavar="N", help="images read at a time per process; equal sizes among them run as one batch (default 16)")
-    parser.add_argument("--log-dir", default=None, metavar="DIR", help=f"plan, per-process JSONL logs and summary (default OUT/{LOG_FOLDER}, or ./in2-batch-logs for a URL OUT)")
-    parser.add_argument("--timeout", type=float, default=1440.0, metavar="MIN", help="how long a process waits for the others (planning, the end), minutes (default 1440)")
-    parser.add_argument("--overwrite", action="store_true", help="redo every image and replace outputs already in OUT, also files no run wrote (default: finished outputs are kept, other files are never replaced)")
+    parser.add_argument(
+        "images", metavar="IMAGES", help="folder of images (searched recursively), local or an fsspec URL"
+    )
+    parser.add_argument(
+        "masks",
+        metavar="MASKS",
+        help="folder of masks mirroring IMAGES (same relative name, any image extension), or one mask file for all",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT",
+        help="output folder: results mirror the relative paths under IMAGES",
+    )
+    parser.add_argument(
+        "--list",
+        dest="list_file",
+        default=None,
+        metavar="FILE",
+        help="inpaint only these images: a text file of paths relative to IMAGES, one a line",
+    )
+    parser.add_argument(
+        "--ext", default=None, help="output format for every result, e.g. .png (default: each input's own format)"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the shuffle that spreads images over processes (default 0)"
+    )
+    parser.add_argument(
+        "--group",
+        type=int,
+        default=16,
+        metavar="N",
+        help="images read at a time per process; equal sizes among them run as one batch (default 16)",
+    )
+    parser.add_argument(
+        "--log-dir",
+        default=None,
+        metavar="DIR",
+        help=f"plan, per-process JSONL logs and summary (default OUT/{LOG_FOLDER}, or ./in2-batch-logs for a URL OUT)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=1440.0,
+        metavar="MIN",
+        help="how long a process waits for the others (planning, the end), minutes (default 1440)",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="redo every image and replace outputs already in OUT, also files no run wrote "
+        "(default: finished outputs are kept, other files are never replaced)",
+    )
 
 
 def job_from_args(args: argparse.Namespace, **overrides) -> BatchJob:
@@ -105,8 +149,11 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--revision", default=None, metavar="REV", help="Hub revision (branch, tag or commit)")
     parser.add_argument(
-        "--mode", choices=MODES, default=MODES[0],
-        help="native: run at the image's own resolution (default); resize: run at the training size and composite at full size",
+        "--mode",
+        choices=MODES,
+        default=MODES[0],
+        help="native: run at the image's own resolution (default); "
+        "resize: run at the training size and composite at full size",
     )
     parser.add_argument(
         "--blend", choices=BLENDS, default=BLENDS[0],
@@ -136,10 +183,12 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
     parser.add_argument("--dtype", choices=DTYPE_CHOICES, default="fp32", help="compute precision (default fp32)")
-    parser.add_argument("--chunk-size", type=int, default=None, metavar="N", help="decoder pixels per step (lower = less memory)")
+    parser.add_argument(
+        "--chunk-size", type=int, default=None, metavar="N", help="decoder pixels per step (lower = less memory)"
+    )
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """Warnings as one plain line on stderr, like the errors."""
     print(f"in2: warning: {message}", file=sys.stderr)
 
@@ -188,7 +237,7 @@ def _inpaint(args: argparse.Namespace) -> int:
     image, mask = load_image(pair.image), load_mask(pair.mask)
     fit = output_fit(image, pair.output)  # a format that cannot hold the photo stops here, before inference
     if fit.note:
-        warnings.warn(fit.note)
+        warnings.warn(fit.note, stacklevel=1)
     pipe = InpaintPipeline.from_pretrained(args.weights, revision=args.revision, device=args.device, dtype=args.dtype)
     say(pipe.describe())
     with tqdm(total=0, desc="decoding", unit="chunk", disable=args.quiet or None, file=sys.stderr) as bar:
@@ -198,7 +247,7 @@ def _inpaint(args: argparse.Namespace) -> int:
             bar.n = done
             bar.refresh()
 
-        result = pipe(image, mask, progress=progress, **pipeline_options(args))
+        result = pipe(image, mask, progress=progress, **pipeline_options(args)).image
     save_image(result, pair.output, fit)
     say(f"wrote {pair.output}")
     return 0

@@ -21,7 +21,6 @@ known pixels around it:
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from .errors import InputError
 from .mask_prep import box_mean, dilate
@@ -64,10 +63,12 @@ def default_feather(height: int, width: int) -> int:
     return int(min(32, max(2, round(min(height, width) / 64))))
 
 
-def prediction_reads(mask: torch.Tensor, blend: str = "none", feather: int | None = None, ring: int | None = None) -> torch.Tensor:
+def prediction_reads(
+    mask: torch.Tensor, blend: str = "none", feather: int | None = None, ring: int | None = None
+) -> torch.Tensor:
     """Bool ``[B,1,H,W]``: the prediction pixels that compositing with ``blend`` reads.
 
-    The model only has to produce these (``IN2.forward(region=...)``): ``none`` reads the hole;
+    The model only has to produce these (``IN2.forward(decode_only=...)``): ``none`` reads the hole;
     ``seamless`` also reads the known ring around it (colour statistics and the border
     residual), ``ring`` pixels wide (default ``2 * feather``), as ``seamless_blend`` does.
     """

@@ -13,6 +13,9 @@ from typing import Any
 from .errors import WeightsError
 from .options import PREFILL_MODES
 
+#: Keys older config.json files spell differently -> their name now (read, never written).
+_RENAMED = {"factorized_decoder": "factorised_decoder"}
+
 
 #: Inclusive bounds of every numeric field. They hold every model the paper and this project
 #: describe with room to spare, and keep a hand-edited config.json from building a model
@@ -68,12 +71,12 @@ class IN2Config:
     pyramid_levels: int = 3  # 1 = Table 7 ablation: a single INRB from the body to full size
     decoder_hidden: int = 256
     decoder_layers: int = 4  # hidden Linear+ReLU layers before the output Linear
-    factorized_decoder: bool = True  # exact fast form of the first decoder layer
+    factorised_decoder: bool = True  # exact fast form of the first decoder layer
     # input handling
     min_size: int = 16  # smaller sides are replicate-padded to this, then cropped back
     train_resolution: int = 512  # pixel side used by the pipeline's "resize" mode
     # [ours] "zeros" = the paper's input (hole blanked); "smooth" = the hole pre-filled from its
-    # surroundings (push-pull) and the decoder predicting a correction to that fill
+    # surroundings (the smooth pre-fill, in2.nn.prefill) and the decoder predicting a correction to it
     hole_prefill: str = "zeros"
     prefill_steps: int = 64  # relaxation steps per pyramid level of the "smooth" pre-fill
 
@@ -91,12 +94,13 @@ class IN2Config:
             if not 0.0 < self.ffc_ratio < 1.0:
                 problems.append(f"ffc_ratio must be in (0, 1), got {self.ffc_ratio}")
             if self.hole_prefill not in PREFILL_MODES:
-                problems.append(f"hole_prefill must be one of {', '.join(map(repr, PREFILL_MODES))}, got {self.hole_prefill!r}")
+                problems.append(f"hole_prefill must be one of {', '.join(map(repr, PREFILL_MODES))}, "
+                                f"got {self.hole_prefill!r}")
         if problems:
             raise ValueError("invalid IN2Config: " + "; ".join(problems))
 
     @classmethod
-    def tiny(cls, **overrides: Any) -> "IN2Config":
+    def tiny(cls, **overrides: Any) -> IN2Config:
         """A few hundred thousand parameters: unit tests and smoke training on CPU."""
         base = dict(
             base_channels=8, body_dim=48, num_groups=1, blocks_per_group=2, num_heads=2,
@@ -106,7 +110,7 @@ class IN2Config:
         return cls(**base)
 
     @classmethod
-    def small(cls, **overrides: Any) -> "IN2Config":
+    def small(cls, **overrides: Any) -> IN2Config:
         """About 2M parameters: the bundled demo weights (a few MB as fp16)."""
         base = dict(
             base_channels=32, body_dim=128, num_groups=2, blocks_per_group=2, num_heads=4,
@@ -120,10 +124,11 @@ class IN2Config:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "IN2Config":
+    def from_dict(cls, data: dict[str, Any]) -> IN2Config:
         """Build from a dict; unknown keys are an error because they mean another architecture."""
         if not isinstance(data, dict):
             raise WeightsError(f"IN2 config must be a JSON object, got {type(data).__name__}")
+        data = {_RENAMED.get(key, key): value for key, value in data.items()}
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:

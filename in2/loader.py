@@ -3,24 +3,25 @@
 Every way in ends in the same strict build: ``load_pretrained`` (what ``IN2.from_pretrained``
 calls) and ``load_model`` (the bundled demo weights by default, plus a ``WeightsInfo`` for
 logs and the demo's header; what the pipeline, the ComfyUI nodes, the demo and the
-evaluation call). ``config.json`` names its class with ``model_type`` (``MODEL_TYPES``; a
-config without one is IN2's, as every IN2 export and the bundled weights are), so an export
-of the FFC baseline loads anywhere an IN2 does. Finding and reading the files themselves is ``in2.weight_files``'s job.
+evaluation call). ``config.json`` names its class with ``model_type`` (the registry,
+``in2.model_types``; a config without one is IN2's, as every IN2 export and the bundled
+weights are), so an export of the FFC baseline loads anywhere an IN2 does. Finding and
+reading the files themselves is ``in2.weight_files``'s job.
 
-The registry names classes by import path, so importing this module loads only the standard
-library and ``in2.weight_files``: ComfyUI imports it while scanning custom nodes.
+Importing this module loads only the standard library, the registry and ``in2.weight_files``:
+ComfyUI imports it while scanning custom nodes.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from importlib import import_module
 from os import PathLike
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from .errors import WeightsError
+from .model_types import DEFAULT_MODEL_TYPE, model_class
 from .weight_files import CONFIG_FILE, WEIGHTS_FILE, ModelFiles, load_state, locate, read_config
 
 if TYPE_CHECKING:
@@ -28,14 +29,9 @@ if TYPE_CHECKING:
     from torch import nn
 
 __all__ = [
-    "MODEL_TYPES", "DEFAULT_MODEL_TYPE", "model_class", "export_config", "load_pretrained", "load_model",
+    "export_config", "load_pretrained", "load_model",
     "WeightsInfo", "demo_weights_available", "DEMO_WEIGHTS_DIR", "NO_WEIGHTS_MESSAGE", "model_card_summary",
 ]
-
-#: ``model_type`` in config.json -> the class that reads the rest of it, as "module:Class".
-MODEL_TYPES = {"in2": "in2.model:IN2", "ffc_baseline": "in2.nn.baseline:FFCBaseline"}
-#: What a config without ``model_type`` holds: IN2's configs have never carried one.
-DEFAULT_MODEL_TYPE = "in2"
 
 DEMO_WEIGHTS_DIR = Path(__file__).resolve().parent / "demo_weights"
 _DEMO_FILES = (CONFIG_FILE, WEIGHTS_FILE)
@@ -49,29 +45,18 @@ NO_WEIGHTS_MESSAGE = (
 )
 
 
-# -- model types -------------------------------------------------------------------------------
+# -- building ----------------------------------------------------------------------------------
 
-def model_class(model_type: str) -> type:
-    """The class registered for ``model_type``; an unknown type is a WeightsError."""
-    if model_type not in MODEL_TYPES:
-        raise WeightsError(f"config.json names model_type {model_type!r}, which this version of IN2 does not know; "
-                           f"known: {', '.join(sorted(MODEL_TYPES))}")
-    module, name = MODEL_TYPES[model_type].split(":")
-    return getattr(import_module(module), name)
-
-
-def export_config(model: "nn.Module") -> dict[str, Any]:
+def export_config(model: nn.Module) -> dict[str, Any]:
     """What ``config.json`` of ``model`` holds: its config, and its ``model_type`` unless it is IN2."""
     kind = getattr(model, "model_type", DEFAULT_MODEL_TYPE)
     config = model.config.to_dict()  # type: ignore[operator]
     return config if kind == DEFAULT_MODEL_TYPE else {"model_type": kind, **config}
 
 
-def _build(config: dict[str, Any], expected: type | Callable[[dict[str, Any]], "nn.Module"] | None) -> "nn.Module":
+def _build(config: dict[str, Any], expected: type | None) -> nn.Module:
     """The model ``config`` describes. ``expected``: a registered class the folder must hold
-    (``IN2.from_pretrained``), any other callable that builds from the config as it is, or None."""
-    if expected is not None and not hasattr(expected, "model_type"):
-        return expected(config)
+    (``IN2.from_pretrained``), or None for whichever class the config names."""
     config = dict(config)
     kind = config.pop("model_type", DEFAULT_MODEL_TYPE)
     cls = model_class(kind)
@@ -86,10 +71,10 @@ def _build(config: dict[str, Any], expected: type | Callable[[dict[str, Any]], "
 
 
 def load_pretrained(
-    source: str | PathLike, expected: type | Callable[[dict[str, Any]], "nn.Module"] | None = None,
-    revision: str | None = None, *, map_location: "torch.device | str" = "cpu", cache_dir: str | PathLike | None = None,
+    source: str | PathLike, expected: type | None = None,
+    revision: str | None = None, *, map_location: torch.device | str = "cpu", cache_dir: str | PathLike | None = None,
     force_download: bool = False, token: str | bool | None = None, local_files_only: bool = False,
-) -> "nn.Module":
+) -> nn.Module:
     """A folder, ``.safetensors`` file or Hub repo id as the model its config names, loaded strictly,
     on ``map_location``, in eval mode. An unusable ``map_location`` fails before any download."""
     from .runtime import resolve_device
@@ -100,7 +85,7 @@ def load_pretrained(
     return _load_files(files, expected).to(device)
 
 
-def _load_files(files: ModelFiles, expected: type | Callable[[dict[str, Any]], "nn.Module"] | None) -> "nn.Module":
+def _load_files(files: ModelFiles, expected: type | None) -> nn.Module:
     model = _build(read_config(files.config), expected)
     load_state(model, files.weights)  # on the CPU: a device problem is never reported as a damaged file
     return model.eval()
@@ -172,11 +157,22 @@ def demo_weights_available() -> bool:
 def load_model(
     weights: str | PathLike | None = None, revision: str | None = None, *, cache_dir: str | PathLike | None = None,
     force_download: bool = False, token: str | bool | None = None, local_files_only: bool = False,
-) -> tuple["nn.Module", WeightsInfo]:
+) -> tuple[nn.Module, WeightsInfo]:
     """Load weights: None = the bundled demo weights, else a local folder or a Hub repo id.
 
-    Returns the model (eval mode, on CPU; IN2, or whichever class its ``model_type`` names)
-    and a ``WeightsInfo`` describing it. The Hub options are ``IN2.from_pretrained``'s.
+    Args:
+        weights: None, a folder (config.json + model.safetensors), a ``.safetensors`` file or a repo id.
+        revision: a branch, tag or commit of a Hub repo (a local path takes none).
+        cache_dir, force_download, token, local_files_only: ``IN2.from_pretrained``'s Hub options.
+
+    Returns:
+        The model (eval mode, on CPU; IN2, or whichever class its ``model_type`` names) and a
+        ``WeightsInfo`` describing it.
+
+    Examples:
+        >>> model, info = load_model()  # the bundled demo weights
+        >>> info.summary()  # doctest: +ELLIPSIS
+        'bundled demo weights: ...'
     """
     if weights is None and not demo_weights_available():
         raise WeightsError(NO_WEIGHTS_MESSAGE)

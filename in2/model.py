@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -17,10 +17,10 @@ from torch import nn
 
 from .config import IN2Config
 from .errors import InputError
+from .loader import export_config, load_pretrained
 from .nn import AttentionBody, Encoder, FFCBody, PyramidDecoder
 from .nn.prefill import prefill
 from .runtime import release_freed_memory
-from .loader import export_config, load_pretrained
 from .weight_files import save
 
 
@@ -36,7 +36,7 @@ def level_sizes(height: int, width: int) -> list[tuple[int, int]]:
 class IN2(nn.Module):
     """IN2 generator. `model(image, mask)` returns the raw prediction (not composited)."""
 
-    model_type = "in2"  # what config.json names it by (``in2.loader.MODEL_TYPES``)
+    model_type = "in2"  # what config.json names it by (``in2.model_types.MODEL_TYPES``)
 
     def __init__(self, config: IN2Config | dict | None = None) -> None:
         super().__init__()
@@ -58,7 +58,7 @@ class IN2(nn.Module):
         dec_widths = [c.body_dim, *(c.body_dim, 2 * c.base_channels, c.base_channels)[-c.pyramid_levels :]]
         self.decoder = PyramidDecoder(dec_widths, c.out_channels, c.decoder_hidden, c.decoder_layers)
         # Plain LIIF evaluation of the first decoder layer when False (same function, slower).
-        self.factorized_decoder = c.factorized_decoder
+        self.factorised_decoder = c.factorised_decoder
         if c.hole_prefill == "smooth":  # start as the pre-fill itself: the decoder learns a correction
             nn.init.zeros_(self.decoder.to_rgb.weight)
             nn.init.zeros_(self.decoder.to_rgb.bias)
@@ -85,17 +85,30 @@ class IN2(nn.Module):
         *,
         chunk_size: int | None = None,
         progress: Callable[[int, int], None] | None = None,
-        region: torch.Tensor | None = None,
+        decode_only: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """image [B,3,H,W] in [0,1], mask [B,1,H,W] (1 = hole) -> prediction [B,3,H,W] in [0,1].
+        """Predict the whole image from its known pixels, at the input's own size.
 
-        region: [B or 1, 1, H, W], True (or > 0.5) where the output is needed, e.g. the hole
-            that compositing reads. Only those pixels are decoded at full size (exactly as a
-            full decode gives them); the others are returned as 0. None decodes every pixel.
+        Args:
+            image: ``[B,3,H,W]`` in [0, 1]; what the hole hides is never read.
+            mask: ``[B,1,H,W]`` (or ``[1,1,H,W]`` for all), 1 = hole.
+            chunk_size: output pixels decoded at once per pyramid level (None = all at once). With
+                gradients enabled, chunks are recomputed in backward, which bounds training memory too.
+            progress: ``progress(done, total)`` after every decoded chunk; an exception raised there aborts.
+            decode_only: ``[B or 1, 1, H, W]``, True (or > 0.5) where the output is needed, e.g. the hole
+                that compositing reads. Only those pixels are decoded at full size (exactly as a
+                full decode gives them); the others are returned as 0. None decodes every pixel.
 
-        chunk_size: output pixels decoded at once per pyramid level (None = all at once). With
-            gradients enabled, chunks are recomputed in backward, which bounds training memory too.
-        progress(done, total): called after every decoded chunk; an exception raised there aborts.
+        Returns:
+            The prediction ``[B,3,H,W]`` in [0, 1] (paste it into the hole to keep the known pixels:
+            ``in2.compositing.paste_into_hole``; ``InpaintPipeline`` does this and more).
+
+        Examples:
+            >>> model = IN2(IN2Config.tiny()).eval()
+            >>> image, mask = torch.rand(1, 3, 40, 56), torch.zeros(1, 1, 40, 56)
+            >>> mask[..., 10:20, 20:30] = 1
+            >>> model(image, mask, decode_only=mask).shape
+            torch.Size([1, 3, 40, 56])
         """
         self._check_inputs(image, mask)
         dtype = self.decoder.to_rgb.weight.dtype
@@ -103,11 +116,11 @@ class IN2(nn.Module):
         height, width = image.shape[-2:]
         min_size = self.config.min_size
         pad_h, pad_w = max(0, min_size - height), max(0, min_size - width)
-        if region is not None:
-            region = (region > 0.5) if region.dtype != torch.bool else region
-            region = region.expand(image.shape[0], 1, height, width)
+        if decode_only is not None:
+            wanted = (decode_only > 0.5) if decode_only.dtype != torch.bool else decode_only
+            wanted = wanted.expand(image.shape[0], 1, height, width)
             if pad_h or pad_w:
-                region = F.pad(region, (0, pad_w, 0, pad_h))
+                wanted = F.pad(wanted, (0, pad_w, 0, pad_h))
         # the pre-fill relaxes many times: fp32 whatever the weights' dtype (bf16 would smear it)
         filled = prefill(image.float(), mask.float(), self.config.hole_prefill, self.config.prefill_steps)
         x = torch.cat([filled.to(dtype), mask], dim=1)
@@ -121,13 +134,13 @@ class IN2(nn.Module):
         release_freed_memory(x.device)
         full = (height + pad_h, width + pad_w)
         sizes = [*reversed(level_sizes(*full)[:2]), full][-self.config.pyramid_levels :]
-        y = self.decoder(feat, sizes, chunk_size=chunk_size, factorized=self.factorized_decoder, progress=progress,
-                         region=None if region is None else region[:, 0])
+        y = self.decoder(feat, sizes, chunk_size=chunk_size, factorised=self.factorised_decoder, progress=progress,
+                         decode_only=None if decode_only is None else wanted[:, 0])
         y = y[..., :height, :width] if (pad_h or pad_w) else y
         if self.config.hole_prefill == "smooth":  # sigmoid output -> a correction in (-1, 1)
             y = (filled + 2 * y.float() - 1).clamp(0, 1).to(dtype)
-            if region is not None:
-                y = y * region[..., :height, :width]
+            if decode_only is not None:
+                y = y * wanted[..., :height, :width]
         return y
 
     # -- weights: thin entry points over in2.loader and in2.weight_files ----------------------
@@ -142,10 +155,23 @@ class IN2(nn.Module):
         token: str | bool | None = None,
         local_files_only: bool = False,
         map_location: str | torch.device = "cpu",
-    ) -> "IN2":
+    ) -> IN2:
         """Load from a folder (config.json + model.safetensors), a .safetensors file or a Hub repo id.
 
         Only safetensors are read and loading is strict (see ``in2.loader``).
+
+        Args:
+            pretrained_model_name_or_path: a local folder or file, or a Hub repo id ``owner/name``.
+            revision: a branch, tag or commit of a Hub repo.
+            cache_dir, force_download, token, local_files_only: as ``huggingface_hub`` takes them.
+            map_location: where the weights go (``runtime.resolve_device`` names).
+
+        Returns:
+            The model in eval mode; a folder that holds another model type is a ``WeightsError``.
+
+        Examples:
+            >>> model = IN2.from_pretrained("runs/demo/export")  # doctest: +SKIP
+            >>> model = IN2.from_pretrained("owner/name", revision="v1.0")  # doctest: +SKIP
         """
         return load_pretrained(  # type: ignore[return-value]
             pretrained_model_name_or_path, cls, revision, map_location=map_location, cache_dir=cache_dir,

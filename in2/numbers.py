@@ -29,7 +29,8 @@ def as_float(value: Any, name: str, rule: str) -> float:
     """``value`` as a finite float; ``InputError`` saying ``name`` must be ``rule`` otherwise."""
     value = _scalar(value)
     # Decimal is a number but not a numbers.Real; it converts to float like one.
-    if isinstance(value, bool) or not isinstance(value, (numbers.Real, decimal.Decimal)) or not math.isfinite(float(value)):
+    if (isinstance(value, bool) or not isinstance(value, (numbers.Real, decimal.Decimal))
+            or not math.isfinite(float(value))):
         raise InputError(f"{name} must be {rule}, got {value!r}")
     return float(value)
 

@@ -7,7 +7,8 @@ choice or rewording the advice is a one-line change that every front end picks u
 
 from __future__ import annotations
 
-from typing import Callable, Collection, Literal, get_args
+from collections.abc import Callable, Collection
+from typing import Literal, get_args
 
 import torch
 

@@ -8,10 +8,12 @@ memory budget), the model, and ``compositing`` (known pixels bit-exact).
 from __future__ import annotations
 
 import math
+import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from os import PathLike
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -19,10 +21,11 @@ import torch.nn.functional as F
 from .compositing import paste_into_hole, prediction_reads, seamless_blend
 from .errors import EmptyMaskWarning, InputError
 from .imaging import read_images, read_masks
+from .loader import WeightsInfo, load_model
 from .mask_prep import Grow, MaskPrep
-from .nn.prefill import membrane_fill
+from .nn.prefill import smooth_prefill
 from .numbers import as_float, as_int
-from .options import BLENDS, CROPS, MODES, Blend, Crop, Mode, memory_advice, python_setting
+from .options import BLENDS, CROPS, MODES, Blend, Crop, Mode, dtype_name, memory_advice, python_setting
 from .regions import DEFAULT_CONTEXT, DEFAULT_CONTEXT_MIN, Box, check_context, crop_boxes, stitch
 from .runtime import (
     DEFAULT_CHUNK_SIZE,
@@ -30,17 +33,17 @@ from .runtime import (
     available_memory,
     bytes_per_pixel,
     matmul_precision,
-    dtype_name,
-    max_pixels as budget_pixels,
     resolve_device,
     resolve_dtype,
 )
-from .loader import WeightsInfo, load_model
+from .runtime import (
+    max_pixels as budget_pixels,
+)
 
 if TYPE_CHECKING:
     from .model import IN2
 
-__all__ = ["InpaintPipeline", "MODES", "BLENDS", "CROPS", "check_options", "MAX_CONTEXT"]
+__all__ = ["InpaintPipeline", "InpaintResult", "MODES", "BLENDS", "CROPS", "check_options", "MAX_CONTEXT"]
 
 #: Bounds that keep a crop box and a decoder step finite and meaningful.
 MAX_CONTEXT = 64.0
@@ -76,7 +79,9 @@ def check_options(mode: str = MODES[0], blend: str = BLENDS[0], crop: str = CROP
         raise InputError(f"unknown blend {blend!r}: use 'none' or 'seamless'")
     if crop not in CROPS:
         raise InputError(f"unknown crop {crop!r}: use 'auto', 'off' or 'on'")
-    context = as_float(context, "context", f"a factor from 1 to {MAX_CONTEXT:g} (the box around a hole is context x its size)")
+    context = as_float(
+        context, "context", f"a factor from 1 to {MAX_CONTEXT:g} (the box around a hole is context x its size)"
+    )
     context_min = as_int(context_min, "context_min", f"a whole number of pixels from 1 to {MAX_CONTEXT_MIN}")
     check_context(context, context_min)
     if context > MAX_CONTEXT or context_min > MAX_CONTEXT_MIN:
@@ -85,7 +90,9 @@ def check_options(mode: str = MODES[0], blend: str = BLENDS[0], crop: str = CROP
     if chunk_size is not None:
         chunk_size = as_int(chunk_size, "chunk_size", f"a whole number of pixels from 1 to {MAX_CHUNK_SIZE}")
         if not 1 <= chunk_size <= MAX_CHUNK_SIZE:
-            raise InputError(f"chunk_size must be a whole number of pixels from 1 to {MAX_CHUNK_SIZE}, got {chunk_size}")
+            raise InputError(
+                f"chunk_size must be a whole number of pixels from 1 to {MAX_CHUNK_SIZE}, got {chunk_size}"
+            )
     prep = MaskPrep(grow=grow, fill_holes=fill_holes, threshold=threshold)
     return dict(mode=mode, blend=blend, crop=crop, context=context, context_min=context_min, grow=prep.grow,
                 fill_holes=prep.fill_holes, threshold=prep.threshold, chunk_size=chunk_size)
@@ -102,6 +109,25 @@ def _warn_empty(given: list[torch.Tensor], holes: list[torch.Tensor], prep: Mask
     else:
         why = f"no mask pixel is at or above threshold={prep.threshold:g} of white"
     warnings.warn(f"nothing to fill{where}: {why}, so the image is returned unchanged", EmptyMaskWarning, stacklevel=3)
+
+
+@dataclass(frozen=True)
+class InpaintResult:
+    """What ``InpaintPipeline.__call__`` returns.
+
+    Attributes:
+        image: the filled input, of the kind and size given (a PIL image, a numpy array, a
+            ``[3,H,W]``/``[B,3,H,W]`` tensor, or a list of these); pixels outside the mask bit-exact.
+        mask: the holes actually filled, after ``threshold``, ``grow`` and ``fill_holes``: an
+            ``[H,W]`` bool tensor per image (a list for a list, ``[B,H,W]`` for a batch tensor).
+        timings: seconds per stage: ``prepare`` (reading the inputs, preparing the masks,
+            planning the forwards), ``inpaint`` (the forwards, compositing and the copy back to
+            the caller's format, which waits for a GPU to finish) and ``total``.
+    """
+
+    image: Any
+    mask: Any
+    timings: dict[str, float]
 
 
 @dataclass(frozen=True)
@@ -124,8 +150,9 @@ class InpaintPipeline:
     """Fill the masked part of images with IN2, at their own resolution.
 
     ``pipe(image, mask)`` takes a PIL image, a numpy array, a ``[3,H,W]``/``[B,3,H,W]`` float
-    tensor, or a list of these, and returns the same kind at exactly the same size with the
-    pixels outside the mask bit-exact. See ``in2.imaging.masks`` for the mask rules.
+    tensor, or a list of these, and returns an ``InpaintResult`` whose ``image`` is the same
+    kind at exactly the same size, with the pixels outside the mask bit-exact. See
+    ``in2.imaging.masks`` for the mask rules.
 
     It runs where its weights are: ``device`` moves them at construction (None leaves them
     where they are), ``to(device)`` or anyone else moving ``model`` moves the pipeline, and
@@ -134,7 +161,7 @@ class InpaintPipeline:
 
     def __init__(
         self,
-        model: "IN2",
+        model: IN2,
         device: str | torch.device | None = "auto",
         dtype: str | torch.dtype = "fp32",
         weights_info: WeightsInfo | None = None,
@@ -153,7 +180,7 @@ class InpaintPipeline:
         self.weights_info = weights_info or WeightsInfo(source=f"in-memory {type(model).__name__}")
         self._max_pixels = max_pixels
 
-    def to(self, device: str | torch.device) -> "InpaintPipeline":
+    def to(self, device: str | torch.device) -> InpaintPipeline:
         """Move the weights to ``device`` (``runtime.resolve_device`` names); returns the pipeline."""
         self.model.to(resolve_device(device))
         return self
@@ -187,10 +214,23 @@ class InpaintPipeline:
         force_download: bool = False,
         token: str | bool | None = None,
         local_files_only: bool = False,
-    ) -> "InpaintPipeline":
-        """Load weights (None = bundled demo weights; a folder; a Hub repo id) into a pipeline.
+    ) -> InpaintPipeline:
+        """Load weights into a pipeline; the Hub options are ``IN2.from_pretrained``'s (both go
+        through ``in2.loader``).
 
-        The Hub options are ``IN2.from_pretrained``'s: both go through ``in2.loader``."""
+        Args:
+            weights: None for the bundled demo weights, a local folder, or a Hub repo id.
+            revision: a branch, tag or commit of a Hub repo.
+            device: ``auto`` (CUDA, then MPS, then CPU), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
+            dtype: compute precision: ``fp32``, ``fp16``, ``bf16`` or ``auto``.
+
+        Returns:
+            A pipeline whose ``describe()`` names the weights, the device and the precision.
+
+        Examples:
+            >>> pipe = InpaintPipeline.from_pretrained()  # the bundled demo weights, offline
+            >>> pipe = InpaintPipeline.from_pretrained("runs/demo/export", dtype="bf16")  # doctest: +SKIP
+        """
         model, info = load_model(weights, revision=revision, cache_dir=cache_dir, force_download=force_download,
                                  token=token, local_files_only=local_files_only)
         return cls(model, device=device, dtype=dtype, weights_info=info)
@@ -252,7 +292,7 @@ class InpaintPipeline:
             side = self.train_resolution
             # the resize spreads each pixel over its neighbours: what the hole hides must not
             # reach the known pixels around it, so the hole is first filled from its border
-            image = membrane_fill(image, hole.float())
+            image = smooth_prefill(image, hole.float())
             model_image = F.interpolate(image, size=(side, side), mode="bicubic", antialias=True, align_corners=False)
             model_image = model_image.clamp(0, 1)
             # any hole pixel marks its low-resolution pixel as a hole: a partly known pixel
@@ -262,7 +302,9 @@ class InpaintPipeline:
         else:
             model_image, model_hole, model_reads = image, hole.float(), reads
         with autocast(image.device, self.dtype), matmul_precision(image.device, self.dtype):
-            pred = self.model(model_image, model_hole, chunk_size=chunk_size, progress=progress, region=model_reads)
+            pred = self.model(
+                model_image, model_hole, chunk_size=chunk_size, progress=progress, decode_only=model_reads
+            )
         pred = pred.float()
         if mode == "resize":
             shrink = height < pred.shape[-2] or width < pred.shape[-1]
@@ -306,34 +348,49 @@ class InpaintPipeline:
         grow: Grow = 0,
         fill_holes: bool = False,
         threshold: float = 0.5,
-        return_mask: bool = False,
         chunk_size: int | None = None,
         progress: Progress | None = None,
-    ) -> Any:
-        """Inpaint ``image`` where ``mask`` is set; returns the same kind at the same size.
+    ) -> InpaintResult:
+        """Inpaint ``image`` where ``mask`` is set, at the image's own size.
 
-        mode: ``native`` runs the model at the image's own resolution; ``resize`` runs it at
-        ``config.train_resolution`` squared (bicubic with antialiasing down, bicubic up; the
-        mask is shrunk so any hole pixel makes a hole) and composites at full size.
-        blend: ``none`` pastes the prediction into the hole; ``seamless`` colour-matches it to
-        the surroundings and hides the seam inside the hole (``compositing.seamless_blend``).
-        crop: ``on`` inpaints each hole region inside its own context box (``regions``) and
-        stitches it back; ``off`` runs the whole image; ``auto`` crops when the whole image
-        would not fit in memory, or when it has at least ``regions.AUTO_CROP_MIN_PIXELS`` and
-        its boxes cover at most ``regions.AUTO_CROP_SHARE`` of it.
-        context, context_min: a box's side is ``context`` times its region's side, at least
-        ``context_min`` pixels (at most the image's).
-        grow, fill_holes, threshold: mask preparation (``mask_prep.MaskPrep``).
-        return_mask: also return the holes actually filled, ``(result, mask)``: an ``[H,W]`` bool
-        tensor per image (a list for a list, ``[B,H,W]`` for a batch tensor).
-        chunk_size: decoder queries evaluated at once (default ``runtime.DEFAULT_CHUNK_SIZE``).
-        progress: ``progress(done, total)`` after every decoded chunk; may raise to stop. When
-        several forwards run (images of different sizes, or a batch split to fit memory) the
-        counts are scaled to ``1000`` per forward.
-        An empty mask (also one that threshold or grow leaves empty) returns a copy of the input
-        without running the model, with an ``EmptyMaskWarning``; a full mask runs the model on
-        the mask alone (nothing is known) and returns its prediction.
+        Args:
+            image: a PIL image, a numpy array, a ``[3,H,W]``/``[B,3,H,W]`` float tensor in [0, 1],
+                or a list of these (sizes may differ).
+            mask: white (or True, or 1) = fill; one per image, or one for all
+                (``in2.imaging.masks`` has the rules).
+            mode: ``native`` runs the model at the image's own resolution; ``resize`` runs it at
+                ``config.train_resolution`` squared (bicubic with antialiasing down, bicubic up; the
+                mask is shrunk so any hole pixel makes a hole) and composites at full size.
+            blend: ``none`` pastes the prediction into the hole; ``seamless`` colour-matches it to
+                the surroundings and hides the seam inside the hole (``compositing.seamless_blend``).
+            crop: ``on`` inpaints each hole region inside its own context box (``regions``) and
+                stitches it back; ``off`` runs the whole image; ``auto`` crops when the whole image
+                would not fit in memory, or when it has at least ``regions.AUTO_CROP_MIN_PIXELS``
+                and its boxes cover at most ``regions.AUTO_CROP_SHARE`` of it.
+            context: a crop box's side over its hole region's side.
+            context_min: the smallest side of a crop box in pixels (at most the image's).
+            grow: pixels (or ``"N%"`` of the shorter side) to grow the mask by; negative shrinks it.
+            fill_holes: also fill unmasked gaps the mask encloses.
+            threshold: a soft mask is filled where it is at least this much of white.
+            chunk_size: decoder queries evaluated at once (default ``runtime.DEFAULT_CHUNK_SIZE``).
+            progress: ``progress(done, total)`` after every decoded chunk; may raise to stop. When
+                several forwards run (images of different sizes, or a batch split to fit memory)
+                the counts are scaled to ``1000`` per forward.
+
+        Returns:
+            An ``InpaintResult``: the filled ``image`` (the kind given), the ``mask`` actually
+            filled and the ``timings`` of the stages. An empty mask (also one that threshold or
+            grow leaves empty) gives a copy of the input without running the model, with an
+            ``EmptyMaskWarning``; a full mask runs the model on the mask alone (nothing is known).
+
+        Examples:
+            >>> from in2 import InpaintPipeline
+            >>> from in2.imaging import load_image, load_mask
+            >>> pipe = InpaintPipeline.from_pretrained()  # the bundled demo weights
+            >>> result = pipe(load_image("face.jpg"), load_mask("mask.png"), blend="seamless")  # doctest: +SKIP
+            >>> result.image.save("filled.png")  # exactly the size of face.jpg  # doctest: +SKIP
         """
+        start = time.perf_counter()
         options = check_options(mode, blend, crop, context, context_min, grow, fill_holes, threshold, chunk_size)
         context, context_min = options["context"], options["context_min"]
         chunk = options["chunk_size"] or DEFAULT_CHUNK_SIZE
@@ -351,12 +408,23 @@ class InpaintPipeline:
             for box in self._boxes(hole, mode, crop, context, context_min, limit)
         ]
         jobs = self._jobs(pieces, mode, limit)
-        results: list[torch.Tensor | None] = [None] * len(batch)
+        planned = time.perf_counter()
+        results = self._run(jobs, batch.tensors, holes, mode, blend, chunk, progress)
+        restored = batch.restore(results, holes)
+        done = time.perf_counter()
+        timings = {"prepare": planned - start, "inpaint": done - planned, "total": done - start}
+        return InpaintResult(restored, batch.restore_masks(holes), timings)
 
+    def _run(
+        self, jobs: list[_Job], tensors: list[torch.Tensor], holes: list[torch.Tensor], mode: str, blend: str,
+        chunk: int, progress: Progress | None,
+    ) -> list[torch.Tensor | None]:
+        """Every job through the model, composited and stitched into its image (None: untouched)."""
+        results: list[torch.Tensor | None] = [None] * len(tensors)
         device = self.device
         with torch.inference_mode():
             for number, job in enumerate(jobs):
-                crops = [batch.tensors[p.index][(slice(None),) + p.box.slices].to(device) for p in job.pieces]
+                crops = [tensors[p.index][(slice(None),) + p.box.slices].to(device) for p in job.pieces]
                 # one piece: a view, not a copy (a 3840x2160 photo is 100 MB in float32)
                 images = (crops[0][None] if len(crops) == 1 else torch.stack(crops)).to(torch.float32)
                 job_holes = torch.stack([holes[p.index][p.box.slices].to(device) for p in job.pieces])[:, None]
@@ -367,9 +435,10 @@ class InpaintPipeline:
                 else:
                     filled = paste_into_hole(images, pred, job_holes)
                 for slot, piece in enumerate(job.pieces):
-                    results[piece.index] = stitch(results[piece.index], batch.tensors[piece.index], piece.box, filled[slot])
-        restored = batch.restore(results, holes)
-        return (restored, batch.restore_masks(holes)) if return_mask else restored
+                    results[piece.index] = stitch(
+                        results[piece.index], tensors[piece.index], piece.box, filled[slot]
+                    )
+        return results
 
     @staticmethod
     def _job_progress(progress: Progress | None, number: int, count: int) -> Progress | None:

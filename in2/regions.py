@@ -71,12 +71,12 @@ class Box:
         """``image[..., *box.slices]`` is the box's content."""
         return slice(self.top, self.bottom), slice(self.left, self.right)
 
-    def overlaps(self, other: "Box") -> bool:
+    def overlaps(self, other: Box) -> bool:
         return (
             self.top < other.bottom and other.top < self.bottom and self.left < other.right and other.left < self.right
         )
 
-    def union(self, other: "Box") -> "Box":
+    def union(self, other: Box) -> Box:
         top, left = min(self.top, other.top), min(self.left, other.left)
         bottom, right = max(self.bottom, other.bottom), max(self.right, other.right)
         return Box(top, left, bottom - top, right - left)
@@ -168,8 +168,8 @@ def region_boxes(hole: torch.Tensor) -> list[Box]:
     left = start(big).scatter_reduce(0, ids, cols, "amin")
     right = start(-1).scatter_reduce(0, ids, cols, "amax")
     return [
-        Box(int(t), int(l), int(b) - int(t) + 1, int(r) - int(l) + 1)
-        for t, b, l, r in zip(top.tolist(), bottom.tolist(), left.tolist(), right.tolist())
+        Box(int(t), int(lf), int(b) - int(t) + 1, int(r) - int(lf) + 1)
+        for t, b, lf, r in zip(top.tolist(), bottom.tolist(), left.tolist(), right.tolist(), strict=True)
     ]
 
 
@@ -198,7 +198,9 @@ def context_box(region: Box, height: int, width: int, context: float, minimum: i
 def check_context(context: float, minimum: int) -> None:
     """Raise an ``InputError`` naming the fix for a context factor or size that cannot work."""
     if not isinstance(context, (int, float)) or not math.isfinite(context) or context < 1:
-        raise InputError(f"context must be a factor of at least 1 (the box around a hole is context x its size), got {context!r}")
+        raise InputError(
+            f"context must be a factor of at least 1 (the box around a hole is context x its size), got {context!r}"
+        )
     if not isinstance(minimum, int) or minimum < 1:
         raise InputError(f"the smallest context box side must be a positive number of pixels, got {minimum!r}")
 

@@ -4,8 +4,7 @@ The memory budget exists because native-resolution inpainting has no size limit 
 own: a 48 MP phone photo would exhaust the machine after minutes of work. Checking the size
 up front turns that into an immediate error that names the ways out.
 
-Option names, precisions and the out-of-memory advice are `in2.options`'s (re-exported here
-for callers that import them from this module).
+Option names, precisions and the out-of-memory advice are `in2.options`'s: import them from there.
 """
 
 from __future__ import annotations
@@ -16,17 +15,16 @@ import ctypes
 import functools
 import os
 import warnings
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 
 from .errors import InputError
-from .options import DTYPES, OUT_OF_MEMORY, canonical_dtype, dtype_name, out_of_memory_errors, runs_on
+from .options import DTYPES, canonical_dtype, runs_on
 
 __all__ = [
     "resolve_device",
     "resolve_dtype",
-    "dtype_name",
     "available_memory",
     "max_pixels",
     "autocast",
@@ -38,8 +36,6 @@ __all__ = [
     "FIXED_BYTES",
     "SAFETY_MARGIN",
     "DEFAULT_CHUNK_SIZE",
-    "OUT_OF_MEMORY",
-    "out_of_memory_errors",
 ]
 
 # Output queries the implicit decoder evaluates at once at inference (exact: queries are
@@ -89,7 +85,10 @@ def resolve_device(device: str | int | torch.device = "auto") -> torch.device:
         return torch.device("cpu")
     if name == "mps":
         if not _mps_available():
-            raise InputError("device 'mps' is not available (needs Apple silicon and a PyTorch build with MPS): use --device cpu or auto")
+            raise InputError(
+                "device 'mps' is not available (needs Apple silicon and a PyTorch build with MPS): "
+                "use --device cpu or auto"
+            )
         return torch.device("mps")
     if name == "cuda" or name.startswith("cuda:"):
         if not torch.cuda.is_available():
@@ -100,7 +99,9 @@ def resolve_device(device: str | int | torch.device = "auto") -> torch.device:
         index = torch.cuda.current_device() if name == "cuda" else _parse_index(name)
         count = torch.cuda.device_count()
         if index >= count:
-            raise InputError(f"device {name!r} does not exist: {count} CUDA device(s) visible (cuda:0 .. cuda:{count - 1})")
+            raise InputError(
+                f"device {name!r} does not exist: {count} CUDA device(s) visible (cuda:0 .. cuda:{count - 1})"
+            )
         return torch.device("cuda", index)
     raise InputError(f"unknown device {device!r}: use auto, cpu, cuda, cuda:N or mps")
 
@@ -167,7 +168,7 @@ def autocast(device: torch.device, dtype: torch.dtype) -> Iterator[None]:
 # and bf16 halves them (1.3-1.4x through the pipeline at 512x512 on the 2-core build machine).
 # Bound: hole PSNR against the all-fp32 result of at least 45 dB on real photos (an RMS
 # difference under 1.5/255, below what a viewer can see); tested with the bundled weights
-# (tests/test_pipeline.py) and measured by `python -m in2.bench.precision`. False keeps fp32.
+# (tests/in2/test_pipeline.py) and measured by `python -m in2.bench.precision`. False keeps fp32.
 CPU_BF16_MATMULS = True
 
 _MATMUL_DTYPE: contextvars.ContextVar[torch.dtype | None] = contextvars.ContextVar("in2_matmul_dtype", default=None)
@@ -200,7 +201,7 @@ def reduced_matmul_dtype() -> torch.dtype | None:
     return _MATMUL_DTYPE.get()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _malloc_trim() -> Callable[[int], int] | None:
     try:
         return ctypes.CDLL("libc.so.6").malloc_trim
@@ -282,7 +283,9 @@ def available_memory(device: torch.device | str) -> int | None:
     return available
 
 
-def max_pixels(device: torch.device | str, dtype: torch.dtype = torch.float32, available: int | None = None) -> int | None:
+def max_pixels(
+    device: torch.device | str, dtype: torch.dtype = torch.float32, available: int | None = None
+) -> int | None:
     """Largest number of output pixels (batch x H x W) one forward may take on ``device``.
 
     ``(available * SAFETY_MARGIN - FIXED_BYTES) / BYTES_PER_PIXEL``; None when the available

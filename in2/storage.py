@@ -13,8 +13,9 @@ import errno
 import os
 import posixpath
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, TextIO
+from typing import Any, TextIO
 
 from .errors import InputError, StorageError
 

@@ -156,7 +156,9 @@ def download(
     except RevisionNotFoundError as exc:
         raise WeightsError(f"revision {revision!r} not found in Hub repo {repo_id!r}") from exc
     except RepositoryNotFoundError as exc:
-        raise WeightsError(f"Hub repo {repo_id!r} not found (and no such local directory); check the name and token") from exc
+        raise WeightsError(
+            f"Hub repo {repo_id!r} not found (and no such local directory); check the name and token"
+        ) from exc
     except Exception as exc:  # network, proxy, auth, disk: all for the user to fix, none a bug here
         raise WeightsError(
             f"could not download {where}: {exc}. Check the repo id, the revision and your connection, {instead}"
@@ -189,7 +191,7 @@ def _few(names: list[str], limit: int = 5) -> str:
     return shown + (f" (+{len(names) - limit} more)" if len(names) > limit else "")
 
 
-def load_state(model: "nn.Module", path: Path) -> None:
+def load_state(model: nn.Module, path: Path) -> None:
     """Strict load: every tensor present, no extras, same shapes, every value finite; corrupt
     files named as such.
 
@@ -223,7 +225,8 @@ def load_state(model: "nn.Module", path: Path) -> None:
         raise WeightsError(f"weights in {path} do not fit the model: {_few(wrong, 3)}" + hint)
     broken = [name for name, t in state.items() if t.is_floating_point() and not bool(t.isfinite().all())]
     if broken:  # NaN or infinite weights fill every hole with NaN, shown as black
-        raise WeightsError(f"weights in {path} hold NaN or infinite values in {len(broken)} tensor(s) ({_few(broken)}): "
+        raise WeightsError(f"weights in {path} hold NaN or infinite values in {len(broken)} tensor(s) "
+                           f"({_few(broken)}): "
                            "the training run diverged or the file was damaged; use an earlier checkpoint's export")
     model.load_state_dict(state, strict=True)
 
@@ -237,7 +240,7 @@ def write_card(folder: str | Path, text: str) -> Path:
     return path
 
 
-def save(model: "nn.Module", folder: str | Path, config: dict[str, Any], card: str | None = None) -> Path:
+def save(model: nn.Module, folder: str | Path, config: dict[str, Any], card: str | None = None) -> Path:
     """Write ``config.json`` + ``model.safetensors`` (+ ``README.md`` when ``card`` is given)."""
     from safetensors.torch import save_model
 

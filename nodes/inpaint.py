@@ -28,7 +28,7 @@ def cpu_size_hint() -> str:
         from in2 import runtime
 
         limit = runtime.max_pixels(torch.device("cpu"))
-    except Exception:  # informative only: never let it break ComfyUI's node list
+    except Exception:  # noqa: BLE001 - informative only: never let it break ComfyUI's node list
         return ""
     if not limit:
         return ""
@@ -82,9 +82,10 @@ def _run(model: IN2Model, image: torch.Tensor, mask: torch.Tensor, mode: str, bl
         return image, torch.zeros(batch, height, width, dtype=torch.float32, device=image.device)
     model.prepare()
     options = {} if context is None else {"context": context}
-    out, filled = model.pipeline(
+    result = model.pipeline(
         pixels, masks, mode=mode, blend=blend, crop=crop, grow=grow, fill_holes=fill_holes, threshold=threshold,
-        return_mask=True, progress=comfy_bridge.RunProgress().report, **options,
+        progress=comfy_bridge.RunProgress().report, **options,
     )
+    out, filled = result.image, result.mask
     filled = filled.float() if filled.ndim == 3 else filled.float()[None]
     return layout.channels_last(out), filled.expand(batch, -1, -1).to(image.device).contiguous()

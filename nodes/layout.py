@@ -71,7 +71,9 @@ def fit_mask(masks: torch.Tensor, height: int, width: int, resize: bool) -> torc
     return resized[:, 0].clamp(0, 1).to(masks.dtype if masks.is_floating_point() else torch.float32)
 
 
-def node_holes(mask: torch.Tensor, height: int, width: int, resize: bool, threshold: float = 0.5) -> torch.Tensor | None:
+def node_holes(
+    mask: torch.Tensor, height: int, width: int, resize: bool, threshold: float = 0.5
+) -> torch.Tensor | None:
     """A ComfyUI MASK as [B,H,W] bool holes at the image size, thresholded once; None when
     nothing is to be filled (also LoadImage's 64x64 all-zero MASK for an image without alpha,
     whatever its size). A MASK of another size is resized first when `resize` is on (the soft

@@ -26,7 +26,7 @@ DEVICES = ["auto", "cpu"]
 class IN2Model:
     """What travels on an `IN2_MODEL` wire: the core pipeline plus ComfyUI's handle on its weights."""
 
-    pipeline: "InpaintPipeline"
+    pipeline: InpaintPipeline
     patcher: Any | None  # comfy.model_patcher.ModelPatcher, None outside ComfyUI
     name: str
 
@@ -49,8 +49,8 @@ def load_in2_model(model: str, repo_id: str = "", revision: str = "main", device
                    dtype: str = "auto") -> IN2Model:
     """The chosen model as an `IN2_MODEL`, under ComfyUI's memory management when it runs in ComfyUI."""
     try:
-        from in2.pipeline import InpaintPipeline
         from in2.loader import load_model
+        from in2.pipeline import InpaintPipeline
 
         weights = model_store.resolve(model, repo_id, revision)
         network, info = load_model(weights)

@@ -88,8 +88,8 @@ class IN2Inpaint(io.ComfyNode):
                 io.Combo.Input("blend", options=list(BLENDS), default=BLENDS[0], tooltip=(
                     "none: the fill is pasted as is. seamless: colour-matched fill with a feathered edge inside "
                     "the hole so no seam shows. Pixels outside the mask never change.")),
-                io.Boolean.Input("resize_mask", default=False,
-                                 tooltip="Stretch a mask of another size to the image instead of stopping with an error."),
+                io.Boolean.Input("resize_mask", default=False, tooltip=(
+                    "Stretch a mask of another size to the image instead of stopping with an error.")),
                 io.Combo.Input("crop", options=list(CROPS), default=CROPS[0], optional=True, tooltip=(
                     "on: each separate masked region is filled inside its own box of context and stitched back "
                     "(large photos, small holes, no out-of-memory). off: the whole image runs. auto: crops when "

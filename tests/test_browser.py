@@ -11,13 +11,15 @@ Run by hand to refresh the screenshot in the docs (bundled demo weights, first e
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import re
 import socket
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -37,7 +39,9 @@ FLAGS = [
     "--disable-sync",
 ]
 W, H = 601, 517
-RESULT_READY = "() => { const i = document.querySelector('#result img'); return !!i && i.src.includes('/gradio_api/file='); }"
+RESULT_READY = (
+    "() => { const i = document.querySelector('#result img'); return !!i && i.src.includes('/gradio_api/file='); }"
+)
 
 try:
     from playwright.sync_api import Page, sync_playwright
@@ -47,6 +51,7 @@ except ImportError:  # pragma: no cover - depends on the machine
 
 pytestmark = [
     pytest.mark.browser,
+    pytest.mark.slow,
     pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing: apt-get install -y chromium"),
     pytest.mark.skipif(sync_playwright is None, reason="playwright is missing: pip install playwright"),
 ]
@@ -61,7 +66,7 @@ def free_port() -> int:
 EDITOR_HAS_IMAGE = "() => !document.querySelector('#editor').innerText.includes('Upload an image')"
 
 
-def upload_photo(page: "Page", path: Path) -> None:
+def upload_photo(page: Page, path: Path) -> None:
     """Put a photo in the editor; a page still wiring up its components can miss the first
     try, so try again rather than wait forever."""
     for _ in range(3):
@@ -74,7 +79,7 @@ def upload_photo(page: "Page", path: Path) -> None:
     raise AssertionError(f"the editor did not take {path.name}")
 
 
-def image_to_screen(page: "Page", width: int, height: int) -> Callable[[float, float], tuple[float, float]]:
+def image_to_screen(page: Page, width: int, height: int) -> Callable[[float, float], tuple[float, float]]:
     """Map image pixels to page coordinates: the editor centres the image in its canvas and
     shows its zoom as a percentage in the toolbar. The editor fits a new image in a few
     steps, so wait until zoom and canvas stay put for a second."""
@@ -101,14 +106,14 @@ def distance_to_polyline(points: list[tuple[float, float]], height: int, width: 
     """Distance of every pixel centre to a polyline, in pixels."""
     ys, xs = np.mgrid[0:height, 0:width] + 0.5
     best = np.full((height, width), np.inf)
-    for (x0, y0), (x1, y1) in zip(points, points[1:]):
+    for (x0, y0), (x1, y1) in itertools.pairwise(points):
         dx, dy = x1 - x0, y1 - y0
         t = np.clip(((xs - x0) * dx + (ys - y0) * dy) / (dx * dx + dy * dy), 0, 1)
         best = np.minimum(best, np.hypot(xs - (x0 + t * dx), ys - (y0 + t * dy)))
     return best
 
 
-def fetch_result(page: "Page") -> Any:
+def fetch_result(page: Page) -> Any:
     from PIL import Image
 
     src = page.get_attribute("#result img", "src")
@@ -141,7 +146,9 @@ def page(app_url: str):
         browser.close()
 
 
-def paint(page: "Page", to_screen: Callable[[float, float], tuple[float, float]], stroke: list[tuple[float, float]]) -> None:
+def paint(
+    page: Page, to_screen: Callable[[float, float], tuple[float, float]], stroke: list[tuple[float, float]]
+) -> None:
     """One brush stroke through ``stroke`` (image pixels)."""
     page.get_by_role("button", name="Brush", exact=True).click()
     page.mouse.move(*to_screen(*stroke[0]))
@@ -151,7 +158,7 @@ def paint(page: "Page", to_screen: Callable[[float, float], tuple[float, float]]
     page.mouse.up()
 
 
-def test_paint_fill_and_read_back(page: "Page", tmp_path: Path):
+def test_paint_fill_and_read_back(page: Page, tmp_path: Path):
     from PIL import Image
 
     pixels = np.random.default_rng(0).integers(0, 256, (H, W, 3), dtype=np.uint8)
@@ -179,7 +186,7 @@ def test_paint_fill_and_read_back(page: "Page", tmp_path: Path):
     assert "Done in" in page.inner_text("#status")
 
 
-def test_the_result_as_the_new_photo_fills_again_where_the_next_stroke_goes(page: "Page", tmp_path: Path):
+def test_the_result_as_the_new_photo_fills_again_where_the_next_stroke_goes(page: Page, tmp_path: Path):
     from PIL import Image
 
     pixels = np.random.default_rng(2).integers(0, 256, (H, W, 3), dtype=np.uint8)
@@ -202,7 +209,9 @@ def test_the_result_as_the_new_photo_fills_again_where_the_next_stroke_goes(page
     # The editor loads the result (and its empty layer) as its new value after the click; on
     # a loaded machine that can land after a stroke and wipe it. The page then says nothing
     # is painted and loses nothing, and a user paints again: so does this test, up to 3 times.
-    nothing_painted = "() => [...document.querySelectorAll('.toast-body')].some(t => t.innerText.includes('Nothing is painted'))"
+    nothing_painted = (
+        "() => [...document.querySelectorAll('.toast-body')].some(t => t.innerText.includes('Nothing is painted'))"
+    )
     for _ in range(3):
         time.sleep(4)
         for close in page.locator(".toast-close").all():  # the last try's message, if any
@@ -216,7 +225,9 @@ def test_the_result_as_the_new_photo_fills_again_where_the_next_stroke_goes(page
         if page.evaluate(new_result):
             break
     if not page.evaluate(new_result):
-        raise AssertionError(f"no second result: {page.inner_text('#status')!r} {page.locator('.toast-body').all_inner_texts()}")
+        raise AssertionError(
+            f"no second result: {page.inner_text('#status')!r} {page.locator('.toast-body').all_inner_texts()}"
+        )
     second = np.asarray(fetch_result(page).convert("RGB"))
     assert second.shape == first.shape
     changed = (second != first).any(axis=-1)
@@ -226,7 +237,7 @@ def test_the_result_as_the_new_photo_fills_again_where_the_next_stroke_goes(page
     assert "Done in" in page.inner_text("#status")
 
 
-def test_crop_run(page: "Page", tmp_path: Path):
+def test_crop_run(page: Page, tmp_path: Path):
     from PIL import Image
 
     pixels = np.random.default_rng(1).integers(0, 256, (H, W, 3), dtype=np.uint8)
@@ -255,7 +266,7 @@ def test_crop_run(page: "Page", tmp_path: Path):
         ("beyond the canvas", "larger than 8192 px"),
     ],
 )
-def test_bad_uploads_explain_what_to_do(page: "Page", tmp_path: Path, upload: str | None, expected: str):
+def test_bad_uploads_explain_what_to_do(page: Page, tmp_path: Path, upload: str | None, expected: str):
     from PIL import Image
 
     if upload == "broken":

@@ -7,8 +7,8 @@ A tiny untrained model stands in for trained weights: these tests check the plum
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import socket
 import sys
 from pathlib import Path
@@ -105,6 +105,7 @@ def rect_hole(top: int, left: int, bottom: int, right: int, shape=(H, W)) -> np.
     return hole
 
 
+@pytest.mark.slow  # talks to a running server
 def test_painted_region_is_filled_at_full_size_and_nothing_else_changes(client, photo, tmp_path):
     path, pixels = photo
     hole = rect_hole(100, 50, 220, 330)
@@ -123,6 +124,7 @@ def test_painted_region_is_filled_at_full_size_and_nothing_else_changes(client, 
     assert "Done in" in status and f"{W}x{H}" in status
 
 
+@pytest.mark.slow  # talks to a running server
 def test_mask_file_and_options_with_a_jpeg_keep_its_decoded_pixels(client, tmp_path):
     """A JPEG must not be re-encoded on the way in: known pixels equal the decoded file."""
     w, h = 243, 187
@@ -141,6 +143,7 @@ def test_mask_file_and_options_with_a_jpeg_keep_its_decoded_pixels(client, tmp_p
         assert (out[hole] != decoded[hole]).any(), (mode, blend)
 
 
+@pytest.mark.slow  # talks to a running server
 def test_painted_layer_and_mask_file_add_up(client, tmp_path):
     path, pixels = make_photo(tmp_path, 203, 151)
     painted, uploaded = rect_hole(10, 10, 60, 60, (151, 203)), rect_hole(100, 150, 140, 195, (151, 203))
@@ -153,6 +156,7 @@ def test_painted_layer_and_mask_file_add_up(client, tmp_path):
     assert (out[painted] != pixels[painted]).any() and (out[uploaded] != pixels[uploaded]).any()
 
 
+@pytest.mark.slow  # talks to a running server
 def test_exif_rotated_phone_photo_is_filled_upright(client, tmp_path):
     """gradio_client sends the file as stored; the page must use it as a viewer shows it."""
     stored = np.random.default_rng(2).integers(0, 256, (40, 64, 3), dtype=np.uint8)  # 64 wide, 40 tall
@@ -170,6 +174,7 @@ def test_exif_rotated_phone_photo_is_filled_upright(client, tmp_path):
     assert np.array_equal(out[~hole], upright[~hole])
 
 
+@pytest.mark.slow  # talks to a running server
 @pytest.mark.parametrize(
     "case, expected",
     [
@@ -314,6 +319,7 @@ def test_default_host_is_local_only():
 # --------------------------------------------------------------------------- plain endpoint, crop, grow
 
 
+@pytest.mark.slow  # talks to a running server
 def test_both_endpoints_need_only_their_required_arguments(client, photo, tmp_path):
     api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
     for name, required in (("/inpaint", ["editor"]), ("/inpaint_files", ["image"])):
@@ -326,6 +332,7 @@ def test_both_endpoints_need_only_their_required_arguments(client, photo, tmp_pa
     assert np.array_equal(out[~hole], pixels[~hole]) and "crop `auto`" in status
 
 
+@pytest.mark.slow  # talks to a running server
 def test_plain_endpoint_fills_transparent_pixels_without_a_mask(client, tmp_path):
     rgb = np.random.default_rng(5).integers(0, 256, (H, W, 3), dtype=np.uint8)
     alpha = np.full((H, W), 255, np.uint8)
@@ -340,6 +347,7 @@ def test_plain_endpoint_fills_transparent_pixels_without_a_mask(client, tmp_path
         client.predict(handle_file(str(path)), api_name="/inpaint_files")
 
 
+@pytest.mark.slow  # talks to a running server
 @pytest.mark.parametrize("crop", ["on", "auto"])
 def test_plain_endpoint_crops_a_2400x1600_photo_with_two_small_holes(client, tmp_path, crop):
     width, height = 2400, 1600
@@ -370,6 +378,7 @@ def test_result_becomes_the_new_photo_with_an_empty_layer_to_paint_on(tmp_path):
         gradio_app.result_as_photo(None)
 
 
+@pytest.mark.slow  # talks to a running server
 def test_mcp_server_lists_both_endpoints_as_tools(pipeline):
     pytest.importorskip("mcp", reason="gradio[mcp] is not installed")
     demo = gradio_app.build_demo(pipeline)
@@ -449,6 +458,7 @@ def _refs_resolve(node, root) -> bool:
     return True
 
 
+@pytest.mark.slow  # talks to a running server
 def test_an_mcp_client_fills_a_photo_end_to_end(pipeline, tmp_path):
     pytest.importorskip("mcp", reason="gradio[mcp] is not installed")
     import asyncio
@@ -465,16 +475,18 @@ def test_an_mcp_client_fills_a_photo_end_to_end(pipeline, tmp_path):
     demo = gradio_app.build_demo(pipeline)
 
     async def session_calls(url: str, uploaded: str):
-        async with streamablehttp_client(url + "gradio_api/mcp/") as (read, write, _):
-            async with ClientSession(read, write) as session:
-                await session.initialize()
-                tools = (await session.list_tools()).tools
-                calls = [await session.call_tool("inpaint_files", args) for args in (
-                    {"image": _data_url(photo), "mask": _data_url(mask)},
-                    {"image": uploaded, "mask": _data_url(mask), "blend": "seamless"},
-                    {"image": "/etc/hostname", "mask": _data_url(mask)},
-                )]
-                return tools, calls
+        async with (
+            streamablehttp_client(url + "gradio_api/mcp/") as (read, write, _),
+            ClientSession(read, write) as session,
+        ):
+            await session.initialize()
+            tools = (await session.list_tools()).tools
+            calls = [await session.call_tool("inpaint_files", args) for args in (
+                {"image": _data_url(photo), "mask": _data_url(mask)},
+                {"image": uploaded, "mask": _data_url(mask), "blend": "seamless"},
+                {"image": "/etc/hostname", "mask": _data_url(mask)},
+            )]
+            return tools, calls
 
     try:
         gradio_app.launch(demo, port=free_port(), prevent_thread_lock=True, quiet=True, mcp_server=True)
@@ -492,6 +504,7 @@ def test_an_mcp_client_fills_a_photo_end_to_end(pipeline, tmp_path):
     assert calls[2].isError and "Other paths and URLs are not read" in calls[2].content[0].text
 
 
+@pytest.mark.slow  # talks to a running server
 @pytest.mark.parametrize("image, grow, expected", [
     (None, 0, "No usable image was sent"),
     ("not a file", 0, "No usable image was sent"),
@@ -505,6 +518,7 @@ def test_plain_endpoint_refuses_what_the_page_would_not_take(client, photo, imag
     assert "NoneType" not in str(info.value) and "attribute" not in str(info.value)
 
 
+@pytest.mark.slow  # talks to a running server
 def test_plain_endpoint_takes_cmyk_and_does_not_blame_the_browser_for_large_files(client, tmp_path):
     Image.new("CMYK", (40, 32), (10, 80, 160, 20)).save(tmp_path / "print.jpg")
     Image.fromarray(rect_hole(8, 8, 20, 20, shape=(32, 40)).astype(np.uint8) * 255).save(tmp_path / "m.png")
@@ -533,6 +547,7 @@ def test_a_revision_with_bundled_weights_stops_the_demo(capsys):
     assert "a revision (v2) picks a version of a Hugging Face repo" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # talks to a running server
 def test_a_mask_that_shrinking_empties_is_an_error_not_a_silent_copy(client, tmp_path):
     pixels = np.random.default_rng(5).integers(0, 256, (32, 40, 3), dtype=np.uint8)
     Image.fromarray(pixels).save(tmp_path / "p.png")
@@ -595,7 +610,8 @@ def test_weights_with_a_bad_config_stop_the_demo_in_one_line(tmp_path, capsys):
     (tmp_path / "w" / "config.json").write_text(json.dumps(dict(config, num_heads=0)))
     assert gradio_app.main(["--weights", str(tmp_path / "w"), "--device", "cpu"]) == 2
     err = capsys.readouterr().err
-    assert "num_heads must be from 1 to 256, got 0" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "num_heads must be from 1 to 256, got 0" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_a_32_bit_photo_beyond_16_bits_is_refused_not_clipped(client, tmp_path):

@@ -152,7 +152,8 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> dict:
             raise ConfigError(f"cannot read the config {path}: {exc.strerror or exc}; pass an existing YAML file "
                               "(e.g. trainer/configs/smoke.yaml)") from None
         except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"the config {path} is not valid YAML ({str(exc).splitlines()[0]}): fix that line") from None
+            first = str(exc).splitlines()[0]
+            raise ConfigError(f"the config {path} is not valid YAML ({first}): fix that line") from None
         deep_update(cfg, data)
     for o in overrides:
         upd = parse_override(o)

@@ -131,7 +131,9 @@ class FolderSource(ImageSource):
             self.paths.append(p)
             self.sizes.append((h, w))
         if not self.paths:
-            raise FileNotFoundError(f"no readable images under {root}" + (f" from list {list_file}" if list_file else ""))
+            raise FileNotFoundError(
+                f"no readable images under {root}" + (f" from list {list_file}" if list_file else "")
+            )
         if skipped:
             log.warning("%d unreadable file(s) skipped under %s", skipped, root)
 
@@ -187,7 +189,7 @@ def margin_crop_box(src_hw: tuple[int, int], dst_hw: tuple[int, int], offset: fl
     """
     H, W = src_hw
     r = dst_hw[0] / dst_hw[1]
-    if H / W > r:  # too tall: trim top/bottom
+    if r < H / W:  # too tall: trim top/bottom
         ch = max(1, min(H, int(round(W * r))))
         top = int(round((H - ch) * offset))
         return 0, top, W, top + ch
@@ -344,8 +346,8 @@ def build_source(cfg: dict, split: str = "train") -> ImageSource:
         if split == "val" or not extra:
             return main
         # more training folders (e.g. UTKFace beside LFW): each {root, train_list}
-        more = [FolderSource(Path(os.path.expanduser(e["root"])), Path(e["train_list"]) if e.get("train_list") else None)
-                for e in extra]
+        more = [FolderSource(Path(os.path.expanduser(e["root"])),
+                             Path(e["train_list"]) if e.get("train_list") else None) for e in extra]
         return ConcatSource([main, *more])
     raise ValueError(f"unknown data.source {kind!r}; use 'synthetic' or 'folder'")
 

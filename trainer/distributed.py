@@ -23,13 +23,13 @@ import logging
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from accelerate import Accelerator
 from accelerate.utils import broadcast_object_list, gather_object
-
 
 T = TypeVar("T")
 log = logging.getLogger("in2.trainer")
@@ -171,6 +171,6 @@ def release_others(accelerator: Accelerator) -> None:
 
 
 __all__ = [
-    "RunLayoutError", "RunShape", "main_decides", "check_shared_folder", "decide_resume",
+    "RunLayoutError", "RunShape", "main_decides", "check_shared_folder",
     "check_same_batches", "match_run_shape", "release_others",
 ]

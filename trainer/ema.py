@@ -37,7 +37,7 @@ class EMA:
                 v.copy_(s)  # counters such as BatchNorm's num_batches_tracked
         self.num_updates += 1
 
-    def to(self, device: torch.device | str) -> "EMA":
+    def to(self, device: torch.device | str) -> EMA:
         self.model.to(device)
         return self
 

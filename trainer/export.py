@@ -2,9 +2,9 @@
 
 An export is a model folder written by ``in2.weight_files.save`` (``config.json`` +
 ``model.safetensors``; the conv baseline's config names its ``model_type``) and read back
-strictly by ``in2.load_model`` or ``IN2.from_pretrained`` (one loader, ``in2.loader``), plus a ``README.md`` model card stating data,
-steps and metrics (``card_info`` gathers them from a run), so a checkpoint found on disk or
-the Hub explains itself.
+strictly by ``in2.load_model`` or ``IN2.from_pretrained`` (one loader, ``in2.loader``), plus a
+``README.md`` model card stating data, steps and metrics (``card_info`` gathers them from a run),
+so a checkpoint found on disk or the Hub explains itself.
 
 Command line (push an existing export; needs network and a token)::
 
@@ -29,8 +29,8 @@ from in2.options import DTYPES
 if TYPE_CHECKING:
     from accelerate import Accelerator
 
-    from trainer.masks import MaskParams
     from trainer.checkpoints import TrainState
+    from trainer.masks import MaskParams
 
 
 
@@ -90,13 +90,17 @@ def write_model_card(out_dir: Path, info: dict[str, Any]) -> Path:
     return weight_files.write_card(out_dir, model_card(info))
 
 
-def card_info(cfg: dict, state: "TrainState", accelerator: "Accelerator", data_desc: str, buckets,
-              mask_params: "MaskParams", perceptual: nn.Module | None, metrics: dict, n_val: int,
+def card_info(cfg: dict, state: TrainState, accelerator: Accelerator, data_desc: str, buckets,
+              mask_params: MaskParams, perceptual: nn.Module | None, metrics: dict, n_val: int,
               n_train: int) -> dict[str, Any]:
     """Everything the model card states: data, length, hardware, losses, validation metrics."""
     ats, lcfg = cfg["ats"], cfg["loss"]
     device = accelerator.device
-    hw = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{device.type} ({torch.get_num_threads()} threads)"
+    hw = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"{device.type} ({torch.get_num_threads()} threads)"
+    )
     if perceptual is None:
         per = "none (weight 0)"
     elif perceptual.source == "random":

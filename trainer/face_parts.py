@@ -36,12 +36,12 @@ class Landmarks:
     mouth: tuple[float, float]
 
     @classmethod
-    def from_fractions(cls, fractions, width: int, height: int) -> "Landmarks":
+    def from_fractions(cls, fractions, width: int, height: int) -> Landmarks:
         (ax, ay), (bx, by), (mx, my) = fractions
         return cls((ax * width, ay * height), (bx * width, by * height), (mx * width, my * height))
 
     @classmethod
-    def from_eyes(cls, eye_a: tuple[float, float], eye_b: tuple[float, float]) -> "Landmarks":
+    def from_eyes(cls, eye_a: tuple[float, float], eye_b: tuple[float, float]) -> Landmarks:
         """Landmarks of a roughly upright face from its eyes: the mouth sits 1.12 eye distances
         below the eyes' midpoint, as in the mean face."""
         mid_x, mid_y = (eye_a[0] + eye_b[0]) / 2, (eye_a[1] + eye_b[1]) / 2
@@ -57,7 +57,7 @@ class Landmarks:
     def eye_distance(self) -> float:
         return max(1.0, math.dist(self.eye_a, self.eye_b))
 
-    def map(self, fx, fy) -> "Landmarks":
+    def map(self, fx, fy) -> Landmarks:
         """The landmarks after a change of coordinates ``x -> fx(x)``, ``y -> fy(y)``."""
         return Landmarks(*[(fx(x), fy(y)) for x, y in (self.eye_a, self.eye_b, self.mouth)])
 
@@ -122,7 +122,7 @@ class FacePartParams:
     scale: tuple[float, float] = (0.9, 1.2)
 
     @classmethod
-    def from_dict(cls, d: dict | None) -> "FacePartParams":
+    def from_dict(cls, d: dict | None) -> FacePartParams:
         d = dict(d or {})
         for key in ("kinds", "weights", "scale"):
             if key in d:

@@ -65,7 +65,7 @@ class LandmarkTable:
     points: dict[str, np.ndarray]
 
     @classmethod
-    def load(cls, path: Path) -> "LandmarkTable":
+    def load(cls, path: Path) -> LandmarkTable:
         with np.load(path, allow_pickle=False) as z:
             names, pts = z["names"], z["points"]
         return cls({str(n): p for n, p in zip(names, pts, strict=True)})

@@ -25,7 +25,7 @@ def d_adversarial(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch
 
 def feature_matching(fake_feats: Sequence[torch.Tensor], real_feats: Sequence[torch.Tensor]) -> torch.Tensor:
     """Eq. 8: mean over layers of L1(D_i(x_hat), D_i(x)), real activations detached."""
-    losses = [F.l1_loss(f, r.detach()) for f, r in zip(fake_feats, real_feats)]
+    losses = [F.l1_loss(f, r.detach()) for f, r in zip(fake_feats, real_feats, strict=True)]
     return torch.stack(losses).mean()
 
 

@@ -20,12 +20,16 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from in2.errors import WeightsError
+
+if TYPE_CHECKING:
+    from .efficientnet import EfficientNetLite0
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -124,7 +128,7 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
 
             return load_file(str(path))
         sd = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - re-raised with the path and the fix
+    except Exception as e:
         raise WeightsError(f"cannot read weights file {path}: {e}. Replace it with an intact copy.") from e
     if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
         sd = sd["state_dict"]
@@ -133,7 +137,7 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     return sd
 
 
-def load_efficientnet_lite0(path: str | Path | None = None) -> tuple["EfficientNetLite0", Path]:
+def load_efficientnet_lite0(path: str | Path | None = None) -> tuple[EfficientNetLite0, Path]:
     """The network with ImageNet weights loaded strictly, in eval mode, frozen."""
     from .efficientnet import EfficientNetLite0, packaged_weights
 
@@ -182,7 +186,7 @@ class VGGPerceptualLoss(nn.Module):
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
-    def train(self, mode: bool = True) -> "VGGPerceptualLoss":
+    def train(self, mode: bool = True) -> VGGPerceptualLoss:
         super().train(mode)
         self.features.eval()  # a fixed feature extractor, never in training mode
         return self
@@ -200,7 +204,7 @@ class VGGPerceptualLoss(nn.Module):
         fp = self._feats(pred)
         with torch.no_grad():
             ft = self._feats(target)
-        return sum(w * F.l1_loss(a, b) for w, a, b in zip(self.tap_weights, fp, ft))
+        return sum(w * F.l1_loss(a, b) for w, a, b in zip(self.tap_weights, fp, ft, strict=True))
 
 
 class EfficientNetPerceptualLoss(nn.Module):
@@ -218,7 +222,7 @@ class EfficientNetPerceptualLoss(nn.Module):
         self.taps, self.tap_weights = TAPS, TAP_WEIGHTS
         self.source = f"ImageNet EfficientNet-Lite0 from {path}"
 
-    def train(self, mode: bool = True) -> "EfficientNetPerceptualLoss":
+    def train(self, mode: bool = True) -> EfficientNetPerceptualLoss:
         super().train(mode)
         self.net.eval()  # frozen BatchNorm statistics
         return self
@@ -227,7 +231,7 @@ class EfficientNetPerceptualLoss(nn.Module):
         fp = self.net.features(pred, self.taps)
         with torch.no_grad():
             ft = self.net.features(target, self.taps)
-        return sum(w * F.l1_loss(a, b) for w, a, b in zip(self.tap_weights, fp, ft))
+        return sum(w * F.l1_loss(a, b) for w, a, b in zip(self.tap_weights, fp, ft, strict=True))
 
 
 BACKBONES = ("vgg19", "efficientnet_lite0", "auto", "random")

@@ -91,7 +91,28 @@ def render_face(seed: int, height: int = 512, width: int = 512) -> np.ndarray:
 
     layer = Image.new("RGBA", (W, H), (0, 0, 0, 0))
     d = ImageDraw.Draw(layer)
+    _draw_head(d, rng, cx, cy, rx, ry, skin, hair, clothes)
+    fx = cx + yaw * rx  # centre line of the inner features
+    eye_y, eye_ry = _draw_eyes(d, rng, fx, cy, rx, ry, skin, hair, iris)
+    _draw_nose_and_mouth(d, rng, fx, cy, rx, ry, eye_y, eye_ry, skin, lips)
 
+    layer = layer.rotate(tilt, resample=Image.BICUBIC, center=(cx, cy))
+    layer = layer.resize((width, height), Image.LANCZOS)
+
+    canvas = _background(rng, height, width)
+    rgba = np.asarray(layer, dtype=np.float32)
+    alpha = rgba[..., 3:4] / 255.0
+    return _texture_and_light(rng, canvas * (1 - alpha) + rgba[..., :3] * alpha)
+
+
+Colour = tuple[int, int, int]
+
+
+def _draw_head(
+    d: ImageDraw.ImageDraw, rng: np.random.Generator, cx: float, cy: float, rx: float, ry: float,
+    skin: Colour, hair: Colour, clothes: tuple[int, ...],
+) -> None:
+    """Shoulders, neck, hair, ears, the face oval and a fringe (in drawing order, back to front)."""
     # Shoulders and neck sit below the face and may leave the frame.
     _ellipse(d, cx, cy + ry * 2.1, rx * 2.3, ry * 0.9, clothes + (255,))
     d.rectangle([cx - rx * 0.42, cy + ry * 0.5, cx + rx * 0.42, cy + ry * 1.35], fill=_shade(skin, 0.85) + (255,))
@@ -112,7 +133,12 @@ def render_face(seed: int, height: int = 512, width: int = 512) -> np.ndarray:
     d.chord([cx - rx * 1.05, cy - ry * 1.12, cx + rx * 1.05, cy - ry * (1.12 - 2 * fringe * 0.55)],
             start=180, end=360, fill=hair + (255,))
 
-    fx = cx + yaw * rx  # centre line of the inner features
+
+def _draw_eyes(
+    d: ImageDraw.ImageDraw, rng: np.random.Generator, fx: float, cy: float, rx: float, ry: float,
+    skin: Colour, hair: Colour, iris: Colour,
+) -> tuple[float, float]:
+    """Both eyes with lids and brows around the centre line ``fx``; returns the eyes' height and half-height."""
     eye_y = cy - ry * rng.uniform(0.02, 0.12)
     eye_dx = rx * rng.uniform(0.36, 0.44)
     eye_rx = rx * rng.uniform(0.17, 0.22)
@@ -135,7 +161,14 @@ def render_face(seed: int, height: int = 512, width: int = 512) -> np.ndarray:
         by = eye_y - eye_ry * rng.uniform(1.9, 2.5)
         d.line([(ex - sgn * eye_rx * 1.1, by + eye_ry * 0.2), (ex + sgn * eye_rx * 1.1, by - eye_ry * 0.3)],
                fill=brow_colour, width=int(brow_w * 2), joint="curve")
+    return eye_y, eye_ry
 
+
+def _draw_nose_and_mouth(
+    d: ImageDraw.ImageDraw, rng: np.random.Generator, fx: float, cy: float, rx: float, ry: float, eye_y: float,
+    eye_ry: float, skin: Colour, lips: Colour,
+) -> None:
+    """A shaded nose wedge with nostrils under the eyes, and the lips with a (sometimes smiling) line."""
     # Nose: a shaded wedge and nostrils.
     nose_y = cy + ry * rng.uniform(0.22, 0.32)
     nose_w = rx * rng.uniform(0.14, 0.2)
@@ -152,15 +185,10 @@ def render_face(seed: int, height: int = 512, width: int = 512) -> np.ndarray:
     d.line([(fx - mouth_w, mouth_y - smile * 0.5), (fx, mouth_y + smile * 0.3), (fx + mouth_w, mouth_y - smile * 0.5)],
            fill=_shade(lips, 0.45) + (255,), width=int(max(2, mouth_h * 0.25)), joint="curve")
 
-    layer = layer.rotate(tilt, resample=Image.BICUBIC, center=(cx, cy))
-    layer = layer.resize((width, height), Image.LANCZOS)
 
-    canvas = _background(rng, height, width)
-    rgba = np.asarray(layer, dtype=np.float32)
-    alpha = rgba[..., 3:4] / 255.0
-    img = canvas * (1 - alpha) + rgba[..., :3] * alpha
-
-    # Soft skin texture, then directional lighting over the whole picture.
+def _texture_and_light(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
+    """Soft skin texture, then directional lighting over the whole picture; rounded to uint8."""
+    height, width = img.shape[:2]
     noise = np.asarray(
         Image.fromarray((rng.normal(128, 30, (max(height // 4, 1), max(width // 4, 1)))).clip(0, 255).astype(np.uint8))
         .resize((width, height), Image.BICUBIC)
@@ -174,6 +202,8 @@ def render_face(seed: int, height: int = 512, width: int = 512) -> np.ndarray:
     t = np.cos(angle) * (xx / max(width, 1) - 0.5) + np.sin(angle) * (yy / max(height, 1) - 0.5)
     img = img * (1.0 + strength * t)[..., None] * rng.uniform(0.85, 1.1)
     return np.clip(np.rint(img), 0, 255).astype(np.uint8)
+
+
 
 
 def write_faces(out: Path, count: int, height: int, width: int, seed: int = 0) -> list[Path]:

@@ -13,6 +13,7 @@ batch run into this folder and is never replaced without ``--overwrite``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from dataclasses import dataclass
@@ -51,7 +52,8 @@ def _made_here(row: dict[str, Any], output: str, resolved: str) -> bool:
 def _made(row: dict[str, Any]) -> Made | None:
     """The record of a ``writing`` line; None for a damaged one (edited, or cut by a kill)."""
     size, options, digest = row.get("bytes"), row.get("options"), row.get("sha256", "")
-    if isinstance(size, bool) or not isinstance(size, int) or not isinstance(options, dict) or not isinstance(digest, str):
+    if (isinstance(size, bool) or not isinstance(size, int) or not isinstance(options, dict)
+            or not isinstance(digest, str)):
         return None
     return Made(size, options, digest)
 
@@ -105,7 +107,5 @@ class Log:
             raise storage.write_failure(str(self.path), exc) from None
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self._file.close()
-        except OSError:
-            pass

@@ -16,9 +16,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .. import storage
-from .log import Made, checksum, option_changes
 from ..errors import InputError
 from ..imaging import IMAGE_EXTENSIONS, OUTPUT_FORMATS, check_not_an_input, is_image_name
+from .log import Made, checksum, option_changes
 
 __all__ = ["Task", "Plan", "check_folders", "make_plan", "shard", "LOG_FOLDER"]
 
@@ -75,7 +75,8 @@ def _read_list(list_file: str, images: str) -> list[str]:
         if name.startswith("/") or _DRIVE.match(name) or ".." in name.split("/"):
             raise InputError(
                 f"line {number} of the list file {list_file} is {line!r}, which is not inside the image folder "
-                f"{images}: list paths relative to it (no leading /, no ..), or pass the folder that holds them as IMAGES"
+                f"{images}: list paths relative to it (no leading /, no ..), "
+                "or pass the folder that holds them as IMAGES"
             )
         names.append(posixpath.normpath(name))
     if not names:
@@ -89,7 +90,9 @@ def output_extension(ext: str | None) -> str | None:
         return None
     normal = (ext if ext.startswith(".") else f".{ext}").lower()
     if normal not in OUTPUT_FORMATS:
-        raise InputError(f"--ext {ext!r} is not an image format this tool writes: use one of {', '.join(sorted(OUTPUT_FORMATS))}")
+        raise InputError(
+            f"--ext {ext!r} is not an image format this tool writes: use one of {', '.join(sorted(OUTPUT_FORMATS))}"
+        )
     return normal
 
 
@@ -110,7 +113,9 @@ def _mask_finder(masks: str, names: list[str], plan: Plan, skip: tuple[str, ...]
         if is_image_name(relative):
             by_stem.setdefault(posixpath.splitext(relative)[0], []).append(relative)
     wanted = {posixpath.splitext(n)[0] for n in names}
-    plan.notes += [f"mask {found[0]} has no image: unused" for stem, found in sorted(by_stem.items()) if stem not in wanted]
+    plan.notes += [
+        f"mask {found[0]} has no image: unused" for stem, found in sorted(by_stem.items()) if stem not in wanted
+    ]
 
     def find(name: str) -> str | None:
         stem = posixpath.splitext(name)[0]
@@ -142,7 +147,11 @@ def make_plan(images: str, masks: str, output: str, ext: str | None = None, list
     check_folders(images, masks, output)
     new_ext = output_extension(ext)
     listed = bool(list_file)
-    names = _read_list(list_file, images) if list_file else [n for n in storage.list_files(images, skip=_skip(output, images)) if is_image_name(n)]
+    names = (
+        _read_list(list_file, images)
+        if list_file
+        else [n for n in storage.list_files(images, skip=_skip(output, images)) if is_image_name(n)]
+    )
     if not names:
         raise InputError(f"no images in {images} (looked for {', '.join(IMAGE_EXTENSIONS)}, in every subfolder)")
     if storage.is_file(masks) and storage.inside(masks, images):  # one mask for all, kept among the images
@@ -192,7 +201,8 @@ def check_folders(images: str, masks: str, output: str) -> None:
     would land on inputs (``P/imgs/imgs/x.png`` would write over ``P/imgs/x.png``).
     An OUT inside IMAGES is fine: the listing leaves it out. IMAGES and MASKS must differ."""
     if not storage.is_dir(images):
-        what = "a file: pass a folder of images (or use `in2 inpaint` for one file)" if storage.exists(images) else "not found"
+        what = ("a file: pass a folder of images (or use `in2 inpaint` for one file)" if storage.exists(images)
+                else "not found")
         raise InputError(f"image folder {images} is {what}")
     if storage.is_file(output) or (not storage.exists(output) and is_image_name(output)):
         raise InputError(f"IMAGES is a folder, so OUT must be a folder, but {output} is a file name: pass a folder")
@@ -214,7 +224,9 @@ def _listed_images(images: str, names: list[str], list_file: str, plan: Plan) ->
     found = []
     for name in names:
         if not is_image_name(name):
-            plan.failed.append((name, f"{name} (in {list_file}) is not an image file name: use one of {', '.join(IMAGE_EXTENSIONS)}"))
+            plan.failed.append(
+                (name, f"{name} (in {list_file}) is not an image file name: use one of {', '.join(IMAGE_EXTENSIONS)}")
+            )
         elif not storage.is_file(storage.join(images, name)):
             plan.failed.append((name, f"{name} is listed in {list_file} but is not a file in {images}"))
         else:

@@ -18,21 +18,21 @@ import json
 import sys
 import time
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Callable, Iterator
 
 from .. import storage
+from ..errors import EMPTY_MASK_NOTE, EmptyMaskWarning, IN2Error, InputError, StorageError
+from ..imaging import Fit, encode_image, output_fit, read_image_file
+from ..mask_prep import parse_grow
+from ..options import OUT_OF_MEMORY, out_of_memory_errors
+from ..regions import DEFAULT_CONTEXT, DEFAULT_CONTEXT_MIN
 from .lock import OutputLock, check_log_folder, claim_log_folder
 from .log import Log, checksum, read_history
 from .plan import LOG_FOLDER, Plan, Task, check_folders, make_plan, output_extension, shard
-from ..errors import EMPTY_MASK_NOTE, EmptyMaskWarning, IN2Error, InputError, StorageError
-from ..imaging import Fit, encode_image, output_fit, read_image_file
 from .processes import Processes, join_processes
-from ..mask_prep import parse_grow
-from ..regions import DEFAULT_CONTEXT, DEFAULT_CONTEXT_MIN
-from ..options import OUT_OF_MEMORY, out_of_memory_errors
 
 __all__ = ["BatchJob", "pipeline_options", "made_with", "run_batch", "PIPELINE_OPTIONS"]
 
@@ -77,7 +77,8 @@ class BatchJob:
             raise InputError(f"--seed must be a whole number, got {self.seed!r}")
         if not 0 < self.timeout_minutes <= MAX_TIMEOUT_MINUTES:  # NaN fails too
             raise InputError(
-                f"--timeout must be more than 0 and at most {MAX_TIMEOUT_MINUTES} minutes (a week), got {self.timeout_minutes!r}"
+                f"--timeout must be more than 0 and at most {MAX_TIMEOUT_MINUTES} minutes (a week), "
+                f"got {self.timeout_minutes!r}"
             )
         from ..pipeline import check_options
 
@@ -251,7 +252,8 @@ class _Worker:
             try:
                 image, mask = read_image_file(task.image, "image"), self._mask(task.mask)
                 if mask.size != image.size:
-                    raise InputError(f"mask is {mask.width}x{mask.height} but the image is {image.width}x{image.height} ({task.mask})")
+                    raise InputError(f"mask is {mask.width}x{mask.height} but the image is "
+                                     f"{image.width}x{image.height} ({task.mask})")
                 fit = output_fit(image, task.output)
             except IN2Error as exc:
                 self._fail(task, str(exc))
@@ -276,8 +278,8 @@ class _Worker:
             for items in self._load(window).values():
                 start = time.perf_counter()
                 try:
-                    results, filled = self.pipe([i.image for i in items], [i.mask for i in items], return_mask=True,
-                                                **options)
+                    outcome = self.pipe([i.image for i in items], [i.mask for i in items], **options)
+                    results, filled = outcome.image, outcome.mask
                 except IN2Error as exc:
                     for item in items:
                         self._fail(item.task, str(exc))
@@ -287,7 +289,7 @@ class _Worker:
                         self._fail(item.task, OUT_OF_MEMORY.format(where=""))
                     continue
                 seconds = (time.perf_counter() - start) / len(items)
-                for item, result, hole in zip(items, results, filled):
+                for item, result, hole in zip(items, results, filled, strict=True):
                     self._save(item, result, hole, seconds)
             progress(len(window))
 
@@ -341,7 +343,9 @@ def run_batch(job: BatchJob, say: Say | None = None, warn: Say | None = None) ->
         show = not job.quiet and group.is_main and bool(mine)
         log = Log(log_dir / f"rank-{group.rank}.jsonl")  # appended: earlier runs' lines stay
         try:
-            with tqdm(total=len(mine), desc="inpainting", unit="image", disable=not show or None, file=sys.stderr) as bar:
+            with tqdm(
+                total=len(mine), desc="inpainting", unit="image", disable=not show or None, file=sys.stderr
+            ) as bar:
                 start = time.perf_counter()
                 _Worker(job, pipe, log, err, stats).run(mine, bar.update)
                 stats.seconds = time.perf_counter() - start
@@ -358,7 +362,8 @@ def run_batch(job: BatchJob, say: Say | None = None, warn: Say | None = None) ->
                 warn(f"the processes ran with different thread counts ({', '.join(map(str, summary['threads']))}): "
                      "a few fill pixels can differ by 1/255 from a run with other counts; give every process the same "
                      "OMP_NUM_THREADS for byte-identical results")
-            rate = f": {summary['images_per_s']} images/s, {summary['megapixels_per_s']} MP/s" if summary["seconds"] else ""
+            rate = (f": {summary['images_per_s']} images/s, {summary['megapixels_per_s']} MP/s"
+                    if summary["seconds"] else "")
             say(
                 f"wrote {summary['done']} image(s) to {job.output} in {summary['seconds']} s{rate} "
                 f"({summary['already_done']} already done, {summary['skipped']} skipped, {summary['failed']} failed; "

@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 
 from ..pipeline import InpaintPipeline
-from .scores import masked_psnr
+from ..scores import masked_psnr
 
 SETTINGS = [("off", None, None), ("on", 2.0, 256), ("on", 3.0, 384), ("on", 4.0, 512)]
 
@@ -51,22 +51,27 @@ def main(argv: list[str] | None = None) -> int:
     rows: dict[str, list[tuple[float, float]]] = {}
     for path in args.photos:
         photo = Image.open(path).convert("RGB")
-        photo = photo.resize((round(photo.width * args.scale), round(photo.height * args.scale)), Image.Resampling.BICUBIC)
+        photo = photo.resize(
+            (round(photo.width * args.scale), round(photo.height * args.scale)), Image.Resampling.BICUBIC
+        )
         ref = np.asarray(photo)
         hole = two_holes(*ref.shape[:2])
         for crop, context, minimum in SETTINGS:
             options = {} if context is None else {"context": context, "context_min": minimum}
             torch.manual_seed(0)
             start = time.perf_counter()
-            out = pipe(ref, hole, crop=crop, **options)
+            out = pipe(ref, hole, crop=crop, **options).image
             seconds = time.perf_counter() - start
             assert np.array_equal(out[~hole], ref[~hole])
             name = "whole photo" if crop == "off" else f"crop, context {context:g}, min {minimum}"
             rows.setdefault(name, []).append((seconds, hole_psnr(out, ref, hole)))
-            print(f"{path} {photo.width}x{photo.height} {name}: {seconds:.1f} s, hole PSNR {rows[name][-1][1]:.2f} dB", flush=True)
+            print(
+                f"{path} {photo.width}x{photo.height} {name}: {seconds:.1f} s, hole PSNR {rows[name][-1][1]:.2f} dB",
+                flush=True,
+            )
     print("\n| run | time (s) | hole PSNR (dB) |\n|---|---|---|")
     for name, values in rows.items():
-        times, psnrs = zip(*values)
+        times, psnrs = zip(*values, strict=True)
         print(f"| {name} | {np.mean(times):.1f} | {np.mean(psnrs):.2f} |")
     return 0
 

@@ -19,18 +19,20 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
-from .latency import CONFIGS, parse_size, time_alternating
-from .holes import HoleSpec, hole_mask
-from .peak_memory import PeakMemory
 from ..model import IN2
+from ..model_types import PRESETS, preset_config
 from ..nn.baseline import FFCBaseline
 from ..options import DTYPES
 from ..runtime import resolve_device
+from .holes import HoleSpec, hole_mask
+from .latency import parse_size, time_alternating
+from .peak_memory import PeakMemory
 
 SIZES = "512x512,1024x576,2048x2048,3840x2160"
 HOLES = (HoleSpec("brush", 0.05), HoleSpec("brush", 0.25), HoleSpec("box", 1.0))
@@ -62,7 +64,7 @@ def measure_cell(models: dict[str, torch.nn.Module], size: tuple[int, int], hole
     mask = hole_mask(hole, height, width).to(device, dtype)
 
     def run_in2() -> None:
-        models["in2"](image, mask, chunk_size=1 << 20, region=mask)
+        models["in2"](image, mask, chunk_size=1 << 20, decode_only=mask)
 
     def run_lama() -> None:
         models["lama"](image, mask)
@@ -86,7 +88,7 @@ def _row(size: str, hole: HoleSpec, dtype: str, compiled: bool, cell: dict[str, 
 
 def _models(config: str, dtype: torch.dtype, device: torch.device, compiled: bool) -> dict[str, torch.nn.Module]:
     torch.manual_seed(0)
-    in2 = IN2(CONFIGS[config]()).eval().to(device, dtype)
+    in2 = IN2(preset_config(config)).eval().to(device, dtype)
     lama: torch.nn.Module = FFCBaseline().eval().to(device, dtype)
     if compiled:
         in2.encoder = torch.compile(in2.encoder)
@@ -99,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m in2.bench.gpu", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="cuda")
-    p.add_argument("--config", default="default", choices=sorted(CONFIGS))
+    p.add_argument("--config", default="default", choices=PRESETS)
     p.add_argument("--sizes", default=SIZES, help="comma-separated WxH")
     p.add_argument("--dtypes", default="bf16,fp32,fp16")
     p.add_argument("--compile", default="off,on", help="off, on or both (off,on)")
@@ -129,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
                         try:
                             models = models or _models(args.config, DTYPES[dtype], device, compiled)
                             cell = measure_cell(models, (height, width), hole, DTYPES[dtype], device, args.repeats)
-                        except Exception as exc:  # one failing cell must not end the run
+                        except Exception as exc:  # noqa: BLE001 - one failing cell must not end the run
                             cell = f"failed: {type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}"
                             if device.type == "cuda":
                                 torch.cuda.empty_cache()

@@ -12,6 +12,7 @@ reported, since strokes and spots overshoot the target by up to one segment or s
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -65,7 +66,7 @@ def _brush(draw: ImageDraw.ImageDraw, img: Image.Image, rng: np.random.Generator
     height, width = img.height, img.width
     while img.histogram()[255] < target:
         points, stroke = random_stroke(rng, height, width, BRUSH, math.sqrt(height * width) / 512.0)
-        for segment in zip(points, points[1:]):
+        for segment in itertools.pairwise(points):
             draw_stroke(draw, list(segment), stroke)
             if img.histogram()[255] >= target:
                 return

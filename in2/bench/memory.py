@@ -15,8 +15,8 @@ from typing import Any
 
 import torch
 
-from .peak_memory import PeakMemory, in_fresh_process
 from ..options import DTYPES, canonical_dtype
+from .peak_memory import PeakMemory, in_fresh_process
 
 
 def measure_forward(spec: dict[str, Any]) -> dict[str, Any]:
@@ -35,7 +35,9 @@ def measure_forward(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m in2.bench.memory", description="measure IN2's peak memory per output pixel")
+    parser = argparse.ArgumentParser(
+        prog="python -m in2.bench.memory", description="measure IN2's peak memory per output pixel"
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="fp32", type=canonical_dtype, choices=tuple(DTYPES))
     parser.add_argument("--sides", type=int, nargs="+", default=[256, 512, 768])

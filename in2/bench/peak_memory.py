@@ -59,7 +59,7 @@ class PeakMemory:
     def added(self) -> int | None:
         return None if self.peak is None or self.before is None else self.peak - self.before
 
-    def __enter__(self) -> "PeakMemory":
+    def __enter__(self) -> PeakMemory:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
             self.before = torch.cuda.memory_allocated(self.device)

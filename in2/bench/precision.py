@@ -25,9 +25,9 @@ from PIL import Image
 
 from .. import runtime
 from ..imaging import image_to_tensor, mask_to_tensor
-from ..pipeline import InpaintPipeline
-from .scores import masked_psnr
 from ..loader import load_model
+from ..pipeline import InpaintPipeline
+from ..scores import masked_psnr
 
 
 def _int8_decoder(pipe: InpaintPipeline) -> InpaintPipeline:
@@ -48,7 +48,7 @@ def _run(name: str, pipe: InpaintPipeline, image: torch.Tensor, hole: torch.Tens
     before = runtime.CPU_BF16_MATMULS
     runtime.CPU_BF16_MATMULS = name == "bf16 matmuls"
     try:
-        return pipe(image, hole.float()).float()
+        return pipe(image, hole.float()).image.float()
     finally:
         runtime.CPU_BF16_MATMULS = before
 
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     runs["bf16"] = InpaintPipeline(copy.deepcopy(model), device="cpu", dtype="bf16", weights_info=info)
     runs["int8 decoder"] = _int8_decoder(runs["fp32"])
     print(f"{runs['fp32'].describe()}; torch {torch.__version__}, {torch.get_num_threads()} threads")
-    for image_path, mask_path in zip(args.pairs[::2], args.pairs[1::2]):
+    for image_path, mask_path in zip(args.pairs[::2], args.pairs[1::2], strict=True):
         image = image_to_tensor(Image.open(image_path))
         hole = mask_to_tensor(Image.open(mask_path))
         times: dict[str, list[float]] = {name: [] for name in runs}
@@ -84,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n{image_path} ({w}x{h}, hole {float(hole.float().mean()):.1%}), median of {args.repeats}")
         base = outputs["fp32"]
         for name, out in outputs.items():
-            line = f"  {name:>12}: {statistics.median(times[name]):7.3f} s, hole PSNR {float(masked_psnr(out[None], image[None], hole[None, None])):6.2f} dB"
+            psnr = float(masked_psnr(out[None], image[None], hole[None, None]))
+            line = f"  {name:>12}: {statistics.median(times[name]):7.3f} s, hole PSNR {psnr:6.2f} dB"
             if name != "fp32":
                 diff = ((out - base).abs().amax(0)[hole] * 255).double()
                 p999 = float(torch.quantile(diff, 0.999))

@@ -17,9 +17,9 @@ from typing import Any, BinaryIO
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ..errors import InputError
 from .. import storage
-from .formats import IMAGE_EXTENSIONS, OUTPUT_FORMATS, Fit, check_output_path, fit_image, output_fit
+from ..errors import InputError
+from .formats import OUTPUT_FORMATS, Fit, fit_image, output_fit
 from .scales import check_size
 
 PathLikeStr = str | PathLike
@@ -62,7 +62,9 @@ def _decode(source: Path | BinaryIO, name: str, what: str) -> Image.Image:
             if image is opened:
                 image = opened.copy()
     except UnidentifiedImageError:
-        raise InputError(f"{what} file is not an image PIL can read: {name} (use PNG, JPEG, WebP, TIFF or BMP)") from None
+        raise InputError(
+            f"{what} file is not an image PIL can read: {name} (use PNG, JPEG, WebP, TIFF or BMP)"
+        ) from None
     except Image.DecompressionBombError as exc:
         raise InputError(
             f"{what} file is too large to open: {name} ({exc}); downscale or crop it first, or raise "

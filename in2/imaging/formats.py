@@ -18,8 +18,8 @@ from PIL import Image
 
 from ..errors import InputError
 
-__all__ = ["OUTPUT_FORMATS", "IMAGE_EXTENSIONS", "EXACT_EXTENSIONS", "Fit", "check_output_path", "image_mode", "output_fit",
-           "fit_image"]
+__all__ = ["OUTPUT_FORMATS", "IMAGE_EXTENSIONS", "EXACT_EXTENSIONS", "Fit", "check_output_path", "image_mode",
+           "output_fit", "fit_image"]
 
 # Extension -> PIL format name: the image files read (folder listings) and written.
 OUTPUT_FORMATS = {
@@ -92,7 +92,9 @@ def _fit(mode: str, fmt: str) -> Fit | str:
         kind = "float" if mode == "F" else "16-bit"
         if "I;16" in keeps:
             if mode == "F":
-                notes.append(f"{fmt} stores whole 16-bit values: this float photo is rounded to them (.tif keeps it exactly)")
+                notes.append(
+                    f"{fmt} stores whole 16-bit values: this float photo is rounded to them (.tif keeps it exactly)"
+                )
             mode = "I;16"
         else:
             notes.append(f"{fmt} stores 8 bits per channel: this {kind} photo is written at 8 bits, scaled "

@@ -9,15 +9,26 @@ encoded prediction.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Literal
 
 import numpy as np
 import torch
 from PIL import Image
 
 from ..errors import InputError
-from .scales import LUMA, NUMPY_MODES, check_float_range, check_size, from_unit_float, full_scale, luminance, split_alpha, to_unit_float
+from .scales import (
+    LUMA,
+    NUMPY_MODES,
+    check_float_range,
+    check_size,
+    from_unit_float,
+    full_scale,
+    luminance,
+    split_alpha,
+    to_unit_float,
+)
 
 # PIL modes read as RGB and converted back with PIL (no alpha, plain colour spaces).
 _CONVERTED_MODES = {"CMYK", "YCbCr", "LAB", "HSV", "RGBX"}

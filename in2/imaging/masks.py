@@ -18,7 +18,8 @@ are thresholded with numpy and become torch tensors right there, at the edge.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,7 +27,16 @@ from PIL import Image
 
 from ..errors import InputError
 from ..mask_prep import check_threshold
-from .scales import NUMPY_MODES, check_float_range, check_size, full_scale, luminance, size_text, split_alpha, to_unit_float
+from .scales import (
+    NUMPY_MODES,
+    check_float_range,
+    check_size,
+    full_scale,
+    luminance,
+    size_text,
+    split_alpha,
+    to_unit_float,
+)
 
 
 def _threshold(values: np.ndarray, pil_mode: str | None, level: float = 0.5) -> np.ndarray:
@@ -167,7 +177,7 @@ def read_masks(masks: Any, sizes: Sequence[tuple[int, int]], threshold: float = 
         raise InputError(
             f"got {len(sizes)} image(s) but {len(found)} mask(s): pass one mask per image, or a single mask for all"
         )
-    for index, (mask, (height, width)) in enumerate(zip(found, sizes)):
+    for index, (mask, (height, width)) in enumerate(zip(found, sizes, strict=True)):
         check_size(mask.shape[0], mask.shape[1], "mask")
         if tuple(mask.shape) != (height, width):
             where = f" (image {index})" if len(sizes) > 1 else ""

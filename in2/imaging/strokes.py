@@ -44,7 +44,7 @@ class MaskParams:
     max_tries: int = 200
 
     @classmethod
-    def from_dict(cls, d: dict | None) -> "MaskParams":
+    def from_dict(cls, d: dict | None) -> MaskParams:
         d = dict(d or {})
         if "area" in d:  # convenience: area: [0.2, 0.3]
             d["min_area"], d["max_area"] = d.pop("area")

@@ -1,6 +1,6 @@
 """Building blocks of the IN2 generator: encoder (stem + DPBs), attention body, implicit decoder."""
 
-from .body import AttentionBody, FFCBody, NHAB, NHABGroup, NeighborhoodAttention
+from .body import NHAB, AttentionBody, FFCBody, NeighborhoodAttention, NHABGroup
 from .channel_attention import CAB, ChannelAttention
 from .decoder import INRB, PyramidDecoder
 from .encoder import DPB, Encoder, Stem

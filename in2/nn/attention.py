@@ -16,9 +16,9 @@ from __future__ import annotations
 import functools
 import math
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -50,7 +50,19 @@ def get_attention_backend() -> str:
 
 
 def set_attention_backend(name: str) -> str:
-    """Select "auto" | "portable" | "natten" for every model in this process; returns the previous one."""
+    """Select the neighbourhood-attention backend for every model in this process.
+
+    Args:
+        name: ``auto`` (NATTEN for CUDA tensors when its fused library is there, else portable),
+            ``portable`` or ``natten``.
+
+    Returns:
+        The backend selected before, so a caller can put it back.
+
+    Examples:
+        >>> previous = set_attention_backend("portable")
+        >>> _ = set_attention_backend(previous)
+    """
     global _backend
     previous = get_attention_backend()
     _backend = _validate(name)
@@ -67,24 +79,24 @@ def attention_backend(name: str) -> Iterator[None]:
         set_attention_backend(previous)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def natten_available() -> bool:
     """True when the natten package imports (any build, including the CPU Flex-only one)."""
     try:
         import natten  # noqa: F401
-    except Exception:
+    except Exception:  # noqa: BLE001 - a broken natten build raises more than ImportError
         return False
     return True
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def natten_fused_available() -> bool:
     """True when natten ships its compiled CUDA library (fused kernels), not just the Flex fallback."""
     if not natten_available():
         return False
     try:
         from natten._libnatten import HAS_LIBNATTEN
-    except Exception:
+    except Exception:  # noqa: BLE001 - a broken natten build raises more than ImportError
         return False
     return bool(HAS_LIBNATTEN)
 
@@ -226,7 +238,9 @@ def portable_na2d(
             # tiles ride in SDPA's head axis and (batch, heads) in its batch axis
             qt, kt, vt = (
                 _gather(x, index[t0 * per : t1 * per], buffer).view(b * heads, n, per, dim)
-                for x, index, per, buffer in zip((q, k, v), (plan.queries, plan.keys, plan.keys), (n_q, n_k, n_k), buffers)
+                for x, index, per, buffer in zip(
+                    (q, k, v), (plan.queries, plan.keys, plan.keys), (n_q, n_k, n_k), buffers, strict=True
+                )
             )
             o = F.scaled_dot_product_attention(qt, kt, vt, attn_mask=mask)  # [B * heads, n, Q, D]
             outs.append(o.view(b, heads, n * n_q, dim))

@@ -42,13 +42,14 @@ class FFCBaselineConfig:
         problems = [f"{name} must be a whole number from {low} to {high}, got {getattr(self, name)!r}"
                     for name, (low, high) in self.LIMITS.items()
                     if type(getattr(self, name)) is not int or not low <= getattr(self, name) <= high]
-        if isinstance(self.ffc_ratio, bool) or not isinstance(self.ffc_ratio, (int, float)) or not 0 < self.ffc_ratio < 1:
+        ratio = self.ffc_ratio
+        if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 < ratio < 1:
             problems.append(f"ffc_ratio must be a number in (0, 1), got {self.ffc_ratio!r}")
         if problems:
             raise ValueError("; ".join(problems))
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "FFCBaselineConfig":
+    def from_dict(cls, d: dict[str, Any]) -> FFCBaselineConfig:
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
@@ -72,7 +73,7 @@ def _conv_bn_relu(c_in: int, c_out: int, k: int, stride: int = 1) -> nn.Sequenti
 class FFCBaseline(nn.Module):
     """``model(image, mask) -> prediction`` in [0, 1], the same call as ``in2.IN2``."""
 
-    model_type = "ffc_baseline"  # what config.json names it by (``in2.loader.MODEL_TYPES``)
+    model_type = "ffc_baseline"  # what config.json names it by (``in2.model_types.MODEL_TYPES``)
 
     def __init__(self, config: FFCBaselineConfig | dict | None = None) -> None:
         super().__init__()

@@ -9,8 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .attention import neighborhood_attention
 from . import fused
+from .attention import neighborhood_attention
 from .channel_attention import CAB
 from .ffc import FFCResBlock
 
@@ -50,7 +50,11 @@ class NeighborhoodAttention(nn.Module):
         dim = c // self.heads
         # heads are independent: at inference on a large map a few heads at a time, so q, k, v
         # (3x the map) never exist for all heads at once
-        group = self.heads if torch.is_grad_enabled() else max(1, min(self.heads, _QKV_ELEMENTS // (x.numel() * 3 // self.heads)))
+        group = (
+            self.heads
+            if torch.is_grad_enabled()
+            else max(1, min(self.heads, _QKV_ELEMENTS // (x.numel() * 3 // self.heads)))
+        )
         if group >= self.heads:
             qkv = _linear(x, self.qkv).reshape(b, h, w, 3, self.heads, dim)
             q, k, v = qkv.unbind(dim=3)  # views: each backend copies what it needs, once
@@ -64,7 +68,9 @@ class NeighborhoodAttention(nn.Module):
                 n = heads.stop - heads.start
                 qkv = fused.linear(x.reshape(-1, c), weight[:, heads].reshape(-1, c), bias[:, heads].reshape(-1))
                 q, k, v = qkv.view(b, h, w, 3, n, dim).unbind(dim=3)
-                out[..., heads.start * dim : heads.stop * dim] = neighborhood_attention(q, k, v, self.kernel).reshape(b, h, w, n * dim)
+                out[..., heads.start * dim : heads.stop * dim] = neighborhood_attention(q, k, v, self.kernel).reshape(
+                    b, h, w, n * dim
+                )
                 del qkv, q, k, v
         return _linear(out, self.proj)
 
@@ -72,7 +78,9 @@ class NeighborhoodAttention(nn.Module):
 class NHAB(nn.Module):
     """Neighbor hybrid attention block: X_M = X + NA(LN X) + alpha*CAB(LN X); Y = X_M + MLP(LN X_M)."""
 
-    def __init__(self, dim: int, heads: int, kernel: int, mlp_ratio: float, alpha: float, cab_compress: int, cab_squeeze: int) -> None:
+    def __init__(
+        self, dim: int, heads: int, kernel: int, mlp_ratio: float, alpha: float, cab_compress: int, cab_squeeze: int
+    ) -> None:
         super().__init__()
         self.alpha = alpha
         self.norm1 = nn.LayerNorm(dim)

@@ -14,16 +14,16 @@ Two evaluations of the same function:
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from . import fused
 from ..runtime import reduced_matmul_dtype
-from .query_geometry import axis, latent_reads, neighbours, num_chunks
+from . import fused
+from .query_geometry import Axis, axis, latent_reads, neighbours, num_chunks
 
 # Queries whose MLP runs at once inside a chunk at inference on the CPU: their activations
 # (4 neighbours x 2048 x 256 channels, 8 MiB in fp32) stay in the cache from layer to layer.
@@ -101,10 +101,20 @@ class INRB(nn.Module):
         gathered = table.index_select(1, src.reshape(-1)).reshape(table.shape[0], *src.shape, -1)
         return gathered + rel @ w_rel.t()
 
-    def _first_plain(self, padded: torch.Tensor, width: int, src_y: torch.Tensor, src_x: torch.Tensor, rel: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
+    def _first_plain(
+        self,
+        padded: torch.Tensor,
+        width: int,
+        src_y: torch.Tensor,
+        src_x: torch.Tensor,
+        rel: torch.Tensor,
+        cell: torch.Tensor,
+    ) -> torch.Tensor:
         """Gather the 3x3 patch around each neighbour from the zero-padded map and apply the full Linear."""
         b, c = padded.shape[0], self.c_in
-        dy, dx = torch.meshgrid(torch.arange(3, device=src_y.device), torch.arange(3, device=src_y.device), indexing="ij")
+        dy, dx = torch.meshgrid(
+            torch.arange(3, device=src_y.device), torch.arange(3, device=src_y.device), indexing="ij"
+        )
         idx = (src_y[..., None] + dy.reshape(-1)) * (width + 2) + (src_x[..., None] + dx.reshape(-1))  # [4, n, 9]
         flat = padded.flatten(2)  # [B, C, (h+2)*(w+2)]
         patches = flat[:, :, idx.reshape(-1)].reshape(b, c, *idx.shape)  # [B, C, 4, n, 9]
@@ -120,13 +130,20 @@ class INRB(nn.Module):
         return (self.out(z) * weight[None, :, :, None]).sum(1)
 
     def _chunk_factorised(
-        self, table: torch.Tensor, src: torch.Tensor, rel: torch.Tensor, weight: torch.Tensor, work: "_Workspace | None" = None
+        self,
+        table: torch.Tensor,
+        src: torch.Tensor,
+        rel: torch.Tensor,
+        weight: torch.Tensor,
+        work: _Workspace | None = None,
     ) -> torch.Tensor:
         if work is None or not isinstance(self.out, nn.Linear):  # autograd, or swapped layers (int8)
             return self._mlp(self._first_factorised(table, src, rel), weight)
         return self._chunk_inference(table, src, rel, weight, work)
 
-    def _chunk_inference(self, table: torch.Tensor, src: torch.Tensor, rel: torch.Tensor, weight: torch.Tensor, work: "_Workspace") -> torch.Tensor:
+    def _chunk_inference(
+        self, table: torch.Tensor, src: torch.Tensor, rel: torch.Tensor, weight: torch.Tensor, work: _Workspace
+    ) -> torch.Tensor:
         """`_chunk_factorised` without autograd, a block of queries at a time: each block's
         activations ([4 x block, hidden], a few MB) stay in the CPU's cache through all the
         layers, and each layer is one fused linear + bias + ReLU (`fused.linear`)."""
@@ -170,122 +187,121 @@ class INRB(nn.Module):
         self,
         feat: torch.Tensor,
         size: tuple[int, int],
+        decode_only: torch.Tensor | None = None,
         *,
         chunk_size: int | None = None,
-        factorized: bool = True,
+        factorised: bool = True,
         head: Callable[[torch.Tensor], torch.Tensor] | None = None,
         on_chunk: Callable[[], None] | None = None,
     ) -> torch.Tensor:
-        """Decode `feat` at `size`. `head` maps each chunk's [B, n, C_out] features (e.g. to RGB)
-        before it is stored, so the full-size C_out tensor never exists; `on_chunk` runs after
-        every chunk."""
-        b, _, h, w = feat.shape
-        out_h, out_w = size
-        dev, dtype = feat.device, feat.dtype
-        ay, ax = axis(h, out_h, dev), axis(w, out_w, dev)
-        cell = torch.tensor([h / out_h, w / out_w], device=dev, dtype=dtype)
-        if factorized:
-            band_rows = (-1, -1)  # latent rows held in `table`
-            lo_rows, hi_rows = ay.lo.tolist(), ay.hi.tolist()  # host copies: no device sync per chunk
-        else:
-            padded = F.pad(feat, (1, 1, 1, 1))
+        """Decode `feat` at `size`: every output pixel, or only those where `decode_only` [B, Ht, Wt] is True.
 
-        total = out_h * out_w
-        step = total if chunk_size is None else max(1, int(chunk_size))
-        # With gradients and chunks, each chunk's MLP is recomputed in backward, so training
-        # memory is bounded by the chunk as well (activation checkpointing; same gradients).
-        recompute = chunk_size is not None and torch.is_grad_enabled() and step < total
-        work = _workspace()
-        result: torch.Tensor | None = None
-        for start in range(0, total, step):
-            q = torch.arange(start, min(start + step, total), device=dev)
-            i, j = q // out_w, q % out_w
-            ys, xs, rel, weight = neighbours(ay, ax, i, j, dtype)
-            if factorized:
-                # output rows are non-decreasing in q, so a chunk needs one contiguous band of latent rows
-                row0, row1 = lo_rows[start // out_w], hi_rows[(start + len(q) - 1) // out_w]
-                if not (band_rows[0] <= row0 and row1 <= band_rows[1]):
-                    table = args = None  # free the previous band before the next one exists
-                    table = self._factorised_table(feat, cell, row0, row1)
-                    band_rows = (row0, row1)
-                fn, args = self._chunk_factorised, (table, (ys - band_rows[0]) * w + xs, rel, weight, work)
-            else:
-                fn, args = self._chunk_plain, (padded, w, ys, xs, rel, cell, weight)
-            if recompute:
-                chunk = checkpoint(fn, *args, use_reentrant=False)
-            else:
-                chunk = fn(*args)  # [B, n, C_out]
-            if head is not None:
-                chunk = head(chunk)
-            if step >= total:
-                result = chunk  # a single chunk is the whole output: no copy
-            else:
-                if result is None:
-                    result = chunk.new_empty(b, total, chunk.shape[-1])
-                result[:, start : start + chunk.shape[1]] = chunk
-            if on_chunk is not None:
-                on_chunk()
-        assert result is not None
-        return result.reshape(b, out_h, out_w, -1).permute(0, 3, 1, 2)
-
-    def decode_region(
-        self,
-        feat: torch.Tensor,
-        size: tuple[int, int],
-        region: torch.Tensor,
-        *,
-        chunk_size: int | None = None,
-        factorized: bool = True,
-        head: Callable[[torch.Tensor], torch.Tensor] | None = None,
-        on_chunk: Callable[[], None] | None = None,
-    ) -> torch.Tensor:
-        """Decode only the output pixels where ``region`` [B, Ht, Wt] is True; the rest stay 0.
-
-        Queries are independent, so each selected pixel gets exactly the value the full decode
-        gives it, while the cost follows the region's area instead of the image's. Each image
-        has its own region (a training batch holds different holes). Differentiable.
+        The one decoding loop: queries go through the MLP `chunk_size` at a time (all images of
+        the batch together; one image at a time with `decode_only`, as each image has its own
+        hole). Queries are independent, so those pixels get exactly the values the full decode
+        gives them (the rest stay 0) at a cost that follows their number. `head` maps each
+        chunk's [B, n, C_out] features (e.g. to RGB) before it is stored, so the full-size C_out
+        tensor never exists; `on_chunk` runs after every chunk. Differentiable.
         """
         b, _, h, w = feat.shape
         out_h, out_w = size
+        total = out_h * out_w
         dev, dtype = feat.device, feat.dtype
         ay, ax = axis(h, out_h, dev), axis(w, out_w, dev)
         cell = torch.tensor([h / out_h, w / out_w], device=dev, dtype=dtype)
-        flat_region = region.reshape(b, -1)
-        recompute = chunk_size is not None and torch.is_grad_enabled()
         work = _workspace()
-        c_out = self.out.out_features if head is None else head(feat.new_zeros(1, 0, self.out.out_features)).shape[-1]
-        result = feat.new_zeros(b, out_h * out_w, c_out)
-        for bi in range(b):
-            queries = flat_region[bi].nonzero().squeeze(1)  # ascending: rows are non-decreasing
-            step = max(1, queries.numel() if chunk_size is None else int(chunk_size))
-            one = feat[bi : bi + 1]
-            padded = None if factorized else F.pad(one, (1, 1, 1, 1))
-            for start in range(0, queries.numel(), step):
-                q = queries[start : start + step]
-                i, j = q // out_w, q % out_w
-                ys, xs, rel, weight = neighbours(ay, ax, i, j, dtype)
-                if factorized:
-                    row0, row1 = int(ys.min()), int(ys.max())
-                    pixels, src = torch.unique(ys * w + xs, return_inverse=True)
-                    if 2 * pixels.numel() < (row1 - row0 + 1) * w:  # a scattered hole: its pixels only
-                        table = self._factorised_table_at(one, cell, pixels)
-                    else:
-                        table = self._factorised_table(one, cell, row0, row1)
-                        src = (ys - row0) * w + xs
+        result: torch.Tensor | None = None
+        if decode_only is None:
+            jobs: list[tuple[int | None, torch.Tensor | None, int]] = [(None, None, total)]
+        else:
+            flat = decode_only.reshape(b, -1)
+            jobs = [(bi, q, q.numel()) for bi, q in ((bi, flat[bi].nonzero().squeeze(1)) for bi in range(b))]
+            c_out = self.out.out_features
+            if head is not None:
+                c_out = head(feat.new_zeros(1, 0, c_out)).shape[-1]
+            result = feat.new_zeros(b, total, c_out)
+        for bi, queries, n in jobs:  # queries ascending: output rows are non-decreasing in them
+            images = feat if bi is None else feat[bi : bi + 1]
+            step = max(1, n if chunk_size is None else int(chunk_size))
+            # With gradients and chunks, each chunk's MLP is recomputed in backward, so training
+            # memory is bounded by the chunk as well (activation checkpointing; same gradients).
+            recompute = chunk_size is not None and torch.is_grad_enabled() and step < n
+            tables = _Tables(self, images, cell, ay, out_w, reuse_band=queries is None) if factorised else None
+            padded = None if factorised else F.pad(images, (1, 1, 1, 1))
+            for start in range(0, n, step):
+                end = min(start + step, n)
+                q = torch.arange(start, end, device=dev) if queries is None else queries[start:end]
+                ys, xs, rel, weight = neighbours(ay, ax, q // out_w, q % out_w, dtype)
+                if tables is not None:
+                    table, src = tables.lookup(ys, xs, start, end - 1)
                     fn, args = self._chunk_factorised, (table, src, rel, weight, work)
                 else:
                     fn, args = self._chunk_plain, (padded, w, ys, xs, rel, cell, weight)
-                chunk = checkpoint(fn, *args, use_reentrant=False) if recompute else fn(*args)
-                table = args = None  # each chunk has its own band: free it before the next one exists
+                chunk = checkpoint(fn, *args, use_reentrant=False) if recompute else fn(*args)  # [B, n, C_out]
+                table = args = None  # a band no longer needed is freed before the next one exists
                 if head is not None:
                     chunk = head(chunk)
-                if torch.is_grad_enabled():
-                    result = result.index_put((torch.full_like(q, bi), q), chunk[0].to(result.dtype))
-                else:
-                    result[bi].index_copy_(0, q, chunk[0].to(result.dtype))
+                result = _store(result, chunk, bi, q, start, total)
                 if on_chunk is not None:
                     on_chunk()
+        assert result is not None
         return result.reshape(b, out_h, out_w, -1).permute(0, 3, 1, 2)
+
+
+class _Tables:
+    """Where a chunk's factorised first-layer table comes from.
+
+    Decoding every pixel, chunks walk down the output rows, so each reads one contiguous band
+    of latent rows: the band is kept while the next chunks read inside it (``reuse_band``).
+    Decoding selected pixels, each chunk gets its own band or, for a scattered hole, a table at its
+    latent pixels only, which are far fewer than its rows hold.
+    """
+
+    def __init__(
+        self, block: INRB, feat: torch.Tensor, cell: torch.Tensor, ay: Axis, out_w: int, reuse_band: bool
+    ) -> None:
+        self.block, self.feat, self.cell, self.out_w, self.reuse_band = block, feat, cell, out_w, reuse_band
+        self.width = feat.shape[-1]
+        self.rows = (-1, -1)  # latent rows held in `table`
+        self.table: torch.Tensor | None = None
+        if reuse_band:
+            self.lo, self.hi = ay.lo.tolist(), ay.hi.tolist()  # host copies: no device sync per chunk
+
+    def lookup(self, ys: torch.Tensor, xs: torch.Tensor, first: int, last: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The table and each neighbour's index into it, for a chunk of queries ``first``..``last``
+        (their positions in the full decode's order: used with ``reuse_band`` only)."""
+        w = self.width
+        if self.reuse_band:
+            row0, row1 = self.lo[first // self.out_w], self.hi[last // self.out_w]
+            if not (self.rows[0] <= row0 and row1 <= self.rows[1]):
+                self.table = None  # free the previous band before the next one exists
+                self.table = self.block._factorised_table(self.feat, self.cell, row0, row1)
+                self.rows = (row0, row1)
+            return self.table, (ys - self.rows[0]) * w + xs
+        row0, row1 = int(ys.min()), int(ys.max())
+        pixels, src = torch.unique(ys * w + xs, return_inverse=True)
+        if 2 * pixels.numel() < (row1 - row0 + 1) * w:  # a scattered hole: its pixels only
+            return self.block._factorised_table_at(self.feat, self.cell, pixels), src
+        return self.block._factorised_table(self.feat, self.cell, row0, row1), (ys - row0) * w + xs
+
+
+def _store(
+    result: torch.Tensor | None, chunk: torch.Tensor, bi: int | None, q: torch.Tensor, start: int, total: int
+) -> torch.Tensor:
+    """Put a chunk's [B, n, C] answers into the [B, total, C] result: at rows ``start`` on of every
+    image (``bi`` None: the full decode), or at the query indices ``q`` of image ``bi``."""
+    if bi is None:
+        if chunk.shape[1] == total:
+            return chunk  # a single chunk is the whole output: no copy
+        if result is None:
+            result = chunk.new_empty(chunk.shape[0], total, chunk.shape[-1])
+        result[:, start : start + chunk.shape[1]] = chunk
+        return result
+    assert result is not None
+    if torch.is_grad_enabled():
+        return result.index_put((torch.full_like(q, bi), q), chunk[0].to(result.dtype))
+    result[bi].index_copy_(0, q, chunk[0].to(result.dtype))
+    return result
 
 
 class PyramidDecoder(nn.Module):
@@ -305,24 +321,24 @@ class PyramidDecoder(nn.Module):
         sizes: list[tuple[int, int]],
         *,
         chunk_size: int | None = None,
-        factorized: bool = True,
+        factorised: bool = True,
         progress: Callable[[int, int], None] | None = None,
-        region: torch.Tensor | None = None,
+        decode_only: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """`sizes` = target size per block, last = output size. Returns [B, out_channels, H, W].
 
-        `region` [B, H, W] bool: decode only these output pixels (0 elsewhere); every earlier
+        `decode_only` [B, H, W] bool: decode only these output pixels (0 elsewhere); every earlier
         level then decodes only the latent pixels its successor reads (`latent_reads`).
         """
-        regions: list[torch.Tensor | None] = [None] * len(sizes)
-        if region is not None:
-            regions[-1] = region
+        wanted: list[torch.Tensor | None] = [None] * len(sizes)  # per level: the pixels to decode
+        if decode_only is not None:
+            wanted[-1] = decode_only
             for k in range(len(sizes) - 1, 0, -1):
-                regions[k - 1] = latent_reads(regions[k], sizes[k - 1])  # type: ignore[arg-type]
+                wanted[k - 1] = latent_reads(wanted[k], sizes[k - 1])  # type: ignore[arg-type]
             # a level needed everywhere takes the plain path (no scatter into a buffer)
-            regions = [None if r is None or bool(r.all()) else r for r in regions]
+            wanted = [None if r is None or bool(r.all()) else r for r in wanted]
         total = 0
-        for (hh, ww), level in zip(sizes, regions):
+        for (hh, ww), level in zip(sizes, wanted, strict=True):
             if level is None:
                 total += num_chunks(hh, ww, chunk_size)
             else:
@@ -336,11 +352,7 @@ class PyramidDecoder(nn.Module):
                 progress(done, total)
 
         last = len(self.blocks) - 1
-        for index, (block, size, level) in enumerate(zip(self.blocks, sizes, regions)):
+        for index, (block, size, level) in enumerate(zip(self.blocks, sizes, wanted, strict=True)):
             head = self._rgb if index == last else None
-            if level is not None:
-                feat = block.decode_region(feat, size, level, chunk_size=chunk_size, factorized=factorized,
-                                           head=head, on_chunk=tick)
-                continue
-            feat = block(feat, size, chunk_size=chunk_size, factorized=factorized, head=head, on_chunk=tick)
+            feat = block(feat, size, level, chunk_size=chunk_size, factorised=factorised, head=head, on_chunk=tick)
         return feat.contiguous()

@@ -6,10 +6,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .channel_attention import CAB
-from . import fused
-from .ffc import FFCResBlock, _bn_relu_, fold_bn
 from ..runtime import release_freed_memory
+from . import fused
+from .channel_attention import CAB
+from .ffc import FFCResBlock, _bn_relu_, fold_bn
 from .strips import stem_then_down
 
 
@@ -69,7 +69,9 @@ class DPB(nn.Module):
 class Encoder(nn.Module):
     """Stem + three DPBs; returns the 1/8-resolution feature map."""
 
-    def __init__(self, c_in: int, widths: tuple[int, int, int], ffc_ratio: float, cab_compress: int, cab_squeeze: int) -> None:
+    def __init__(
+        self, c_in: int, widths: tuple[int, int, int], ffc_ratio: float, cab_compress: int, cab_squeeze: int
+    ) -> None:
         super().__init__()
         self.stem = Stem(c_in, widths[0])
         chans = (widths[0], *widths)

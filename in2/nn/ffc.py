@@ -50,7 +50,9 @@ class SpectralTransform(nn.Module):
     def __init__(self, channels: int) -> None:
         super().__init__()
         half = max(1, channels // 2)
-        self.reduce = nn.Sequential(nn.Conv2d(channels, half, 1, bias=False), nn.BatchNorm2d(half), nn.ReLU(inplace=True))
+        self.reduce = nn.Sequential(
+            nn.Conv2d(channels, half, 1, bias=False), nn.BatchNorm2d(half), nn.ReLU(inplace=True)
+        )
         self.fourier = FourierUnit(half)
         self.expand = nn.Conv2d(half, channels, 1, bias=False)
 

@@ -23,7 +23,7 @@ from torch import nn
 from ..runtime import reduced_matmul_dtype
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _onednn_linear() -> bool:
     """True when this build's oneDNN fused linear runs here (checked once on a tiny input)."""
     if not torch.backends.mkldnn.is_available():
@@ -64,7 +64,7 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, rel
     return y.relu_() if relu else F.gelu(y) if gelu else y
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _onednn_conv() -> bool:
     """True when this build's oneDNN fused convolution (with a fused sum) runs here."""
     if not torch.backends.mkldnn.is_available():
@@ -100,7 +100,9 @@ def conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, strid
     if fused:
         args = ([padding, padding], [stride, stride], [1, 1], 1)
         if add is None:
-            return torch.ops.mkldnn._convolution_pointwise(x, weight, bias, *args, act, [], "none" if act == "gelu" else "")
+            return torch.ops.mkldnn._convolution_pointwise(
+                x, weight, bias, *args, act, [], "none" if act == "gelu" else ""
+            )
         if act in ("none", "relu"):
             return torch.ops.mkldnn._convolution_pointwise.binary(
                 x, add.contiguous(memory_format=torch.channels_last), weight, bias, *args, "add", None,

@@ -1,4 +1,4 @@
-"""A smooth first guess for the hole from the known pixels only (multigrid membrane fill).
+"""The smooth hole pre-fill (computed as a multigrid membrane interpolation) from the known pixels only.
 
 Why: with a zero-filled hole a small network spends most of its training learning to carry the
 surrounding colours inward, something a content-blind interpolation does for free. Given this
@@ -29,7 +29,7 @@ def _neighbour_mean(x: torch.Tensor) -> torch.Tensor:
     return (p[..., :-2, 1:-1] + p[..., 2:, 1:-1] + p[..., 1:-1, :-2] + p[..., 1:-1, 2:]) * 0.25
 
 
-def membrane_fill(image: torch.Tensor, mask: torch.Tensor, steps: int = 64) -> torch.Tensor:
+def smooth_prefill(image: torch.Tensor, mask: torch.Tensor, steps: int = 64) -> torch.Tensor:
     """image [B,C,H,W], mask [B,1,H,W] (1 = hole) -> image with the hole smoothly filled.
 
     A hole that covers the whole image gets 0 (nothing is known to spread)."""
@@ -39,7 +39,7 @@ def membrane_fill(image: torch.Tensor, mask: torch.Tensor, steps: int = 64) -> t
         colours.append(F.avg_pool2d(colours[-1], 2, ceil_mode=True, count_include_pad=False))
         weights.append(F.avg_pool2d(weights[-1], 2, ceil_mode=True, count_include_pad=False))
     guess = colours[-1] / weights[-1].clamp_min(1e-8)
-    for colour, weight in zip(reversed(colours[:-1]), reversed(weights[:-1])):
+    for colour, weight in zip(reversed(colours[:-1]), reversed(weights[:-1]), strict=True):
         guess = F.interpolate(guess, size=colour.shape[-2:], mode="bilinear", align_corners=False)
         unknown = 1 - weight
         guess = colour + guess * unknown  # colour is premultiplied: own colour x how well it is known
@@ -88,5 +88,5 @@ def prefill(image: torch.Tensor, mask: torch.Tensor, mode: str, steps: int = 64)
     if mode == "zeros":
         return blanked
     if mode == "smooth":
-        return membrane_fill(blanked, mask, steps)
+        return smooth_prefill(blanked, mask, steps)
     raise ValueError(f"unknown hole_prefill {mode!r}; use one of {PREFILL_MODES}")

@@ -57,21 +57,21 @@ def neighbours(
     return ys, xs, torch.stack([ry, rx], dim=-1).to(dtype), weight.to(dtype)
 
 
-def latent_reads(region: torch.Tensor, latent: tuple[int, int]) -> torch.Tensor:
-    """Latent pixels [B, h, w] (bool) that decoding the output pixels `region` [B, Ht, Wt] reads.
+def latent_reads(wanted: torch.Tensor, latent: tuple[int, int]) -> torch.Tensor:
+    """Latent pixels [B, h, w] (bool) that decoding the output pixels `wanted` [B, Ht, Wt] reads.
 
     A query reads the 3x3 neighbourhood of each of its 4 nearest latent pixels, so the set is
     those neighbours dilated by one pixel. Decoding the preceding level only there keeps the
-    queries of `region` exact: every value they read is one the full decode would produce.
+    queries of `wanted` exact: every value they read is one the full decode would produce.
     """
-    b, out_h, out_w = region.shape
+    b, out_h, out_w = wanted.shape
     h, w = latent
-    dev = region.device
-    if bool(region.all()):
+    dev = wanted.device
+    if bool(wanted.all()):
         return torch.ones(b, h, w, dtype=torch.bool, device=dev)
     ay, ax = axis(h, out_h, dev), axis(w, out_w, dev)
     near = torch.zeros(b, h, w, dtype=torch.bool, device=dev)
-    bi, i, j = region.nonzero(as_tuple=True)
+    bi, i, j = wanted.nonzero(as_tuple=True)
     for ys in (ay.lo.index_select(0, i), ay.hi.index_select(0, i)):
         for xs in (ax.lo.index_select(0, j), ax.hi.index_select(0, j)):
             near[bi, ys, xs] = True

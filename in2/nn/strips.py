@@ -89,8 +89,11 @@ def conv3x3_reflect(
     out: torch.Tensor | None = None
     for r0 in range(0, height, rows):
         r1 = min(height, r0 + rows)
-        band = _halo_band(x[..., max(r0 - 1, 0) : min(r1 + 1, height), :],  # rows -1, H reflect 1, H-2
-                          x[..., 1:2, :] if r0 == 0 else None, x[..., height - 2 : height - 1, :] if r1 == height else None)
+        band = _halo_band(
+            x[..., max(r0 - 1, 0) : min(r1 + 1, height), :],  # rows -1, H reflect 1, H-2
+            x[..., 1:2, :] if r0 == 0 else None,
+            x[..., height - 2 : height - 1, :] if r1 == height else None,
+        )
         y = fused.conv(band, weight, bias, act=act, add=None if add is None else add[..., r0:r1, :])
         out = _store(out, y, r0, r1, (height, width))
     assert out is not None

@@ -5,7 +5,7 @@
   pre-fill), on faces or face parts;
 - ``parts``: the face-part protocol and its judges (``face_judge``);
 - ``snapshot_curve`` and ``plot_curves``: scores and losses of a run against time;
-- ``metrics``: LPIPS-Alex next to the scores of ``in2.bench.scores``.
+- ``metrics``: LPIPS-Alex next to the scores of ``in2.scores``.
 
 Every entry point runs as a file path (``python trainer/eval/compare_fills.py ...``).
 """

@@ -30,20 +30,33 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
-
 
 import numpy as np
 import torch
 from PIL import Image
 
+# Run as a file (``python trainer/eval/compare_fills.py``): the checkout's root holds ``trainer``,
+# which is not an installed package.
+if not __package__:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
 from in2.compositing import paste_into_hole
 from in2.imaging import image_to_tensor
-from trainer.eval.protocol import (Fill, centred_crop, collect_images, evaluate, load_test_image, masks_for,
-                              pipeline_fill, write_results)
-from trainer.masks import parse_settings, setting_name
 from trainer.eval.metrics import as_uint8
+from trainer.eval.protocol import (
+    Fill,
+    centred_crop,
+    collect_images,
+    evaluate,
+    load_test_image,
+    masks_for,
+    pipeline_fill,
+    write_results,
+)
+from trainer.masks import parse_settings, setting_name
 
 FACE_SIDE = 256
 FACE_SETTINGS = "256x256,192x256,256x192,256x144"  # W x H
@@ -73,7 +86,7 @@ def telea_fill(image: torch.Tensor, mask: torch.Tensor, radius: int = 5) -> torc
     except ImportError as e:
         raise SystemExit("the Telea comparison needs OpenCV: pip install opencv-python-headless") from e
     out = []
-    for img, m in zip(image, mask):
+    for img, m in zip(image, mask, strict=True):
         hole = (m[0] > 0.5).byte().cpu().numpy() * 255
         filled = cv2.inpaint(np.ascontiguousarray(as_uint8(img)), hole, radius, cv2.INPAINT_TELEA)
         out.append(torch.from_numpy(filled).permute(2, 0, 1).float() / 255)

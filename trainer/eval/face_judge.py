@@ -196,8 +196,8 @@ class DlibJudge:
 
     def face_found_again(self, rgb: np.ndarray, found: DlibFace) -> bool:
         """Whether the HOG detector finds a face in ``rgb`` overlapping the original's (IoU >= 0.4)."""
-        l, t, r, b = found.box
-        ref = (l, t, r - l, b - t)
+        left, top, right, bottom = found.box
+        ref = (left, top, right - left, bottom - top)
         for up in (0, 1):
             for f in self.finder.faces(rgb, up):
                 if _iou((f.left(), f.top(), f.width(), f.height()), ref) >= 0.4:
@@ -206,9 +206,9 @@ class DlibJudge:
 
     def descriptor(self, rgb: np.ndarray, found: DlibFace) -> np.ndarray:
         """The 128-d face descriptor of ``rgb``, aligned by ``found``'s landmarks."""
-        l, t, r, b = found.box
+        left, top, right, bottom = found.box
         parts = [self.dlib.point(int(round(x)), int(round(y))) for x, y in found.points]
-        shape = self.dlib.full_object_detection(self.dlib.rectangle(l, t, r, b), parts)
+        shape = self.dlib.full_object_detection(self.dlib.rectangle(left, top, right, bottom), parts)
         return np.asarray(self.recogniser.compute_face_descriptor(np.ascontiguousarray(rgb), shape))
 
 

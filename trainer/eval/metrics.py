@@ -1,7 +1,7 @@
-"""Image-quality metrics of the evaluation protocol: PSNR, SSIM, masked PSNR (``in2.bench.scores``,
+"""Image-quality metrics of the evaluation protocol: PSNR, SSIM, masked PSNR (``in2.scores``,
 re-exported here) and LPIPS-Alex (here: it needs the trainer's pretrained feature files).
 
-Every metric is computed per image on what a user would save (see ``in2.bench.scores``).
+Every metric is computed per image on what a user would save (see ``in2.scores``).
 LPIPS v0.1 with AlexNet, only when both the AlexNet ImageNet file and the LPIPS linear-layer
   file are on disk (see ``perceptual.py`` for the search order); otherwise reported as n/a.
 """
@@ -17,9 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from in2.bench.scores import MAX_PSNR, as_uint8, masked_psnr, psnr, quantize, score, ssim  # noqa: F401 (re-exported)
 from in2.errors import WeightsError
-
+from in2.scores import MAX_PSNR, as_uint8, masked_psnr, psnr, quantize, score, ssim  # noqa: F401 (re-exported)
 from trainer.perceptual import ALEXNET, find_weights, load_features, read_state_dict
 
 # ---------------------------------------------------------------- LPIPS (AlexNet, v0.1)
@@ -86,7 +85,7 @@ class LPIPSAlex(nn.Module):
             return out
 
         total = torch.zeros(pred.shape[0], device=pred.device)
-        for w, a, b in zip(self.lins, feats(pred), feats(target)):
+        for w, a, b in zip(self.lins, feats(pred), feats(target), strict=True):
             total = total + F.conv2d((a - b).pow(2), w).mean((1, 2, 3))
         return total
 

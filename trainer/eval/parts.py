@@ -42,14 +42,22 @@ import numpy as np
 import torch
 from PIL import Image
 
-from in2.imaging import image_to_tensor
-
-from trainer.eval.protocol import Fill, load_test_image
 from in2.compositing import paste_into_hole
-from trainer.eval.face_judge import (SAME_PERSON, DlibFace, DlibJudge, FaceFound, HaarJudge, PooledFeatures, detail,
-                                     frechet_distance, seamless_region)
-from trainer.face_parts import PART_KINDS, draw_part
+from in2.imaging import image_to_tensor
+from trainer.eval.face_judge import (
+    SAME_PERSON,
+    DlibFace,
+    DlibJudge,
+    FaceFound,
+    HaarJudge,
+    PooledFeatures,
+    detail,
+    frechet_distance,
+    seamless_region,
+)
 from trainer.eval.metrics import as_uint8, score
+from trainer.eval.protocol import load_test_image
+from trainer.face_parts import PART_KINDS, draw_part
 
 SIDE = 256
 REFERENCE_FACES = 600  # real faces for the Frechet distance: twice the test set, a few seconds of features

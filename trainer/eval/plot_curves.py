@@ -40,7 +40,10 @@ def plot(log_path: Path, out: Path, smooth: int = 5) -> Path:
         pts = [(r["minutes"], r[key]) for r in rows if key in r and "minutes" in r]
         xs, ys = [p[0] for p in pts], [p[1] for p in pts]
         if smooth > 1 and len(ys) > smooth:
-            ys = [sum(ys[max(0, i - smooth + 1): i + 1]) / len(ys[max(0, i - smooth + 1): i + 1]) for i in range(len(ys))]
+            ys = [
+                sum(ys[max(0, i - smooth + 1) : i + 1]) / len(ys[max(0, i - smooth + 1) : i + 1])
+                for i in range(len(ys))
+            ]
         return xs, ys
 
     has_d = any("d_adv" in r for r in train)  # a reconstruction-only run has no discriminator

@@ -10,7 +10,7 @@ the paper). Masks come from a fixed set on disk (``--masks``; written by
 Inference goes through ``InpaintPipeline`` with the product's modes (``in2.options.MODES``):
 ``native`` (the paper's *origin*) or ``resize`` (to the training size and back, composited at
 full size). Metrics are per image on the composited output rounded to uint8
-(``in2.bench.scores.score``, the rule training validation uses too), averaged, and gathered
+(``in2.scores.score``, the rule training validation uses too), averaged, and gathered
 across ranks with ``gather_for_metrics``.
 
 Outputs ``OUT/results.md`` (Table-5-shaped) and ``OUT/results.csv``; the table is printed too.
@@ -25,7 +25,6 @@ import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-
 import numpy as np
 import torch
 from PIL import Image
@@ -33,8 +32,8 @@ from PIL import Image
 from in2.imaging import image_to_tensor
 from in2.options import MODES
 from trainer.data import crop_resize, list_images, read_rgb
-from trainer.masks import EVAL_SETTINGS, MaskParams, load_eval_set, make_eval_set, parse_settings, setting_name
 from trainer.eval.metrics import score, try_lpips
+from trainer.masks import EVAL_SETTINGS, MaskParams, load_eval_set, make_eval_set, parse_settings, setting_name
 from trainer.synthetic_faces import render_face
 
 COLUMNS = ("psnr", "ssim", "lpips", "masked_psnr")  # one row of scores per image, in this order
@@ -82,7 +81,7 @@ def score_row(comp: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, lpip
 
 def pipeline_fill(pipe, mode: str) -> Fill:
     def fill(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return pipe(image, mask, mode=mode)
+        return pipe(image, mask, mode=mode).image
     return fill
 
 

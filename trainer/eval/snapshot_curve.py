@@ -7,7 +7,8 @@ For each snapshot (and, with ``--start``, the weights the run started from, at m
 both eyes hidden, the detail ratio and the face-recognition distance to the original; with the
 inner face hidden, the share of fills in which dlib's HOG detector finds the face; the Haar
 re-detection rates (both eyes, one eye, inner face); and the hole PSNR on the 20-30% brush masks
-at 256 x 256, on the same faces (``parts.py`` says what each number sees). The judges pick the faces once; every snapshot is scored on the same holes.
+at 256 x 256, on the same faces (``parts.py`` says what each number sees). The judges pick the
+faces once; every snapshot is scored on the same holes.
 Writes ``curve.json`` beside the plot.
 """
 
@@ -15,18 +16,23 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
-
 
 import numpy as np
 import torch
 
+# Run as a file (``python trainer/eval/snapshot_curve.py``): the checkout's root holds ``trainer``,
+# which is not an installed package.
+if not __package__:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
 from trainer.eval.compare_fills import face_crop
-from trainer.eval.protocol import collect_images, masks_for, pipeline_fill
 from trainer.eval.face_judge import DlibJudge, HaarJudge
 from trainer.eval.metrics import score
 from trainer.eval.parts import Judges, evaluate_parts, select_faces
 from trainer.eval.plot_curves import read_log
+from trainer.eval.protocol import collect_images, masks_for, pipeline_fill
 
 CURVE_PARTS = ("eyes", "eye", "inner_face")
 
@@ -40,7 +46,7 @@ def snapshot_minutes(run: Path) -> dict[int, float]:
 def brush_psnr(fill, faces, mask_dir: Path) -> float:
     masks = masks_for((256, 256), len(faces), mask_dir, 2024)
     values = []
-    for face, m in zip(faces, masks):
+    for face, m in zip(faces, masks, strict=True):
         mask = torch.from_numpy(m[None, None].astype(np.float32))
         values.append(score(fill(face.image, mask), face.image, mask)["masked_psnr"].item())
     return float(np.mean(values))
