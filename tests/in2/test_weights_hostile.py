@@ -35,7 +35,8 @@ def _edit(folder: Path, **changes) -> None:
     ({"decoder_hidden": 2.5}, "decoder_hidden must be a whole number"),
     ({"prefill_steps": 1_000_000_000, "hole_prefill": "smooth"}, "prefill_steps must be from 0 to 1024"),
     ({"mlp_ratio": None}, "mlp_ratio must be a number"),
-    ({"factorized_decoder": "yes"}, "factorized_decoder must be a bool"),
+    ({"factorised_decoder": "yes"}, "factorised_decoder must be a bool"),
+    ({"factorized_decoder": "yes"}, "factorised_decoder must be a bool"),  # the older spelling, renamed on load
     ({"in_channels": 5}, "in_channels must be from 4 to 4"),
 ])
 def test_every_config_value_is_bounded_before_anything_is_built(saved, changes, message):
