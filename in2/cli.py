@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
         "inpaint",
         help="inpaint an image (or a folder of images) with a mask (or a folder of masks)",
         description=(
-            "Inpaint IMAGE where MASK is white (>= 50%% gray; a mask with transparency uses its alpha). "
+            "Inpaint IMAGE where MASK is white (>= 50% gray; a mask with transparency uses its alpha). "
             "IMAGE and MASK may be folders: masks are matched to images by file name without extension. "
             "A folder of images with one MASK file uses that mask for every image."
         ),
@@ -207,8 +207,10 @@ def _inpaint(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``in2`` console script and ``python -m in2``."""
     args = build_parser().parse_args(argv)
-    with warnings.catch_warnings():  # the process's own filters decide which warnings show
+    with warnings.catch_warnings():  # the process's own filters decide which warnings show, -q none
         warnings.showwarning = _show_warning
+        if getattr(args, "quiet", False):
+            warnings.simplefilter("ignore")
         return _run(args)
 
 
