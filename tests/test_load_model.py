@@ -72,6 +72,9 @@ def test_model_card_summary_skips_boilerplate_and_truncates():
     long = "word " * 100
     summary = model_card_summary(long, limit=50)
     assert len(summary) <= 50 and summary.endswith("...")
+    sentences = "A small model (2.3M parameters) trained on faces. Its last stage drew eyes. " + "More. " * 40
+    assert model_card_summary(sentences, limit=70) == "A small model (2.3M parameters) trained on faces."
+    assert model_card_summary(sentences, limit=80) == "A small model (2.3M parameters) trained on faces. Its last stage drew eyes."
 
 
 def test_a_revision_with_local_or_bundled_weights_is_refused_not_ignored(saved):
