@@ -186,7 +186,9 @@ def test_parts_protocol_in_one_command(tmp_path):
     assert json.loads((out / "parts.json").read_text()) == rows
     text = (out / "parts.md").read_text()
     assert "both eyes hidden: eyes found" in text and "| mean colour |" in text
-    assert Image.open(tmp_path / "g.png").size == (4 * 256, 2 * 260)
+    from trainer.eval.gallery import GAP, HEADER
+
+    assert Image.open(tmp_path / "g.png").size == (4 * 256 + 3 * GAP, HEADER + 2 * (256 + GAP))  # named columns on top
 
 
 def test_zoomed_face_crop_makes_a_close_up():

@@ -29,6 +29,7 @@ from in2.imaging import image_to_tensor
 from trainer.eval.protocol import Fill, load_test_image
 from trainer.eval.face_judge import FaceFound, HaarJudge, PooledFeatures, frechet_distance
 from trainer.face_parts import PART_KINDS, draw_part
+from trainer.eval.gallery import labelled_grid
 from trainer.eval.metrics import as_uint8, score
 
 SIDE = 256
@@ -166,17 +167,15 @@ def quality_table(rows: list[dict]) -> str:
 
 def parts_gallery(path: Path, faces: Sequence[TestFace], fills: dict[str, Fill], kinds: Sequence[str],
                   per_kind: int = 1) -> None:
-    """Rows of photo | masked input | each fill, ``per_kind`` faces for each part."""
+    """Rows of photo | masked input | each fill, ``per_kind`` faces for each part, under named columns."""
     rows = []
     for k, kind in enumerate(kinds):
         for j in range(per_kind):
             i = (k * per_kind + j) % len(faces)
             face, mask = faces[i], part_mask(kind, faces[i], i)
-            tiles = [face.image, face.image * (1 - mask) + mask] + [fill(face.image, mask) for fill in fills.values()]
-            row = torch.cat([t[0].clamp(0, 1) for t in tiles], dim=2)
-            rows.append(torch.nn.functional.pad(row, (0, 0, 0, 4), value=1.0))
+            rows.append([face.image, face.image * (1 - mask) + mask] + [fill(face.image, mask) for fill in fills.values()])
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(as_uint8(torch.cat(rows, dim=1))).save(path)
+    labelled_grid(rows, ["photo", "hidden part (white)", *fills]).save(path)
 
 
 def run(fills: dict[str, Fill], paths: Sequence, limit: int, kinds: Sequence[str], out: Path,
