@@ -382,6 +382,31 @@ def test_loader_reruns_when_the_weights_are_resaved(pack, models_dir, tiny_dir):
     assert fingerprint("missing", "", "main") == ""
 
 
+def test_models_in_the_shared_inpaint_folder_are_found_too(pack, models_dir, tiny_dir, monkeypatch):
+    """IN2 folders beside LaMa and MAT in models/inpaint are listed and load; the in2 folder wins a clash,
+    hub downloads still go to models/in2, and the inpaint entry another pack registered is left as it was."""
+    import shutil
+
+    store = pack.nodes.model_store
+    store.register_model_folder()
+    shared = models_dir / "inpaint"
+    shutil.copytree(tiny_dir, shared / "faces-v1")
+    shutil.copytree(tiny_dir, shared / "tiny")  # the same name as models/in2/tiny
+    (shared / "big-lama.pt").write_bytes(b"not ours")  # a LaMa file is no IN2 model
+    models = store.local_models()
+    assert models["faces-v1"] == shared / "faces-v1" and models["tiny"] == models_dir / "in2" / "tiny"
+    assert set(models) == {"faces-v1", "tiny"}
+    assert store.resolve("faces-v1") == shared / "faces-v1"
+    assert store.download_folder() == models_dir / "in2"
+
+    fp = sys.modules["folder_paths"]
+    elsewhere = models_dir.parent / "shared-inpaint"
+    shutil.copytree(tiny_dir, elsewhere / "studio")
+    fp.folder_names_and_paths["inpaint"] = ([str(elsewhere)], {".pt", ".pth"})  # registered by another pack
+    assert set(store.local_models()) == {"studio", "tiny"}
+    assert fp.folder_names_and_paths["inpaint"] == ([str(elsewhere)], {".pt", ".pth"})
+
+
 def test_model_list_honours_extra_folders(pack, tmp_path, tiny_dir, monkeypatch):
     """Folders added through extra_model_paths.yaml are searched too, the first one winning a name clash."""
     import shutil
