@@ -197,6 +197,15 @@ def test_nodes_load_without_import_errors(server):
     assert "in2_face_inpaint" in server.get("/workflow_templates").get("in2", [])
 
 
+def test_the_front_end_finds_the_node_help_pages_and_the_workflow_thumbnail(server):
+    """The paths ComfyUI's front end asks for: the help page of each node and the template's picture."""
+    for node_id in ("IN2_LoadModel", "IN2_Inpaint"):
+        with urllib.request.urlopen(f"{server.url}/extensions/in2/docs/{node_id}.md", timeout=30) as response:
+            assert response.read().decode().startswith("# IN2 ")
+    with urllib.request.urlopen(f"{server.url}/api/workflow_templates/in2/in2_face_inpaint.jpg", timeout=30) as response:
+        assert response.read(3) == b"\xff\xd8\xff"  # a JPEG
+
+
 def test_example_workflow_inpaints_at_native_size(server, tmp_path):
     hole = (200, 290, 250, 380)
     picture, rgb = _photo_with_hole(601, 517, hole)

@@ -27,3 +27,25 @@ def test_the_bit_exact_promise_names_exactly_the_lossless_formats():
         assert OUTPUT_FORMATS[ext] in promise.upper() or ext.lstrip(".").upper() in promise.upper(), ext
         assert output_fit("RGB", f"x{ext}").note is None  # written without a change
     assert "JPEG" in promise and output_fit("RGB", "x.jpg").note  # and the lossy one is named, and warned about
+
+
+def test_the_comfy_registry_icon_is_a_committed_square_png_of_at_most_400_px():
+    import tomllib
+
+    from PIL import Image
+
+    comfy = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["comfy"]
+    for field in ("PublisherId", "DisplayName", "Icon", "requires-comfyui"):
+        assert comfy.get(field), field
+    with Image.open(REPO / comfy["Icon"]) as icon:
+        assert icon.format == "PNG" and icon.width == icon.height <= 400
+
+
+def test_every_example_workflow_has_a_thumbnail_beside_it():
+    from PIL import Image
+
+    workflows = sorted((REPO / "example_workflows").glob("*.json"))
+    assert workflows
+    for workflow in workflows:
+        with Image.open(workflow.with_suffix(".jpg")) as thumbnail:  # what ComfyUI's template browser shows
+            assert thumbnail.format == "JPEG" and min(thumbnail.size) >= 128

@@ -56,3 +56,15 @@ def test_before_after_draws_held_out_faces_filled_by_the_bundled_weights(tmp_pat
     assert hole.mean() > 0.01  # both eyes hidden under white
     assert np.array_equal(before[~hole], after[~hole])  # outside the hole the photo is untouched
     assert np.abs(after[hole].astype(int) - 255).mean() > 40  # and the hole is filled, not left white
+
+
+def test_the_workflow_thumbnail_shows_the_example_hidden_and_filled(tmp_path):
+    from PIL import Image
+
+    from trainer.eval.before_after import main
+
+    out = tmp_path / "in2_face_inpaint.jpg"
+    assert main(["--workflow-thumbnail", str(out)]) == 0
+    with Image.open(out) as thumbnail:
+        assert thumbnail.format == "JPEG" and thumbnail.height == HEADER + 256 + GAP
+        assert thumbnail.width == 2 * round(384 * 256 / 448) + GAP  # the 384x448 astronaut, twice

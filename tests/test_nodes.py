@@ -746,3 +746,24 @@ def test_under_comfyui_the_weights_wait_where_they_were_loaded(pack, tiny_dir, m
     assert loaded.pipeline.device == torch.device("cpu")  # not moved at load
     loaded.pipeline.model.to("meta")  # what ComfyUI's load_models_gpu does before a run
     assert loaded.pipeline.device == torch.device("meta")
+
+
+def test_every_node_has_a_help_page_that_names_each_input(pack, tiny_dir, monkeypatch):
+    """The ComfyUI front end shows WEB_DIRECTORY/docs/<node id>.md as the node's help page."""
+    import asyncio
+
+    web = REPO / pack.WEB_DIRECTORY
+    assert web.is_dir() and not list(web.rglob("*.js"))  # docs only: no script runs in the browser
+    monkeypatch.setitem(sys.modules, "folder_paths",
+                        fake_folder_paths(tiny_dir.parent.parent, {"in2": [str(tiny_dir.parent)]}))
+    for name, module in fake_comfy_api().items():
+        monkeypatch.setitem(sys.modules, name, module)
+    monkeypatch.delitem(sys.modules, f"{pack.__name__}.nodes.schema", raising=False)
+    for node in asyncio.run(asyncio.run(pack.comfy_entrypoint()).get_node_list()):
+        schema = node.define_schema()
+        page = (web / "docs" / f"{schema['node_id']}.md").read_text(encoding="utf-8")
+        assert page.startswith(f"# {schema['display_name']}\n")
+        for declared in schema["inputs"]:
+            assert f"| `{declared['id']}` |" in page, (schema["node_id"], declared["id"])
+        for declared in schema["outputs"]:
+            assert f"`{declared['display_name']}`" in page, (schema["node_id"], declared["display_name"])

@@ -17,15 +17,20 @@ import argparse
 import sys
 from pathlib import Path
 
+import torch
+from PIL import Image
+
 from in2 import InpaintPipeline
 
 from trainer.eval.compare_fills import face_crop
 from trainer.eval.face_judge import HaarJudge
 from trainer.eval.gallery import labelled_grid
+from trainer.eval.metrics import as_uint8
 from trainer.eval.parts import PART_TITLES, part_mask, select_faces
 from trainer.eval.protocol import collect_images
 
 KINDS = ("eyes", "mouth", "eye", "inner_face")
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 LFW_HELP = ("get Labeled Faces in the Wild (deep-funneled): download lfw-deepfunneled.tgz from "
             "http://vis-www.cs.umass.edu/lfw/, then: mkdir -p ~/data && tar -xzf lfw-deepfunneled.tgz -C ~/data "
             "&& mv ~/data/lfw-deepfunneled ~/data/lfw")
@@ -50,6 +55,32 @@ def render(data: str, list_file: str | None, weights: str | None, faces: int, ou
     return out
 
 
+def workflow_thumbnail(photo: Path, mask: Path, weights: str | None, out: Path, side: int = 256) -> Path:
+    """The example workflow's thumbnail: a public-domain example photo with its hole, and filled.
+
+    ComfyUI's template browser shows ``<workflow name>.jpg`` beside each workflow."""
+    from in2.imaging import image_to_tensor, load_image, load_mask
+
+    pipe = InpaintPipeline.from_pretrained(weights, device="cpu")
+    image, hole = load_image(photo).convert("RGB"), load_mask(mask)
+    filled = pipe(image, hole, mode="native")
+    scale = side / max(image.size)
+    size = (round(image.width * scale), round(image.height * scale))
+    before = image_to_tensor(image)[None]
+    hidden = image_to_tensor(hole.convert("L")).mean(0, keepdim=True)[None] >= 0.5
+    masked = torch.where(hidden, torch.ones_like(before), before)
+    tiles = [image_to_tensor(_to_pil(t).resize(size, Image.Resampling.LANCZOS)) for t in (masked,)]
+    tiles.append(image_to_tensor(filled.resize(size, Image.Resampling.LANCZOS)))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    labelled_grid([tiles], ("hidden (white)", "filled by IN2")).save(out, quality=90)
+    print(f"wrote {out}")
+    return out
+
+
+def _to_pil(image: torch.Tensor) -> Image.Image:
+    return Image.fromarray(as_uint8(image))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", default=str(Path.home() / "data" / "lfw"), help="the LFW folder (default ~/data/lfw)")
@@ -57,7 +88,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--weights", default=None, help="export folder or Hub repo id (default: bundled demo weights)")
     p.add_argument("--faces", type=int, default=4, help="rows of the picture (default 4)")
     p.add_argument("--out", default="docs/before_after.png")
+    p.add_argument("--workflow-thumbnail", default=None, metavar="JPG",
+                   help="instead, draw the example workflow's thumbnail (the astronaut example) to this file")
     args = p.parse_args(argv)
+    if args.workflow_thumbnail:
+        workflow_thumbnail(EXAMPLES / "astronaut_portrait.png", EXAMPLES / "astronaut_portrait_mask.png",
+                           args.weights, Path(args.workflow_thumbnail))
+        return 0
     if not Path(args.data).expanduser().is_dir():
         print(f"error: no face photos at {args.data}: {LFW_HELP}", file=sys.stderr)
         return 2
