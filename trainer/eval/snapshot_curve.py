@@ -115,4 +115,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except FileNotFoundError as exc:  # no data folder: one line, not a traceback
+        raise SystemExit(f"error: {exc}") from None
