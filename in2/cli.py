@@ -22,6 +22,7 @@ from .batch import BatchJob, pipeline_options, run_batch
 from .batch.plan import LOG_FOLDER
 from .regions import DEFAULT_CONTEXT, DEFAULT_CONTEXT_MIN
 from .options import BLENDS, CROPS, DTYPE_CHOICES, MODES, OUT_OF_MEMORY, out_of_memory_errors
+from .progress import progress_bar
 
 __all__ = ["main", "build_parser"]
 
@@ -191,7 +192,7 @@ def _inpaint(args: argparse.Namespace) -> int:
         warnings.warn(fit.note)
     pipe = InpaintPipeline.from_pretrained(args.weights, revision=args.revision, device=args.device, dtype=args.dtype)
     say(pipe.describe())
-    with tqdm(total=0, desc="decoding", unit="chunk", disable=args.quiet or None, file=sys.stderr) as bar:
+    with progress_bar(0, "decoding", "chunk", not args.quiet) as bar:
 
         def progress(done: int, total: int) -> None:
             bar.total = total

@@ -490,6 +490,33 @@ def test_a_folder_run_on_a_terminal_shows_a_bar_counting_every_image(tmp_path, t
     assert steps == [1] * 5  # one step per image, not one per group of 16
 
 
+def test_the_bar_draws_on_a_terminal_that_reports_no_width(tmp_path, tiny_weights):
+    """A fresh pseudo-terminal has 0 columns (as some launchers open them): the count still shows."""
+    images = tmp_path / "images"
+    for i in range(3):
+        _image(images / f"p{i}.png", 8, 8, seed=i)
+    _mask(tmp_path / "m.png", 8, 8)
+    leader, follower = os.openpty()
+    try:
+        done = subprocess.run([sys.executable, "-m", "in2", "batch", str(images), str(tmp_path / "m.png"), "-o",
+                               str(tmp_path / "out"), "--weights", str(tiny_weights), "--device", "cpu"],
+                              cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=follower, timeout=300)
+        os.close(follower)
+        text = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the terminal closed: everything is read
+                break
+            if not chunk:
+                break
+            text += chunk
+    finally:
+        os.close(leader)
+    assert done.returncode == 0
+    assert "inpainting: 100%" in text.decode(errors="replace") and "3/3 [" in text.decode(errors="replace")
+
+
 def test_a_folder_run_into_a_log_shows_no_bar(tmp_path, tiny_weights, capsys):
     images = tmp_path / "images"
     _image(images / "p.png", 8, 8, seed=0)

@@ -31,6 +31,7 @@ from ..imaging import Fit, encode_image, output_fit, read_image_file
 from .processes import Processes, join_processes
 from ..regions import DEFAULT_CONTEXT, DEFAULT_CONTEXT_MIN
 from ..options import OUT_OF_MEMORY, out_of_memory_errors
+from ..progress import progress_bar
 
 __all__ = ["BatchJob", "pipeline_options", "made_with", "run_batch", "PIPELINE_OPTIONS"]
 
@@ -330,9 +331,7 @@ def run_batch(job: BatchJob, say: Say | None = None, warn: Say | None = None) ->
         show = not job.quiet and group.is_main and bool(mine)
         log = Log(log_dir / f"rank-{group.rank}.jsonl")  # appended: earlier runs' lines stay
         try:
-            # A bar with a count (done/total, rate, time left) on a terminal only: logs stay clean.
-            with tqdm(total=len(mine), desc="inpainting", unit="image", disable=not show or None, file=sys.stderr,
-                      dynamic_ncols=True) as bar:
+            with progress_bar(len(mine), "inpainting", "image", show) as bar:  # a count per image, terminal only
                 start = time.perf_counter()
                 _Worker(job, pipe, log, warn, error, stats, bar.update).run(mine)
                 stats.seconds = time.perf_counter() - start
