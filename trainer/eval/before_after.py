@@ -17,7 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
-import torch
+import numpy as np
 from PIL import Image
 
 from in2 import InpaintPipeline
@@ -25,7 +25,6 @@ from in2 import InpaintPipeline
 from trainer.eval.compare_fills import face_crop
 from trainer.eval.face_judge import HaarJudge
 from trainer.eval.gallery import labelled_grid
-from trainer.eval.metrics import as_uint8
 from trainer.eval.parts import PART_TITLES, part_mask, select_faces
 from trainer.eval.protocol import collect_images
 
@@ -59,26 +58,20 @@ def workflow_thumbnail(photo: Path, mask: Path, weights: str | None, out: Path, 
     """The example workflow's thumbnail: a public-domain example photo with its hole, and filled.
 
     ComfyUI's template browser shows ``<workflow name>.jpg`` beside each workflow."""
-    from in2.imaging import image_to_tensor, load_image, load_mask
+    from in2.imaging import image_to_tensor, load_image, load_mask, read_masks
 
     pipe = InpaintPipeline.from_pretrained(weights, device="cpu")
     image, hole = load_image(photo).convert("RGB"), load_mask(mask)
     filled = pipe(image, hole, mode="native")
+    hidden = np.array(image)
+    hidden[read_masks(hole, [(image.height, image.width)])[0].numpy()] = 255  # the mask rule every front end uses
     scale = side / max(image.size)
     size = (round(image.width * scale), round(image.height * scale))
-    before = image_to_tensor(image)[None]
-    hidden = image_to_tensor(hole.convert("L")).mean(0, keepdim=True)[None] >= 0.5
-    masked = torch.where(hidden, torch.ones_like(before), before)
-    tiles = [image_to_tensor(_to_pil(t).resize(size, Image.Resampling.LANCZOS)) for t in (masked,)]
-    tiles.append(image_to_tensor(filled.resize(size, Image.Resampling.LANCZOS)))
+    tiles = [image_to_tensor(t.resize(size, Image.Resampling.LANCZOS)) for t in (Image.fromarray(hidden), filled)]
     out.parent.mkdir(parents=True, exist_ok=True)
     labelled_grid([tiles], ("hidden (white)", "filled by IN2")).save(out, quality=90)
     print(f"wrote {out}")
     return out
-
-
-def _to_pil(image: torch.Tensor) -> Image.Image:
-    return Image.fromarray(as_uint8(image))
 
 
 def main(argv: list[str] | None = None) -> int:
