@@ -52,7 +52,8 @@ class Server:
         (self.root / "custom_nodes" / "in2").symlink_to(REPO, target_is_directory=True)
         config = self.root / "extra_model_paths.yaml"
         config.write_text(
-            f"in2_tests:\n  base_path: {self.root}\n  custom_nodes: custom_nodes\n  in2: models/in2\n",
+            f"in2_tests:\n  base_path: {self.root}\n  custom_nodes: custom_nodes\n  in2: models/in2\n"
+            "  inpaint: models/inpaint\n",
             encoding="utf-8",
         )
         command = [
@@ -152,6 +153,7 @@ def server(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("comfyui")
     IN2(IN2Config.tiny()).save_pretrained(root / "models" / "in2" / "tiny")
+    IN2(IN2Config.tiny()).save_pretrained(root / "models" / "inpaint" / "beside-lama")  # the shared folder
     started = Server(root)
     try:
         started.start()
@@ -177,7 +179,7 @@ def test_nodes_load_without_import_errors(server):
     info = server.get("/object_info")
     assert {"IN2_LoadModel", "IN2_Inpaint"} <= set(info)
     assert info["IN2_LoadModel"]["input"]["required"]["model"][0] == "COMBO"  # V3 combos list their options
-    assert "tiny" in info["IN2_LoadModel"]["input"]["required"]["model"][1]["options"]
+    assert {"tiny", "beside-lama"} <= set(info["IN2_LoadModel"]["input"]["required"]["model"][1]["options"])
     assert info["IN2_LoadModel"]["output"] == ["IN2_MODEL"]
     inpaint = info["IN2_Inpaint"]
     assert inpaint["output"] == ["IMAGE", "MASK"] and inpaint["output_name"] == ["image", "filled mask"]
