@@ -8,6 +8,9 @@ without these nodes.
 
 import logging
 
+# The ComfyUI front end serves this folder; its docs/<node id>.md are the nodes' help pages.
+WEB_DIRECTORY = "./nodes/web"
+
 try:
     from .nodes import comfy_entrypoint
 except Exception as _exc:
@@ -27,4 +30,4 @@ except Exception as _exc:
         return _NoNodes()
 
 
-__all__ = ["comfy_entrypoint"]
+__all__ = ["WEB_DIRECTORY", "comfy_entrypoint"]

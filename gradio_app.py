@@ -8,7 +8,8 @@ core, so the page, the CLI and the ComfyUI nodes give the same pixels.
                          [--dtype fp32|fp16|bf16|auto] [--host 127.0.0.1] [--port N] [--share] [--mcp]
 
 Two API endpoints: `/inpaint` (the editor's value, as the page sends it) and `/inpaint_files`
-(a photo file and an optional mask file); `--mcp` also serves both as MCP tools.
+(a photo file and an optional mask file); `--mcp` also serves `/inpaint_files` as an MCP tool
+(the editor's value has no schema an MCP client could fill).
 
 One page, read top to bottom: its input checks, its two endpoints (``Endpoints``, whose
 docstrings are the API and MCP documentation clients read), the layout that wires them
@@ -327,7 +328,7 @@ def build_demo(pipeline: InpaintPipeline | None, weights_error: str | None = Non
                     label="Mask file (optional, adds to the paint): white = fill, same size as the photo",
                     file_types=["image"],
                     type="filepath",
-                    height=60,
+                    height=120,  # room for the label and the drop hint on two lines
                     elem_id="mask-file",
                 )
                 run = gr.Button("Fill", variant="primary", elem_id="run-btn")
@@ -523,7 +524,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 exposes it to the network)")
     p.add_argument("--port", type=_port, default=None, help="port (default: 7860 or the next free one)")
     p.add_argument("--share", action="store_true", help="also publish a temporary public gradio.live link")
-    p.add_argument("--mcp", action="store_true", help="also serve both API endpoints as MCP tools (needs gradio[mcp])")
+    p.add_argument("--mcp", action="store_true",
+                   help="also serve the inpaint_files endpoint (a photo and a mask file) as an MCP tool (needs gradio[mcp])")
     return p.parse_args(argv)
 
 

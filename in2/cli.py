@@ -21,6 +21,7 @@ from .batch.plan import LOG_FOLDER
 from .errors import IN2Error, InputError
 from .imaging import check_not_an_input, check_output_path, load_image, load_mask, output_fit, save_image
 from .options import BLENDS, CROPS, DTYPE_CHOICES, MODES, OUT_OF_MEMORY, out_of_memory_errors
+from .progress import progress_bar
 from .regions import DEFAULT_CONTEXT, DEFAULT_CONTEXT_MIN
 
 __all__ = ["main", "build_parser"]
@@ -39,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         "inpaint",
         help="inpaint an image (or a folder of images) with a mask (or a folder of masks)",
         description=(
-            "Inpaint IMAGE where MASK is white (>= 50%% gray; a mask with transparency uses its alpha). "
+            "Inpaint IMAGE where MASK is white (>= 50% gray; a mask with transparency uses its alpha). "
             "IMAGE and MASK may be folders: masks are matched to images by file name without extension. "
             "A folder of images with one MASK file uses that mask for every image."
         ),
@@ -240,7 +241,7 @@ def _inpaint(args: argparse.Namespace) -> int:
         warnings.warn(fit.note, stacklevel=1)
     pipe = InpaintPipeline.from_pretrained(args.weights, revision=args.revision, device=args.device, dtype=args.dtype)
     say(pipe.describe())
-    with tqdm(total=0, desc="decoding", unit="chunk", disable=args.quiet or None, file=sys.stderr) as bar:
+    with progress_bar(0, "decoding", "chunk", not args.quiet) as bar:
 
         def progress(done: int, total: int) -> None:
             bar.total = total
@@ -256,8 +257,10 @@ def _inpaint(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``in2`` console script and ``python -m in2``."""
     args = build_parser().parse_args(argv)
-    with warnings.catch_warnings():  # the process's own filters decide which warnings show
+    with warnings.catch_warnings():  # the process's own filters decide which warnings show, -q none
         warnings.showwarning = _show_warning
+        if getattr(args, "quiet", False):
+            warnings.simplefilter("ignore")
         return _run(args)
 
 

@@ -94,6 +94,7 @@ def _load_files(files: ModelFiles, expected: type | None) -> nn.Module:
 # -- what a front end loads --------------------------------------------------------------------
 
 _MD_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 # The card huggingface_hub's model mixin wrote into folders saved by earlier versions of IN2.
 _MIXIN_BOILERPLATE = "This model has been pushed to the Hub using the"
 
@@ -136,6 +137,10 @@ def model_card_summary(readme: str, limit: int = 200) -> str:
     if summary.startswith(_MIXIN_BOILERPLATE):
         return ""  # the card huggingface_hub writes by default says nothing about the weights
     if len(summary) > limit:
+        # Whole sentences when one fits (a banner cut mid-sentence reads as a fault), else words.
+        sentences = _SENTENCE_END.split(summary[: limit + 1])
+        if len(sentences) > 1:
+            return summary[: len(summary[: limit + 1]) - len(sentences[-1])].rstrip()
         summary = summary[: limit - 3].rsplit(" ", 1)[0] + "..."
     return summary
 

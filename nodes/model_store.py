@@ -1,10 +1,13 @@
-"""Where IN2 models live for ComfyUI: the `in2` model folder, the bundled demo, Hugging Face.
+"""Where IN2 models live for ComfyUI: the `in2` and `inpaint` model folders, the bundled demo, Hugging Face.
 
 A model is a folder holding `config.json` + `model.safetensors` (what `IN2.save_pretrained`
 writes and what a Hugging Face repo holds), placed anywhere under a folder registered as
-`in2` (by default `ComfyUI/models/in2/`; more via `extra_model_paths.yaml`). Its name in the
-node is its path relative to that folder, e.g. `faces-v1` or `people/faces-v1`. The file
-names, the repo-id rule and the download come from `in2.weight_files` (a light import).
+`in2` (by default `ComfyUI/models/in2/`; more via `extra_model_paths.yaml`) or under the
+`inpaint` folders, where creators already keep LaMa and MAT (`ComfyUI/models/inpaint/`, as
+comfyui-inpaint-nodes registers it; that entry is read, never changed). Its name in the node
+is its path relative to that folder, e.g. `faces-v1` or `people/faces-v1`; where two folders
+hold the same name, the `in2` one wins. The file names, the repo-id rule and the download come
+from `in2.weight_files` (a light import).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from . import comfy_bridge
 log = logging.getLogger("in2.comfyui")
 
 FOLDER_KEY = "in2"
+SHARED_KEY = "inpaint"  # the folder other inpainting packs use; searched after ours
 # What `get_filename_list("in2")` shows other nodes; listing here works on folders instead.
 FOLDER_EXTENSIONS = {".safetensors", ".json"}
 DEMO_CHOICE = "in2-demo (bundled)"
@@ -45,12 +49,31 @@ def register_model_folder() -> None:
         fp.folder_names_and_paths[FOLDER_KEY] = ([default], set(FOLDER_EXTENSIONS))
 
 
-def search_folders() -> list[Path]:
+def own_folders() -> list[Path]:
     """The registered `in2` folders in priority order (empty outside ComfyUI)."""
     fp = comfy_bridge.folder_paths()
     if fp is None or FOLDER_KEY not in fp.folder_names_and_paths:
         return []
     return [Path(p) for p in fp.get_folder_paths(FOLDER_KEY)]
+
+
+def shared_folders() -> list[Path]:
+    """The `inpaint` folders: as registered (another pack, `extra_model_paths.yaml`), else `models/inpaint`."""
+    fp = comfy_bridge.folder_paths()
+    if fp is None:
+        return []
+    if SHARED_KEY in fp.folder_names_and_paths:
+        return [Path(p) for p in fp.get_folder_paths(SHARED_KEY)]
+    return [Path(fp.models_dir) / SHARED_KEY]
+
+
+def search_folders() -> list[Path]:
+    """Every folder models are looked for in, in priority order: `in2` first, then `inpaint`."""
+    folders: list[Path] = []
+    for folder in own_folders() + shared_folders():
+        if folder not in folders:
+            folders.append(folder)
+    return folders
 
 
 def is_model_dir(path: Path) -> bool:
@@ -108,7 +131,7 @@ def hub_folder_name(repo_id: str, revision: str) -> str:
 
 def download_folder() -> Path:
     """Where hub downloads go: the first registered `in2` folder."""
-    folders = search_folders()
+    folders = own_folders()
     if not folders:
         raise WeightsError(
             "no 'in2' model folder is registered, so a Hugging Face model has nowhere to be stored; "
@@ -165,6 +188,6 @@ def resolve(choice: str, repo_id: str = "", revision: str = "") -> Path | None:
         return models[choice]
     folders = ", ".join(str(f) for f in search_folders()) or "(none registered)"
     raise WeightsError(
-        f"model {choice!r} was not found in the 'in2' model folders: {folders}. A model is a folder with "
+        f"model {choice!r} was not found in the 'in2' or 'inpaint' model folders: {folders}. A model is a folder with "
         f"{CONFIG_FILE} + {WEIGHTS_FILE}; press 'r' in ComfyUI to refresh the list after adding one"
     )

@@ -32,11 +32,13 @@ class IN2LoadModel(io.ComfyNode):
             category=CATEGORY,
             description=(
                 "Loads an IN2 face inpainting model. Models are folders with config.json + model.safetensors "
-                "in ComfyUI/models/in2 (or a folder listed under 'in2:' in extra_model_paths.yaml)."
+                "in ComfyUI/models/in2 or ComfyUI/models/inpaint (or a folder listed under 'in2:' or 'inpaint:' "
+                "in extra_model_paths.yaml)."
             ),
             inputs=[
                 io.Combo.Input("model", options=model_store.safe_model_choices(), tooltip=(
-                    "A model folder from models/in2, the bundled demo model, or a Hugging Face download "
+                    "A model folder from models/in2 or models/inpaint, the bundled demo model, or a Hugging Face "
+                    "download "
                     "(set repo_id). Press 'r' to refresh after adding a folder.")),
                 io.String.Input("repo_id", default="", tooltip=(
                     "Hugging Face repo id 'owner/name', used only with the Hugging Face choice. Downloaded "

@@ -316,6 +316,14 @@ def test_default_host_is_local_only():
     assert args.host == "127.0.0.1" and args.weights is None and args.device == "auto"
 
 
+def test_help_names_the_one_mcp_tool(capsys):
+    with pytest.raises(SystemExit):
+        gradio_app.parse_args(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "serve the inpaint_files endpoint (a photo and a mask file) as an MCP tool" in text
+    assert "both" not in text
+
+
 # --------------------------------------------------------------------------- plain endpoint, crop, grow
 
 

@@ -82,9 +82,10 @@ def list_images(root: Path, list_file: Path | None = None) -> list[Path]:
     list people, ``Aaron_Eckhart``), or a bare file name found anywhere under ``root``
     (CelebA-HQ split files list names like ``12.jpg``).
     """
-    root = Path(root)
+    root = Path(root).expanduser()  # data.root=~/data/lfw: the shell leaves that ~ alone
     if not root.is_dir():
-        raise FileNotFoundError(f"data folder {root} does not exist; set data.root to a folder of images")
+        raise FileNotFoundError(f"data folder {root} does not exist; set data.root (or --data) to a folder of images "
+                                f"(LFW, the faces the docs use: docs/results.md#the-test-faces-where-to-get-them)")
     found = sorted(p for p in root.rglob("*") if is_image_name(p) and p.is_file())
     if list_file is None:
         return found

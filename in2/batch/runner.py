@@ -28,6 +28,7 @@ from ..errors import EMPTY_MASK_NOTE, EmptyMaskWarning, IN2Error, InputError, St
 from ..imaging import Fit, encode_image, output_fit, read_image_file
 from ..mask_prep import parse_grow
 from ..options import OUT_OF_MEMORY, out_of_memory_errors
+from ..progress import progress_bar
 from ..regions import DEFAULT_CONTEXT, DEFAULT_CONTEXT_MIN
 from .lock import OutputLock, check_log_folder, claim_log_folder
 from .log import Log, checksum, read_history
@@ -140,7 +141,7 @@ def _print_some(lines: list[str], write: Say, limit: int = 20) -> None:
         write(f"... and {len(lines) - limit} more like these")
 
 
-def _shared_plan(job: BatchJob, group: Processes, lock: OutputLock, say: Say, warn: Say) -> Plan:
+def _shared_plan(job: BatchJob, group: Processes, lock: OutputLock, say: Say, warn: Say, error: Say) -> Plan:
     """Lock OUT and plan on the main process, and hand the plan (or its error) to every process."""
     outcome: Plan | str
     folder = _log_dir(job)
@@ -169,7 +170,7 @@ def _shared_plan(job: BatchJob, group: Processes, lock: OutputLock, say: Say, wa
     if group.is_main:
         _print_some(outcome.notes, warn)
         _print_some([f"{why}: skipped" for _, why in outcome.skipped], warn)
-        _print_some([f"error: {name}: {why}" for name, why in outcome.failed], warn)
+        _print_some([f"{name}: {why}" for name, why in outcome.failed], error)
         say(
             f"plan: {len(outcome.tasks)} to inpaint, {len(outcome.done)} already done, "
             f"{len(outcome.skipped)} skipped, {len(outcome.failed)} failed; {group.count} process(es)"
@@ -198,8 +199,10 @@ class _Item:
 class _Worker:
     """Inpaints one process's shard, logging one JSON line per image."""
 
-    def __init__(self, job: BatchJob, pipe, log: Log, say: Say, stats: _Stats) -> None:
-        self.job, self.pipe, self.log, self.say, self.stats = job, pipe, log, say, stats
+    def __init__(self, job: BatchJob, pipe, log: Log, warn: Say, error: Say, stats: _Stats,
+                 progress: Callable[[int], None]) -> None:
+        self.job, self.pipe, self.log, self.stats = job, pipe, log, stats
+        self.warn, self.error, self.progress = warn, error, progress
         self._mask_cache: tuple[str, object] | None = None
         self._options = made_with(job)
         self._out = storage.resolve(job.output)
@@ -212,7 +215,7 @@ class _Worker:
         """A warning about the outputs (lossy format, fewer bits), said once per run and process."""
         if note not in self._noted:
             self._noted.add(note)
-            self.say(f"warning: {note}")
+            self.warn(note)
 
     def _save(self, item: _Item, result, filled, seconds: float) -> None:
         """Encode, record what is about to be written (so a rerun knows it as this job's), write."""
@@ -230,14 +233,16 @@ class _Worker:
         extra = {}
         if not bool(filled.any()):
             extra["note"] = EMPTY_MASK_NOTE
-            self.say(f"warning: {task.name}: {EMPTY_MASK_NOTE}")
+            self.warn(f"{task.name}: {EMPTY_MASK_NOTE}")
         self._record(task, "done", size=[width, height], seconds=round(seconds, 4), **extra)
+        self.progress(1)
 
     def _fail(self, task: Task, reason: str) -> None:
         self.stats.failed += 1
         self.stats.errors.append(f"{task.name}: {reason}")
         self._record(task, "failed", reason=reason)
-        self.say(f"error: {task.name}: {reason}")
+        self.error(f"{task.name}: {reason}")
+        self.progress(1)
 
     def _mask(self, path: str):
         if self._mask_cache is None or self._mask_cache[0] != path:
@@ -263,16 +268,17 @@ class _Worker:
             by_size.setdefault(image.size, []).append(_Item(task, image, mask, fit))
         return by_size
 
-    def run(self, tasks: list[Task], progress: Callable[[int], None]) -> None:
-        """Inpaint ``tasks``; an output that cannot be written (full disk, no permission) stops the run."""
+    def run(self, tasks: list[Task]) -> None:
+        """Inpaint ``tasks``, counting each written or failed image on ``progress``; an output that
+        cannot be written (full disk, no permission) stops the run."""
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", EmptyMaskWarning)  # said per file name in _save
-                self._run(tasks, progress)
+                self._run(tasks)
         except StorageError as exc:  # reported once, by run_batch, when every process has stopped
             self.stats.stopped = str(exc)
 
-    def _run(self, tasks: list[Task], progress: Callable[[int], None]) -> None:
+    def _run(self, tasks: list[Task]) -> None:
         options = pipeline_options(self.job)
         for window in _groups(tasks, self.job.group):
             for items in self._load(window).values():
@@ -291,7 +297,6 @@ class _Worker:
                 seconds = (time.perf_counter() - start) / len(items)
                 for item, result, hole in zip(items, results, filled, strict=True):
                     self._save(item, result, hole, seconds)
-            progress(len(window))
 
 
 def _summary(job: BatchJob, plan: Plan, all_stats: list[_Stats]) -> dict:
@@ -325,14 +330,18 @@ def run_batch(job: BatchJob, say: Say | None = None, warn: Say | None = None) ->
     group = join_processes(job.device, timeout=timedelta(minutes=job.timeout_minutes))
     prefix = f"[{group.rank}/{group.count}] " if group.count > 1 else ""
 
-    def err(message: str) -> None:
-        tqdm.write(prefix + message, file=sys.stderr)
+    def error(message: str) -> None:
+        tqdm.write(f"in2: error: {prefix}{message}", file=sys.stderr)
 
-    say = say or (lambda m: None if job.quiet else err(m))
-    warn = warn or (lambda m: err(m if m.startswith("error:") else f"warning: {m}"))
+    def warning(message: str) -> None:
+        if not job.quiet:
+            tqdm.write(f"in2: warning: {prefix}{message}", file=sys.stderr)
+
+    say = say or (lambda m: None if job.quiet else tqdm.write(prefix + m, file=sys.stderr))
+    warn = warn or warning
     lock = OutputLock(job.output, _log_dir(job))
     try:
-        plan = _shared_plan(job, group, lock, say, warn)
+        plan = _shared_plan(job, group, lock, say, warn, error)
         device = group.device if job.device == "auto" and group.device is not None else job.device
         pipe = InpaintPipeline.from_pretrained(job.weights, revision=job.revision, device=device, dtype=job.dtype)
         if group.is_main:
@@ -343,11 +352,9 @@ def run_batch(job: BatchJob, say: Say | None = None, warn: Say | None = None) ->
         show = not job.quiet and group.is_main and bool(mine)
         log = Log(log_dir / f"rank-{group.rank}.jsonl")  # appended: earlier runs' lines stay
         try:
-            with tqdm(
-                total=len(mine), desc="inpainting", unit="image", disable=not show or None, file=sys.stderr
-            ) as bar:
+            with progress_bar(len(mine), "inpainting", "image", show) as bar:  # a count per image, terminal only
                 start = time.perf_counter()
-                _Worker(job, pipe, log, err, stats).run(mine, bar.update)
+                _Worker(job, pipe, log, warn, error, stats, bar.update).run(mine)
                 stats.seconds = time.perf_counter() - start
         finally:
             log.close()

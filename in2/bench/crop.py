@@ -11,7 +11,9 @@ measured against the original pixels. Prints a markdown table (means over the ph
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -46,6 +48,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights", default=None)
     parser.add_argument("--scale", type=float, default=4.0)
     args = parser.parse_args(argv)
+    missing = [path for path in args.photos if not Path(path).is_file()]
+    if missing:  # one line, before the model loads
+        print(f"error: no such photo: {', '.join(missing)} (the LFW faces the docs use: docs/results.md)",
+              file=sys.stderr)
+        return 2
     pipe = InpaintPipeline.from_pretrained(args.weights, device="cpu")
     print(pipe.describe())
     rows: dict[str, list[tuple[float, float]]] = {}

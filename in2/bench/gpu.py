@@ -9,7 +9,9 @@ random weights, decoding only the hole as the pipeline does) and the LaMa-Fourie
 memory above weights and inputs (`in2.bench.peak_memory.PeakMemory`). With compile on, the encoder and
 the attention body of IN2 (the dense parts; the hole-aware decoder has data-dependent shapes)
 and the whole of LaMa run through `torch.compile`; the first call's time is reported as the
-cold start. Cells left when `--budget-s` runs out are listed as not run.
+cold start. Cells left when `--budget-s` runs out are listed as not run; a cell that fails
+says so in the table and its whole error message is listed under the table (a compiler's
+reason comes after the first line of its message, so a cut-off message hides it).
 
 On a CPU it runs too (`--device cpu --config tiny --sizes 64x48`), which is how it is tested.
 """
@@ -76,11 +78,17 @@ def measure_cell(models: dict[str, torch.nn.Module], size: tuple[int, int], hole
     return {"in2_s": statistics.median(ours), "lama_s": statistics.median(theirs), "cold_s": cold, "peaks": peaks}
 
 
+def failure_reason(exc: BaseException) -> str:
+    """The exception's type and whole message on one Markdown-safe line."""
+    text = " ".join(str(exc).split()).replace("|", "\\|")
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 def _row(size: str, hole: HoleSpec, dtype: str, compiled: bool, cell: dict[str, Any] | str) -> str:
     head = f"| {size} | {hole.name} | {dtype} | {'on' if compiled else 'off'} |"
     if isinstance(cell, str):
         return head + f" {cell} | | | | | |\n"
-    mib = ["-" if p is None else f"{p:,.0f}" for p in cell["peaks"]]
+    mib = ["-" if p is None else f"{max(p, 0.0):,.0f}" for p in cell["peaks"]]
     cold = ", ".join(f"{c:.1f}" for c in cell["cold_s"])
     return (head + f" {cell['in2_s'] * 1e3:.1f} | {mib[0]} | {cell['lama_s'] * 1e3:.1f} | {mib[1]} | "
             f"{cell['in2_s'] / cell['lama_s']:.2f} | {cold if compiled else '-'} |\n")
@@ -118,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     text = (f"IN2 ({args.config} config) vs LaMa-Fourier on {name}, torch {torch.__version__}; median of "
             f"{args.repeats} after a warm-up, in turns; peak = memory above weights and inputs.\n\n" + HEADER)
     out.write_text(text)
+    failures: list[str] = []  # the full reasons, listed under the table
     start = time.perf_counter()
     for compiled in compiles:  # every eager cell before any compiled one
         for dtype in dtypes:
@@ -132,12 +141,16 @@ def main(argv: list[str] | None = None) -> int:
                             models = models or _models(args.config, DTYPES[dtype], device, compiled)
                             cell = measure_cell(models, (height, width), hole, DTYPES[dtype], device, args.repeats)
                         except Exception as exc:  # noqa: BLE001 - one failing cell must not end the run
-                            cell = f"failed: {type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}"
+                            failures.append(f"{len(failures) + 1}. {size}, {hole.name}, {dtype}, compile "
+                                            f"{'on' if compiled else 'off'}: {failure_reason(exc)}\n")
+                            cell = f"failed: {type(exc).__name__} (reason {len(failures)} below)"
+                            print(failures[-1], end="", flush=True)
                             if device.type == "cuda":
                                 torch.cuda.empty_cache()
                     row = _row(size, hole, dtype, compiled, cell)
                     text += row
-                    out.write_text(text)
+                    listed = "\nFailed cells, whole messages:\n\n" + "".join(failures) if failures else ""
+                    out.write_text(text + listed)
                     print(row, end="", flush=True)
     print(f"wrote {out} in {time.perf_counter() - start:.0f} s")
     return 0

@@ -57,7 +57,9 @@ class PeakMemory:
 
     @property
     def added(self) -> int | None:
-        return None if self.peak is None or self.before is None else self.peak - self.before
+        """Never below zero: a CPU peak counter reset to a resident set that shrank since ``before``
+        (pages handed back) reads lower than ``before``, which means the work added nothing."""
+        return None if self.peak is None or self.before is None else max(0, self.peak - self.before)
 
     def __enter__(self) -> PeakMemory:
         if self.device.type == "cuda":

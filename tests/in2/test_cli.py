@@ -268,26 +268,37 @@ def test_a_16_bit_gray_photo_into_an_8_bit_format_is_scaled_not_white(tmp_path, 
     hole = np.asarray(Image.open(mask)) >= 128
     for ext in (".webp", ".gif"):
         out = tmp_path / f"out{ext}"
-        assert (
-            main(
-                ["inpaint", str(tmp_path / "deep.png"), str(mask), "-o", str(out), "--weights", str(tiny_weights), "-q"]
-            )
-            == 0
-        )
-        assert f"{ext[1:].upper()} stores 8 bits per channel" in capsys.readouterr().err
+        args = ["inpaint", str(tmp_path / "deep.png"), str(mask), "-o", str(out), "--weights", str(tiny_weights)]
+        assert main(args) == 0
+        assert f"in2: warning: {ext[1:].upper()} stores 8 bits per channel" in capsys.readouterr().err
         written = np.asarray(Image.open(out).convert("L"))
         assert np.array_equal(written[~hole], np.rint(values / 257).astype(np.uint8)[~hole])
 
 
 def test_lossy_outputs_are_announced_and_exact_ones_are_not(tmp_path, tiny_weights, capsys):
     image, mask = _small_pair(tmp_path / "d")
-    common = ["--weights", str(tiny_weights), "-q"]
+    common = ["--weights", str(tiny_weights)]
     assert main(["inpaint", str(image), str(mask), "-o", str(tmp_path / "o.jpg"), *common]) == 0
     assert "in2: warning: JPEG is lossy: pixels outside the mask change slightly" in capsys.readouterr().err
     assert main(["inpaint", str(image), str(mask), "-o", str(tmp_path / "o.gif"), *common]) == 0
-    assert "GIF holds 256 colours" in capsys.readouterr().err
+    assert "in2: warning: GIF holds 256 colours" in capsys.readouterr().err
     assert main(["inpaint", str(image), str(mask), "-o", str(tmp_path / "o.png"), *common]) == 0
-    assert capsys.readouterr().err == ""
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_quiet_prints_no_warnings(tmp_path, tiny_weights, capsys):
+    image, mask = _small_pair(tmp_path / "d")
+    assert main(["inpaint", str(image), str(mask), "-o", str(tmp_path / "o.jpg"), "--weights", str(tiny_weights),
+                 "--grow", "-10", "-q"]) == 0
+    assert capsys.readouterr().err == ""  # neither the lossy format nor the empty mask is said
+
+
+def test_help_prints_percent_signs_once():
+    for command in (["inpaint", "--help"], ["batch", "--help"]):
+        done = subprocess.run([*_command(), *command], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert "%%" not in done.stdout and "% of the image's shorter side" in done.stdout
+        assert command[0] != "inpaint" or "(>= 50% gray;" in done.stdout
 
 
 def test_a_format_that_cannot_hold_the_photo_is_refused_before_inference(tmp_path, tiny_weights, monkeypatch, capsys):
@@ -309,5 +320,5 @@ def test_a_format_that_cannot_hold_the_photo_is_refused_before_inference(tmp_pat
 def test_a_mask_left_empty_by_grow_is_said(tmp_path, tiny_weights, capsys):
     image, mask = _small_pair(tmp_path / "d")
     assert main(["inpaint", str(image), str(mask), "-o", str(tmp_path / "o.png"), "--grow", "-10",
-                 "--weights", str(tiny_weights), "-q"]) == 0
+                 "--weights", str(tiny_weights)]) == 0
     assert "in2: warning: nothing to fill: the mask is empty after grow='-10'" in capsys.readouterr().err

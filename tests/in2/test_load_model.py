@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -72,6 +74,10 @@ def test_model_card_summary_skips_boilerplate_and_truncates():
     long = "word " * 100
     summary = model_card_summary(long, limit=50)
     assert len(summary) <= 50 and summary.endswith("...")
+    sentences = "A small model (2.3M parameters) trained on faces. Its last stage drew eyes. " + "More. " * 40
+    assert model_card_summary(sentences, limit=70) == "A small model (2.3M parameters) trained on faces."
+    assert model_card_summary(sentences, limit=80) == (
+        "A small model (2.3M parameters) trained on faces. Its last stage drew eyes.")
 
 
 def test_a_revision_with_local_or_bundled_weights_is_refused_not_ignored(saved):
@@ -82,3 +88,11 @@ def test_a_revision_with_local_or_bundled_weights_is_refused_not_ignored(saved):
         load_model(folder, revision="v2")
     with pytest.raises(WeightsError, match="the bundled demo weights are used as they are"):
         load_model(None, revision="v2")
+
+
+def test_the_bundled_weights_are_described_in_whole_sentences():
+    """The demo page and the CLI show this line: it must not stop mid-sentence ("Its...")."""
+    from in2.loader import DEMO_WEIGHTS_DIR
+
+    summary = model_card_summary((Path(DEMO_WEIGHTS_DIR) / "README.md").read_text(encoding="utf-8"))
+    assert summary.endswith(".") and not summary.endswith("...") and "4.5 MB" in summary

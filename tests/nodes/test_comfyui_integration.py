@@ -53,7 +53,8 @@ class Server:
         (self.root / "custom_nodes" / "in2").symlink_to(REPO, target_is_directory=True)
         config = self.root / "extra_model_paths.yaml"
         config.write_text(
-            f"in2_tests:\n  base_path: {self.root}\n  custom_nodes: custom_nodes\n  in2: models/in2\n",
+            f"in2_tests:\n  base_path: {self.root}\n  custom_nodes: custom_nodes\n  in2: models/in2\n"
+            "  inpaint: models/inpaint\n",
             encoding="utf-8",
         )
         command = [
@@ -153,6 +154,7 @@ def server(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("comfyui")
     IN2(IN2Config.tiny()).save_pretrained(root / "models" / "in2" / "tiny")
+    IN2(IN2Config.tiny()).save_pretrained(root / "models" / "inpaint" / "beside-lama")  # the shared folder
     started = Server(root)
     try:
         started.start()
@@ -178,7 +180,7 @@ def test_nodes_load_without_import_errors(server):
     info = server.get("/object_info")
     assert {"IN2_LoadModel", "IN2_Inpaint"} <= set(info)
     assert info["IN2_LoadModel"]["input"]["required"]["model"][0] == "COMBO"  # V3 combos list their options
-    assert "tiny" in info["IN2_LoadModel"]["input"]["required"]["model"][1]["options"]
+    assert {"tiny", "beside-lama"} <= set(info["IN2_LoadModel"]["input"]["required"]["model"][1]["options"])
     assert info["IN2_LoadModel"]["output"] == ["IN2_MODEL"]
     inpaint = info["IN2_Inpaint"]
     assert inpaint["output"] == ["IMAGE", "MASK"] and inpaint["output_name"] == ["image", "filled mask"]
@@ -196,6 +198,16 @@ def test_nodes_load_without_import_errors(server):
     assert not ours, "\n".join(ours)
     assert "IN2 nodes are unavailable" not in log
     assert "in2_face_inpaint" in server.get("/workflow_templates").get("in2", [])
+
+
+def test_the_front_end_finds_the_node_help_pages_and_the_workflow_thumbnail(server):
+    """The paths ComfyUI's front end asks for: the help page of each node and the template's picture."""
+    for node_id in ("IN2_LoadModel", "IN2_Inpaint"):
+        with urllib.request.urlopen(f"{server.url}/extensions/in2/docs/{node_id}.md", timeout=30) as response:
+            assert response.read().decode().startswith("# IN2 ")
+    thumbnail = f"{server.url}/api/workflow_templates/in2/in2_face_inpaint.jpg"
+    with urllib.request.urlopen(thumbnail, timeout=30) as response:
+        assert response.read(3) == b"\xff\xd8\xff"  # a JPEG
 
 
 def test_example_workflow_inpaints_at_native_size(server, tmp_path):

@@ -382,6 +382,31 @@ def test_loader_reruns_when_the_weights_are_resaved(pack, models_dir, tiny_dir):
     assert fingerprint("missing", "", "main") == ""
 
 
+def test_models_in_the_shared_inpaint_folder_are_found_too(pack, models_dir, tiny_dir, monkeypatch):
+    """IN2 folders beside LaMa and MAT in models/inpaint are listed and load; the in2 folder wins a clash,
+    hub downloads still go to models/in2, and the inpaint entry another pack registered is left as it was."""
+    import shutil
+
+    store = pack.nodes.model_store
+    store.register_model_folder()
+    shared = models_dir / "inpaint"
+    shutil.copytree(tiny_dir, shared / "faces-v1")
+    shutil.copytree(tiny_dir, shared / "tiny")  # the same name as models/in2/tiny
+    (shared / "big-lama.pt").write_bytes(b"not ours")  # a LaMa file is no IN2 model
+    models = store.local_models()
+    assert models["faces-v1"] == shared / "faces-v1" and models["tiny"] == models_dir / "in2" / "tiny"
+    assert set(models) == {"faces-v1", "tiny"}
+    assert store.resolve("faces-v1") == shared / "faces-v1"
+    assert store.download_folder() == models_dir / "in2"
+
+    fp = sys.modules["folder_paths"]
+    elsewhere = models_dir.parent / "shared-inpaint"
+    shutil.copytree(tiny_dir, elsewhere / "studio")
+    fp.folder_names_and_paths["inpaint"] = ([str(elsewhere)], {".pt", ".pth"})  # registered by another pack
+    assert set(store.local_models()) == {"studio", "tiny"}
+    assert fp.folder_names_and_paths["inpaint"] == ([str(elsewhere)], {".pt", ".pth"})
+
+
 def test_model_list_honours_extra_folders(pack, tmp_path, tiny_dir, monkeypatch):
     """Folders added through extra_model_paths.yaml are searched too, the first one winning a name clash."""
     import shutil
@@ -723,3 +748,24 @@ def test_under_comfyui_the_weights_wait_where_they_were_loaded(pack, tiny_dir, m
     assert loaded.pipeline.device == torch.device("cpu")  # not moved at load
     loaded.pipeline.model.to("meta")  # what ComfyUI's load_models_gpu does before a run
     assert loaded.pipeline.device == torch.device("meta")
+
+
+def test_every_node_has_a_help_page_that_names_each_input(pack, tiny_dir, monkeypatch):
+    """The ComfyUI front end shows WEB_DIRECTORY/docs/<node id>.md as the node's help page."""
+    import asyncio
+
+    web = REPO / pack.WEB_DIRECTORY
+    assert web.is_dir() and not list(web.rglob("*.js"))  # docs only: no script runs in the browser
+    monkeypatch.setitem(sys.modules, "folder_paths",
+                        fake_folder_paths(tiny_dir.parent.parent, {"in2": [str(tiny_dir.parent)]}))
+    for name, module in fake_comfy_api().items():
+        monkeypatch.setitem(sys.modules, name, module)
+    monkeypatch.delitem(sys.modules, f"{pack.__name__}.nodes.schema", raising=False)
+    for node in asyncio.run(asyncio.run(pack.comfy_entrypoint()).get_node_list()):
+        schema = node.define_schema()
+        page = (web / "docs" / f"{schema['node_id']}.md").read_text(encoding="utf-8")
+        assert page.startswith(f"# {schema['display_name']}\n")
+        for declared in schema["inputs"]:
+            assert f"| `{declared['id']}` |" in page, (schema["node_id"], declared["id"])
+        for declared in schema["outputs"]:
+            assert f"`{declared['display_name']}`" in page, (schema["node_id"], declared["display_name"])

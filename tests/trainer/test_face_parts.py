@@ -193,7 +193,11 @@ def test_parts_protocol_in_one_command(tmp_path):
     assert json.loads((out / "parts.json").read_text()) == rows
     text = (out / "parts.md").read_text()
     assert "**both eyes hidden** (n=2)" in text and "| mean colour |" in text and "identity distance" in text
-    assert Image.open(tmp_path / "g.png").size == (5 * 256, 2 * (256 + 30 + 4))
+    from trainer.eval.gallery import GAP, HEADER
+    from trainer.eval.parts import CAPTION
+
+    # named columns on top; under every tile a caption band with what the judges say of it
+    assert Image.open(tmp_path / "g.png").size == (5 * 256 + 4 * GAP, HEADER + 2 * (256 + CAPTION + GAP))
 
 
 def test_zoomed_face_crop_makes_a_close_up():

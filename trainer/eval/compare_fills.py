@@ -45,6 +45,7 @@ if not __package__:
 
 from in2.compositing import paste_into_hole
 from in2.imaging import image_to_tensor
+from trainer.eval.gallery import labelled_grid
 from trainer.eval.metrics import as_uint8
 from trainer.eval.protocol import (
     Fill,
@@ -170,18 +171,15 @@ def summary_table(rows: list[dict], settings: list[tuple[int, int]]) -> str:
 
 def gallery(path: Path, items: list, fills: dict[str, Fill], setting: tuple[int, int], mask_dir: Path,
             prepare: Callable[[Image.Image, int, int], Image.Image], count: int, seed: int) -> None:
-    """Rows of photo | masked input | each fill, at the setting's size, saved as one PNG."""
+    """Rows of photo | masked input | each fill, at the setting's size, under named columns, as one PNG."""
     masks = masks_for(setting, len(items), mask_dir, seed)
     rows = []
     for i in range(min(count, len(items))):
         img = image_to_tensor(prepare(load_test_image(items[i]), *setting))[None]
         mask = torch.from_numpy(masks[i][None, None].astype(np.float32))
-        tiles = [img, img * (1 - mask) + mask] + [fill(img, mask) for fill in fills.values()]
-        row = torch.cat([t[0].clamp(0, 1) for t in tiles], dim=2)
-        rows.append(torch.nn.functional.pad(row, (0, 0, 0, 4), value=1.0))
-    grid = as_uint8(torch.cat(rows, dim=1))
+        rows.append([img, img * (1 - mask) + mask] + [fill(img, mask) for fill in fills.values()])
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(grid).save(path)
+    labelled_grid(rows, ["photo", "hole (white)", *fills]).save(path)
 
 
 def parse_sets(specs: list[str], data: str, list_file: str | None) -> dict[str, tuple[str, str | None]]:

@@ -55,6 +55,7 @@ from trainer.eval.face_judge import (
     frechet_distance,
     seamless_region,
 )
+from trainer.eval.gallery import labelled_grid
 from trainer.eval.metrics import as_uint8, score
 from trainer.eval.protocol import load_test_image
 from trainer.face_parts import PART_KINDS, draw_part
@@ -271,21 +272,22 @@ def tables(rows: list[dict]) -> str:
     return "\n".join(part_table([r for r in rows if r["part"] == k], k) for k in kinds)
 
 
-def _label(tile: np.ndarray, lines: Sequence[str], height: int = 30) -> np.ndarray:
-    """``tile`` with a white band of text above it."""
+CAPTION = 18  # pixels of the judges' caption under each gallery tile
+
+
+def _caption(tile: torch.Tensor, text: str) -> torch.Tensor:
+    """``tile`` ([1, 3, H, W] in [0, 1]) with a white band of ``text`` under it."""
     from PIL import ImageDraw
 
-    band = Image.new("RGB", (tile.shape[1], height), (255, 255, 255))
-    draw = ImageDraw.Draw(band)
-    for k, line in enumerate(lines):
-        draw.text((3, 2 + 13 * k), line, fill=(0, 0, 0))
-    return np.concatenate([np.asarray(band), tile], 0)
+    band = Image.new("RGB", (tile.shape[-1], CAPTION), (255, 255, 255))
+    ImageDraw.Draw(band).text((3, 3), text, fill=(0, 0, 0))
+    return torch.cat([tile[0].clamp(0, 1), image_to_tensor(band)], dim=1)
 
 
 def parts_gallery(path: Path, faces: Sequence[TestFace], fills: dict, kinds: Sequence[str], judges: Judges,
                   per_kind: int = 1) -> None:
-    """Rows of photo | masked input | each fill, every tile titled, and under each fill's title
-    what the judges say of it: detail ratio, identity distance, HOG face found."""
+    """Rows of photo | hidden part | each fill under named columns; under every fill what the judges
+    say of it: detail ratio, identity distance, whether the HOG detector finds the face."""
     rows = []
     for k, kind in enumerate(kinds):
         for j in range(per_kind):
@@ -293,17 +295,17 @@ def parts_gallery(path: Path, faces: Sequence[TestFace], fills: dict, kinds: Seq
             face, mask = faces[i], part_mask(kind, faces[i], i)
             original = as_uint8(face.image)
             inner = seamless_region(mask[0, 0].numpy() > 0.5)
-            tiles = [_label(original, ["photo", PART_TITLES[kind]]),
-                     _label(as_uint8(face.image * (1 - mask) + mask), ["hole"])]
+            tiles = [_caption(face.image, PART_TITLES[kind]), _caption(face.image * (1 - mask) + mask, "")]
             for name, fill in fills.items():
-                rgb = as_uint8(_fill(name, fill, faces, i, mask))
+                out = _fill(name, fill, faces, i, mask)
+                rgb = as_uint8(out)
                 ratio = detail(rgb, inner) / max(detail(original, inner), 1e-6)
                 dist = float(np.linalg.norm(judges.dlib.descriptor(rgb, face.dlib) - face.descriptor))
-                hog = "face" if judges.dlib.face_found_again(rgb, face.dlib) else "no face"
-                tiles.append(_label(rgb, [name.split(" (")[0][:40], f"detail {ratio:.2f} id {dist:.2f} {hog}"]))
-            rows.append(np.pad(np.concatenate(tiles, 1), ((0, 4), (0, 0), (0, 0)), constant_values=255))
+                hog = "face" if judges.dlib.face_found_again(rgb, face.dlib) else "NO face"
+                tiles.append(_caption(out, f"detail {ratio:.2f}  id {dist:.2f}  {hog}"))
+            rows.append(tiles)
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(np.concatenate(rows, 0)).save(path)
+    labelled_grid(rows, ["photo", "hidden part (white)", *(n.split(" (")[0] for n in fills)]).save(path)
 
 
 def run(fills: dict, paths: Sequence, limit: int, kinds: Sequence[str], out: Path,

@@ -480,5 +480,82 @@ def test_batch_keeps_16_bit_gray_faithful_in_8_bit_formats_and_warns_once_about_
     written = np.asarray(Image.open(out / "deep.gif").convert("L"))
     assert np.array_equal(written[~hole], np.rint(values / 257).astype(np.uint8)[~hole])
     assert main(["batch", str(images), str(tmp_path / "m.png"), "-o", str(tmp_path / "own"), "--weights",
+                 str(tiny_weights), "--device", "cpu"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("in2: warning: JPEG is lossy") == 1  # the one warning format of the command line
+    assert main(["batch", str(images), str(tmp_path / "m.png"), "-o", str(tmp_path / "quiet"), "--weights",
                  str(tiny_weights), "--device", "cpu", "-q"]) == 0
-    assert capsys.readouterr().err.count("JPEG is lossy") == 1
+    assert capsys.readouterr().err == ""  # -q: errors only
+
+
+class _Terminal:
+    """A stderr that says it is a terminal and keeps what is written to it."""
+
+    def __init__(self) -> None:
+        self.text = ""
+
+    def write(self, text: str) -> int:
+        self.text += text
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("command", ["inpaint", "batch"])
+def test_a_folder_run_on_a_terminal_shows_a_bar_counting_every_image(tmp_path, tiny_weights, monkeypatch, command):
+    from tqdm import tqdm
+
+    images = tmp_path / "images"
+    for i in range(5):
+        _image(images / f"p{i}.png", 8, 8, seed=i)
+    _mask(tmp_path / "m.png", 8, 8)
+    steps: list[float] = []
+    update = tqdm.update
+    monkeypatch.setattr(tqdm, "update", lambda bar, n=1: (steps.append(n), update(bar, n))[1])
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main([command, str(images), str(tmp_path / "m.png"), "-o", str(tmp_path / "out"), "--weights",
+                 str(tiny_weights), "--device", "cpu"]) == 0
+    assert "inpainting: 100%" in terminal.text and "5/5 [" in terminal.text
+    assert steps == [1] * 5  # one step per image, not one per group of 16
+
+
+def test_the_bar_draws_on_a_terminal_that_reports_no_width(tmp_path, tiny_weights):
+    """A fresh pseudo-terminal has 0 columns (as some launchers open them): the count still shows."""
+    images = tmp_path / "images"
+    for i in range(3):
+        _image(images / f"p{i}.png", 8, 8, seed=i)
+    _mask(tmp_path / "m.png", 8, 8)
+    leader, follower = os.openpty()
+    try:
+        done = subprocess.run([sys.executable, "-m", "in2", "batch", str(images), str(tmp_path / "m.png"), "-o",
+                               str(tmp_path / "out"), "--weights", str(tiny_weights), "--device", "cpu"],
+                              cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=follower, timeout=300)
+        os.close(follower)
+        text = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the terminal closed: everything is read
+                break
+            if not chunk:
+                break
+            text += chunk
+    finally:
+        os.close(leader)
+    assert done.returncode == 0
+    assert "inpainting: 100%" in text.decode(errors="replace") and "3/3 [" in text.decode(errors="replace")
+
+
+def test_a_folder_run_into_a_log_shows_no_bar(tmp_path, tiny_weights, capsys):
+    images = tmp_path / "images"
+    _image(images / "p.png", 8, 8, seed=0)
+    _mask(tmp_path / "m.png", 8, 8)
+    assert main(["batch", str(images), str(tmp_path / "m.png"), "-o", str(tmp_path / "out"), "--weights",
+                 str(tiny_weights), "--device", "cpu"]) == 0
+    err = capsys.readouterr().err
+    assert "wrote 1 image(s)" in err and "inpainting" not in err and "\r" not in err

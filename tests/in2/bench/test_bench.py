@@ -150,3 +150,34 @@ def test_gpu_script_writes_its_markdown_table_on_the_cpu(tmp_path) -> None:
     rows = [line for line in out.read_text().splitlines() if line.startswith("| 40x24")]
     assert [row.split("|")[2].strip() for row in rows] == ["brush 5%", "brush 25%", "full"]
     assert all(float(row.split("|")[9]) > 0 for row in rows)  # IN2 / LaMa
+
+
+def test_gpu_script_lists_a_failed_cells_whole_reason_under_its_table(tmp_path, monkeypatch) -> None:
+    """A compiler error's reason follows its first line: the table must not cut it off."""
+    from in2.bench import gpu
+
+    def compiler_fails(*args, **kwargs):
+        raise RuntimeError("backend='inductor' raised:\nCppCompileError: C++ compile error | no compiler found")
+
+    monkeypatch.setattr(gpu, "measure_cell", compiler_fails)
+    out = tmp_path / "gpu.md"
+    gpu.main(["--device", "cpu", "--config", "tiny", "--sizes", "40x24", "--dtypes", "fp32", "--compile", "on",
+              "--repeats", "1", "--out", str(out)])
+    text = out.read_text()
+    assert "| 40x24 | brush 5% | fp32 | on | failed: RuntimeError (reason 1 below) |" in text
+    assert ("1. 40x24, brush 5%, fp32, compile on: RuntimeError: backend='inductor' raised: CppCompileError: "
+            "C++ compile error \\| no compiler found") in text
+    assert "3. 40x24, full, fp32, compile on:" in text
+
+
+def test_peak_memory_is_never_negative() -> None:
+    from in2.bench.gpu import _row
+    from in2.bench.holes import HoleSpec
+    from in2.bench.peak_memory import PeakMemory
+
+    peak = PeakMemory("cpu")
+    peak.before, peak.peak = 2_000_000, 1_500_000  # a resident set that shrank during the work
+    assert peak.added == 0
+    row = _row("40x24", HoleSpec("box", 1.0), "fp32", False,
+                {"in2_s": 0.01, "lama_s": 0.02, "cold_s": [0.0, 0.0], "peaks": [-0.4, 3.0]})
+    assert "-0" not in row and "| 0 |" in row
