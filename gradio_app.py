@@ -525,7 +525,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--port", type=_port, default=None, help="port (default: 7860 or the next free one)")
     p.add_argument("--share", action="store_true", help="also publish a temporary public gradio.live link")
     p.add_argument("--mcp", action="store_true",
-                   help="also serve the inpaint_files endpoint (a photo and a mask file) as an MCP tool (needs gradio[mcp])")
+                   help="also serve the inpaint_files endpoint (a photo and a mask file) as an MCP tool "
+                        "(needs gradio[mcp])")
     return p.parse_args(argv)
 
 
