@@ -195,6 +195,21 @@ class InpaintPipeline:
                                  token=token, local_files_only=local_files_only)
         return cls(model, device=device, dtype=dtype, weights_info=info)
 
+    @classmethod
+    def from_onnx(cls, path: str | PathLike, threads: int | None = None) -> "InpaintPipeline":
+        """The same pipeline with the network run by ONNX Runtime's CPU provider from a file that
+        ``in2 export-onnx`` wrote (``in2.onnx_runtime.OnnxModel``); needs ``pip install
+        'in2-inpaint[onnx]'``. ``threads``: ONNX Runtime's intra-op threads (None = its default)."""
+        from .onnx_runtime import OnnxModel
+
+        model = OnnxModel(path, threads=threads)
+        return cls(model, device=None, weights_info=WeightsInfo(source=f"ONNX file {model.path}"))  # type: ignore[arg-type]
+
+    @property
+    def backend(self) -> str:
+        """What computes the network: ``"torch"``, or ``"onnx"`` (ONNX Runtime, ``from_onnx``)."""
+        return getattr(self.model, "backend", "torch")
+
     # ------------------------------------------------------------------ budget
 
     @property
@@ -203,7 +218,7 @@ class InpaintPipeline:
         available now (None = unknown, not enforced). Assign an int to override it."""
         if self._max_pixels is not None:
             return self._max_pixels
-        return budget_pixels(self.device, self.dtype)
+        return budget_pixels(self.device, self.dtype, backend=self.backend)
 
     @max_pixels.setter
     def max_pixels(self, value: int | None) -> None:
@@ -216,7 +231,7 @@ class InpaintPipeline:
             what = f"even resize mode ({width}x{height} model input, {_pixels(height * width)})"
         else:
             what = f"the image is {width}x{height} ({_pixels(height * width)})"
-        per_pixel = bytes_per_pixel(self.device, self.dtype)
+        per_pixel = bytes_per_pixel(self.device, self.dtype, self.backend)
         if self._max_pixels is not None:
             why = "the max_pixels limit set on this pipeline"
         else:
@@ -386,9 +401,11 @@ class InpaintPipeline:
 
     def describe(self) -> str:
         """Which weights run where, in one line (CLI, demo header, logs)."""
-        params = sum(p.numel() for p in self.model.parameters())
         limit = self.max_pixels
         limit_text = f", up to {_pixels(limit)} per forward" if limit is not None else ""
+        if self.backend == "onnx":
+            return f"IN2 in ONNX Runtime with {self.weights_info.summary()}; cpu, fp32{limit_text}"
+        params = sum(p.numel() for p in self.model.parameters())
         return (
             f"IN2 ({params / 1e6:.2f}M parameters) with {self.weights_info.summary()}; "
             f"{self.device}, {dtype_name(self.dtype)}{limit_text}"
