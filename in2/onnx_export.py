@@ -22,7 +22,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -33,6 +32,7 @@ from torch import nn
 from .errors import InputError
 from .loader import export_config
 from .model import IN2
+from .storage import replace_atomically
 from .nn.decoder import INRB
 from .nn.query_geometry import axis, neighbours
 
@@ -107,14 +107,16 @@ class ExportGraph(nn.Module):
         return feat
 
 
-def export_onnx(model: IN2, path: str | os.PathLike, opset: int = DEFAULT_OPSET) -> Path:
+def export_onnx(model: IN2, path: str | os.PathLike, opset: int = DEFAULT_OPSET, overwrite: bool = False) -> Path:
     """Write ``model`` as an ONNX file with dynamic batch, height and width; returns the path.
 
-    The file is written next to its final name and renamed into place, so a failed export
-    never leaves a truncated file behind or replaces an existing one."""
+    The file is written beside its final name and renamed into place (``storage.replace_atomically``),
+    so a failed export never leaves a truncated file; an existing file is replaced only with
+    ``overwrite``."""
     _require_onnx()
-    if not isinstance(opset, int) or opset < MIN_OPSET:
-        raise InputError(f"--opset must be a whole number of at least {MIN_OPSET}, got {opset!r}")
+    most = max_opset()
+    if isinstance(opset, bool) or not isinstance(opset, int) or not MIN_OPSET <= opset <= most:
+        raise InputError(f"opset must be a whole number from {MIN_OPSET} to {most} (this torch's exporter), got {opset!r}")
     import onnx
 
     path = Path(path)
@@ -124,31 +126,39 @@ def export_onnx(model: IN2, path: str | os.PathLike, opset: int = DEFAULT_OPSET)
         raise InputError(f"{path} is a folder: name the .onnx file to write")
     if not path.parent.is_dir():
         raise InputError(f"folder {path.parent} does not exist")
+    if path.exists() and not overwrite:
+        raise InputError(f"{path} already exists and is left as it is: choose another name, or pass --overwrite")
+    if not isinstance(model, IN2):
+        raise InputError(f"only IN2 weights export to ONNX, got a {type(model).__name__}")
     # a copy in eval mode: the exporter restores the train/eval mode it found on the module it
     # traces, so the caller's model is never switched (or its BatchNorm statistics touched)
     model = copy.deepcopy(model).float().eval()
     graph = ExportGraph(model).eval()
-    x = torch.rand(1, 4, 24, 20)
+    x = torch.rand(1, 4, 24, 20, generator=torch.Generator().manual_seed(0))
     x[:, 3:] = (x[:, 3:] > 0.7).float()
     region = x[:, 3:].clone()
-    dynamic = {"x": {0: "batch", 2: "height", 3: "width"}, "region": {0: "batch", 2: "height", 3: "width"},
-               OUTPUT_NAME: {0: "batch", 2: "height", 3: "width"}}
-    fd, tmp = tempfile.mkstemp(suffix=".onnx.tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        with warnings.catch_warnings():  # the tracer's notes on shape arithmetic it records as intended
+    dynamic = {name: {0: "batch", 2: "height", 3: "width"} for name in (*INPUT_NAMES, OUTPUT_NAME)}
+
+    def write(temp: Path) -> None:
+        with warnings.catch_warnings():  # the tracer's notes on the shape arithmetic it records, as intended
             warnings.simplefilter("ignore")
-            torch.onnx.export(graph, (x, region), tmp, input_names=list(INPUT_NAMES), output_names=[OUTPUT_NAME],
-                              dynamic_axes=dynamic, opset_version=opset, dynamo=False, do_constant_folding=True)
-        proto = onnx.load(tmp)
+            torch.onnx.export(graph, (x, region), str(temp), input_names=list(INPUT_NAMES),
+                              output_names=[OUTPUT_NAME], dynamic_axes=dynamic, opset_version=opset,
+                              dynamo=False, do_constant_folding=True)
+        proto = onnx.load(str(temp))
         entry = proto.metadata_props.add()
         entry.key, entry.value = CONFIG_KEY, json.dumps(export_config(model), sort_keys=True)
-        onnx.save(proto, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        onnx.save(proto, str(temp))
+
+    replace_atomically(path, write)
     return path
+
+
+def max_opset() -> int:
+    """The newest opset this torch's TorchScript exporter writes."""
+    from torch.onnx import _constants
+
+    return int(getattr(_constants, "ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET", DEFAULT_OPSET))
 
 
 def _require_onnx() -> None:

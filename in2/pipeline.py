@@ -205,6 +205,22 @@ class InpaintPipeline:
         model = OnnxModel(path, threads=threads)
         return cls(model, device=None, weights_info=WeightsInfo(source=f"ONNX file {model.path}"))  # type: ignore[arg-type]
 
+    @classmethod
+    def load(cls, weights: str | PathLike | None = None, revision: str | None = None, device: str = "auto",
+             dtype: str = "fp32", onnx: str | PathLike | None = None) -> "InpaintPipeline":
+        """What the command line and folder runs load: ``from_onnx(onnx)`` when an ONNX file is
+        named (it holds its own weights and runs on the CPU in fp32), else ``from_pretrained``."""
+        if onnx is None:
+            return cls.from_pretrained(weights, revision=revision, device=device, dtype=dtype)
+        if weights is not None or revision is not None:
+            raise InputError("an ONNX file holds its own weights: leave out --weights/--revision with --onnx "
+                             "(export other weights with `in2 export-onnx OUT.onnx --weights ...`)")
+        if str(device).strip().lower() not in ("auto", "cpu"):
+            raise InputError(f"--onnx runs on the CPU (ONNX Runtime), not on {device}: leave out --device or pass cpu")
+        if str(dtype).strip().lower() not in ("fp32", "float32"):
+            raise InputError(f"--onnx computes in fp32, not {dtype}: leave out --dtype")
+        return cls.from_onnx(onnx)
+
     @property
     def backend(self) -> str:
         """What computes the network: ``"torch"``, or ``"onnx"`` (ONNX Runtime, ``from_onnx``)."""
