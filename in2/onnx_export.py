@@ -132,7 +132,7 @@ def export_onnx(model: IN2, path: str | os.PathLike, opset: int = DEFAULT_OPSET,
         raise InputError(f"only IN2 weights export to ONNX, got a {type(model).__name__}")
     # a copy in eval mode: the exporter restores the train/eval mode it found on the module it
     # traces, so the caller's model is never switched (or its BatchNorm statistics touched)
-    model = copy.deepcopy(model).float().eval()
+    model = copy.deepcopy(model).float().cpu().eval()
     graph = ExportGraph(model).eval()
     x = torch.rand(1, 4, 24, 20, generator=torch.Generator().manual_seed(0))
     x[:, 3:] = (x[:, 3:] > 0.7).float()

@@ -220,3 +220,17 @@ def test_the_core_runs_without_onnx_installed(tmp_path):
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"})
     assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr
+
+
+def test_the_benchmark_has_an_onnx_runtime_column(capsys):
+    from in2.bench.latency import main as bench
+
+    assert bench(["--device", "cpu", "--config", "tiny", "--sizes", "40x24", "--compare", "lama", "--onnx",
+                  "--skip", "attention,decoder", "--repeats", "1", "--warmup", "0"]) == 0
+    out = capsys.readouterr().out
+    header = next(line for line in out.splitlines() if "median s" in line)
+    assert "LaMa s" in header and "ORT s" in header and "ORT/torch" in header and "ORT/LaMa" in header
+    row = next(line for line in out.splitlines() if line.strip().startswith("40x24"))
+    # size, hole (shape and area), dtype, median, runs, peak, then LaMa's three and ORT's three
+    fields = row.split()
+    assert len(fields) == 13 and all(float(v) > 0 for v in fields[-3:])
