@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
             "Write the network (encoder, attention body, hole-aware decoder) as one ONNX file with dynamic "
             "batch, height and width; `in2 inpaint ... --onnx OUT.onnx` runs it with ONNX Runtime. "
             "Mask preparation, the hole pre-fill, crops and compositing stay in Python (docs/onnx.md). "
-            "Needs pip install 'in2-inpaint[onnx]'."
+            "Needs pip install -e '.[onnx]'."
         ),
     )
     export.add_argument("output", metavar="OUT.onnx", help="the ONNX file to write")
@@ -128,7 +128,7 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--onnx", default=None, metavar="FILE",
         help="run the network from this `in2 export-onnx` file with ONNX Runtime on the CPU instead of torch "
-        "(needs pip install 'in2-inpaint[onnx]'; the file holds its weights: no --weights)",
+        "(needs pip install -e '.[onnx]'; the file holds its weights: no --weights)",
     )
     parser.add_argument(
         "--mode", choices=MODES, default=MODES[0],

@@ -165,4 +165,4 @@ def _require_onnx() -> None:
     try:
         import onnx  # noqa: F401
     except ImportError:
-        raise InputError("exporting to ONNX needs the onnx package: pip install 'in2-inpaint[onnx]'") from None
+        raise InputError("exporting to ONNX needs the onnx package: pip install -e '.[onnx]' in the IN2 checkout") from None

@@ -43,7 +43,7 @@ def _onnxruntime():
     try:
         import onnxruntime
     except ImportError:
-        raise InputError("running an ONNX file needs onnxruntime: pip install 'in2-inpaint[onnx]'") from None
+        raise InputError("running an ONNX file needs onnxruntime: pip install -e '.[onnx]' in the IN2 checkout") from None
     return onnxruntime
 
 

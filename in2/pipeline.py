@@ -198,8 +198,8 @@ class InpaintPipeline:
     @classmethod
     def from_onnx(cls, path: str | PathLike, threads: int | None = None) -> "InpaintPipeline":
         """The same pipeline with the network run by ONNX Runtime's CPU provider from a file that
-        ``in2 export-onnx`` wrote (``in2.onnx_runtime.OnnxModel``); needs ``pip install
-        'in2-inpaint[onnx]'``. ``threads``: ONNX Runtime's intra-op threads (None = its default)."""
+        ``in2 export-onnx`` wrote (``in2.onnx_runtime.OnnxModel``); needs the ``[onnx]``
+        extra. ``threads``: ONNX Runtime's intra-op threads (None = its default)."""
         from .onnx_runtime import OnnxModel
 
         model = OnnxModel(path, threads=threads)
