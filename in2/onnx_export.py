@@ -32,9 +32,9 @@ from torch import nn
 from .errors import InputError
 from .loader import export_config
 from .model import IN2
-from .storage import replace_atomically
 from .nn.decoder import INRB
 from .nn.query_geometry import axis, neighbours
+from .storage import replace_atomically
 
 #: Opset used unless asked otherwise (no operator of the graph needs a newer one).
 DEFAULT_OPSET = 17

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -20,7 +20,13 @@ from .config import IN2Config
 from .errors import InputError, WeightsError
 from .model import network_input, network_output
 from .onnx_export import CONFIG_KEY, INPUT_NAMES, OUTPUT_NAME
-from .runtime import FIXED_BYTES, ONNX_BYTES_PER_PIXEL, ONNX_DECODE_BYTES, SAFETY_MARGIN, available_memory
+from .runtime import (
+    FIXED_BYTES,
+    ONNX_BYTES_PER_PIXEL,
+    ONNX_DECODE_BYTES,
+    SAFETY_MARGIN,
+    available_memory,
+)
 
 #: The only execution provider used: the file runs wherever ONNX Runtime's CPU build does.
 PROVIDER = "CPUExecutionProvider"
@@ -67,7 +73,7 @@ class OnnxModel:
             options.intra_op_num_threads = threads
         try:
             self.session = ort.InferenceSession(str(self.path), options, providers=[PROVIDER])
-        except Exception as exc:  # ONNX Runtime raises its own classes for unreadable files
+        except Exception as exc:  # noqa: BLE001  (ONNX Runtime's error classes derive from Exception only)
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise WeightsError(f"{self.path} is not an ONNX file ONNX Runtime can run ({first}); "
                                "write one with `in2 export-onnx`") from None
@@ -122,13 +128,13 @@ class OnnxModel:
         return int(min(MAX_RUN_PIXELS, max(MIN_RUN_PIXELS, spare // per_pixel)))
 
     # what InpaintPipeline asks of a model it holds: an ONNX file has no torch weights to move
-    def to(self, *args, **kwargs) -> "OnnxModel":
+    def to(self, *args, **kwargs) -> OnnxModel:
         device = kwargs.get("device", args[0] if args and not isinstance(args[0], torch.dtype) else None)
         if device is not None and torch.device(device).type != "cpu":
             raise InputError(f"an ONNX file runs on the CPU (ONNX Runtime's {PROVIDER}), not on {device}")
         return self
 
-    def eval(self) -> "OnnxModel":
+    def eval(self) -> OnnxModel:
         return self
 
     def parameters(self):
