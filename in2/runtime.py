@@ -62,12 +62,13 @@ DEFAULT_CHUNK_SIZE = 16384
 # the half-precision figure with a 20% margin.
 BYTES_PER_PIXEL = {torch.float32: 1100, torch.float16: 560, torch.bfloat16: 560}
 CPU_BYTES_PER_PIXEL = {torch.float32: 600, torch.float16: 560, torch.bfloat16: 560}
-# An exported model run by ONNX Runtime (in2.onnx_runtime), measured with the default config:
-# per input pixel with a small hole 1,156 / 1,193 / 1,270 B/px at 256^2 / 512^2 / 1024^2 (peak
-# RSS growth of a fresh process; the DFT matrices and the attention's gathers cost more than
-# the torch path's FFT and tiles), kept at 1,400; per decoded pixel about 64 B per decoder
-# hidden unit (16.5 KB/px at hidden 256 with a full hole at 128^2 and 256^2: the graph holds a
-# run's decoder activations at once), kept at 66.
+# An exported model run by ONNX Runtime (in2.onnx_runtime), peak RSS growth of a fresh process:
+# per input pixel with a small hole, default config 1,156 / 1,193 / 1,270 B/px at 256^2 / 512^2
+# / 1024^2 (the bundled small config 720 / 682 at 1024^2 / 2048^2; no row strips, and the DFT
+# matrices and the attention's gathers cost more than the torch path's FFT and tiles), kept at
+# 1,400; per decoded pixel about 64 B per decoder hidden unit (a full hole: 16.5 KB/px at hidden
+# 256 at 128^2 and 256^2, 8.6 KB/px at hidden 128 at 256^2 and 512^2: the graph holds a run's
+# decoder activations at once), kept at 66.
 ONNX_BYTES_PER_PIXEL = 1400
 ONNX_DECODE_BYTES = 66
 # Memory that does not grow with the image: weights, decoder chunk buffers, allocator slack.

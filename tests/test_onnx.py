@@ -116,7 +116,7 @@ def test_a_region_split_over_several_runs_gives_the_same_pixels(exported, monkey
     image, mask = torch.rand(1, 3, 48, 37), _hole(48, 37)
     once = runner(image, mask, region=mask)
     calls = []
-    monkeypatch.setattr(runner, "region_pixels", lambda pixels: 50)
+    monkeypatch.setattr(runner, "region_pixels", lambda: 50)
     split = runner(image, mask, region=mask, progress=lambda done, total: calls.append((done, total)))
     assert len(calls) > 2 and calls[-1][0] == calls[-1][1]
     assert (split - once).abs().max() < 1e-6
