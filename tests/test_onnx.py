@@ -234,3 +234,15 @@ def test_the_benchmark_has_an_onnx_runtime_column(capsys):
     # size, hole (shape and area), dtype, median, runs, peak, then LaMa's three and ORT's three
     fields = row.split()
     assert len(fields) == 13 and all(float(v) > 0 for v in fields[-3:])
+
+
+@pytest.mark.slow
+def test_a_default_size_model_exports_and_matches_torch(tmp_path):
+    """The paper's size (15.26M parameters): 333x212 and 256x256 against torch in fp32."""
+    model = _trained_looking(IN2Config())
+    runner = OnnxModel(export_onnx(model, tmp_path / "default.onnx"))
+    for height, width in [(212, 333), (256, 256)]:
+        image, mask = torch.rand(1, 3, height, width), _hole(height, width)
+        with torch.no_grad():
+            expected = model(image, mask, region=mask)
+        assert (runner(image, mask, region=mask) - expected).abs().max() < 1e-4
