@@ -192,6 +192,14 @@ def test_the_command_line_exports_and_inpaints(tiny_weights, tmp_path, capsys):
     assert (a[known] == np.asarray(photo)[known]).all()
     assert (np.abs(a - b)[~known] <= 2).mean() >= 0.99
     assert main(["inpaint", *args, "-o", str(tmp_path / "x.png"), "--onnx", str(out), "--weights", "w"]) == 2
+    # folders: the batch runner loads the same file
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "masks").mkdir()
+    photo.save(tmp_path / "photos" / "a.png")
+    Image.fromarray(hole).save(tmp_path / "masks" / "a.png")
+    assert main(["batch", str(tmp_path / "photos"), str(tmp_path / "masks"), "-o", str(tmp_path / "out"),
+                 "--onnx", str(out), "-q"]) == 0
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "out" / "a.png")), a.astype(np.uint8))
 
 
 def test_the_core_runs_without_onnx_installed(tmp_path):
