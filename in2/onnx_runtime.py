@@ -61,6 +61,8 @@ class OnnxModel:
         if not self.path.is_file():
             raise InputError(f"ONNX file not found: {self.path}")
         options = ort.SessionOptions()
+        # idle threads sleep rather than spin, as torch's do under in2 (see in2/__init__.py)
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if threads is not None:
             if not isinstance(threads, int) or threads < 1:
                 raise InputError(f"threads must be a whole number of at least 1, got {threads!r}")
