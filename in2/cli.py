@@ -1,5 +1,6 @@
-"""Command line: ``in2 inpaint IMAGE MASK -o OUT`` for one file or whole folders, and
-``in2 batch IMAGES MASKS -o OUT`` for folder trees (``in2.batch``; folders of ``inpaint`` use it).
+"""Command line: ``in2 inpaint IMAGE MASK -o OUT`` for one file or whole folders,
+``in2 batch IMAGES MASKS -o OUT`` for folder trees (``in2.batch``; folders of ``inpaint`` use it),
+and ``in2 export-onnx OUT.onnx`` (``in2.onnx_export``; ``--onnx`` runs such a file).
 
 Exit codes: 0 success; 1 some files of a folder run failed (each is reported, the others
 are still written); 2 a usage, input or weights error (one line, no traceback).
@@ -58,6 +59,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="replace an output file that already exists (by default an existing file is never written over)",
     )
     inpaint.add_argument("-q", "--quiet", action="store_true", help="print errors only")
+
+    export = commands.add_parser(
+        "export-onnx",
+        help="write the model as one ONNX file that ONNX Runtime runs at any height and width",
+        description=(
+            "Write the network (encoder, attention body, hole-aware decoder) as one ONNX file with dynamic "
+            "batch, height and width; `in2 inpaint ... --onnx OUT.onnx` runs it with ONNX Runtime. "
+            "Mask preparation, the hole pre-fill, crops and compositing stay in Python (docs/onnx.md). "
+            "Needs pip install -e '.[onnx]'."
+        ),
+    )
+    export.add_argument("output", metavar="OUT.onnx", help="the ONNX file to write")
+    export.add_argument(
+        "--weights", default=None, metavar="DIR_OR_REPO",
+        help="folder or Hugging Face repo id with config.json + model.safetensors (default: bundled demo weights)",
+    )
+    export.add_argument("--revision", default=None, metavar="REV", help="Hub revision (branch, tag or commit)")
+    export.add_argument("--opset", type=int, default=None, metavar="N", help="ONNX opset (default 17)")
+    export.add_argument("--overwrite", action="store_true", help="replace OUT.onnx when it already exists")
+    export.add_argument("-q", "--quiet", action="store_true", help="print errors only")
 
     batch = commands.add_parser(
         "batch",
@@ -150,6 +171,13 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--revision", default=None, metavar="REV", help="Hub revision (branch, tag or commit)")
     parser.add_argument(
+        "--onnx",
+        default=None,
+        metavar="FILE",
+        help="run the network from this `in2 export-onnx` file with ONNX Runtime on the CPU instead of torch "
+        "(needs pip install -e '.[onnx]'; the file holds its weights: no --weights)",
+    )
+    parser.add_argument(
         "--mode",
         choices=MODES,
         default=MODES[0],
@@ -239,7 +267,7 @@ def _inpaint(args: argparse.Namespace) -> int:
     fit = output_fit(image, pair.output)  # a format that cannot hold the photo stops here, before inference
     if fit.note:
         warnings.warn(fit.note, stacklevel=1)
-    pipe = InpaintPipeline.from_pretrained(args.weights, revision=args.revision, device=args.device, dtype=args.dtype)
+    pipe = InpaintPipeline.load(args.weights, args.revision, args.device, args.dtype, onnx=args.onnx)
     say(pipe.describe())
     with progress_bar(0, "decoding", "chunk", not args.quiet) as bar:
 
@@ -251,6 +279,21 @@ def _inpaint(args: argparse.Namespace) -> int:
         result = pipe(image, mask, progress=progress, **pipeline_options(args)).image
     save_image(result, pair.output, fit)
     say(f"wrote {pair.output}")
+    return 0
+
+
+def _export_onnx(args: argparse.Namespace) -> int:
+    from .loader import load_model
+    from .model import IN2
+    from .onnx_export import DEFAULT_OPSET, export_onnx
+
+    model, info = load_model(args.weights, revision=args.revision)
+    if not isinstance(model, IN2):
+        raise InputError(f"only IN2 weights export to ONNX; {info.summary()} holds a {type(model).__name__}")
+    path = export_onnx(model, args.output, opset=DEFAULT_OPSET if args.opset is None else args.opset,
+                       overwrite=args.overwrite)
+    if not args.quiet:
+        print(f"wrote {path} ({info.summary()})", file=sys.stderr)
     return 0
 
 
@@ -271,11 +314,13 @@ def _run(args: argparse.Namespace) -> int:
             return _inpaint(args)
         if args.command == "batch":
             return run_batch(job_from_args(args))
+        if args.command == "export-onnx":
+            return _export_onnx(args)
     except IN2Error as exc:
         print(f"in2: error: {exc}", file=sys.stderr)
         return 2
     except out_of_memory_errors():
-        where = getattr(args, "image", None) or args.images
+        where = getattr(args, "image", None) or getattr(args, "images", None) or args.output
         print(f"in2: error: {OUT_OF_MEMORY.format(where=f' {where}')}", file=sys.stderr)
         return 2
     except OSError as exc:  # storage the core did not name (a log folder, a busy device): still one line

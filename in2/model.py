@@ -6,9 +6,9 @@ implicit pyramid decoder (1/4, 1/2, full size) -> sigmoid RGB. Any H, W >= 1.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -25,12 +25,73 @@ from .weight_files import save
 
 
 def level_sizes(height: int, width: int) -> list[tuple[int, int]]:
-    """Sizes at 1/2, 1/4, 1/8 (ceil division at every stride-2 step)."""
+    """Sizes at 1/2, 1/4, 1/8 (ceil division at every stride-2 step; integer arithmetic only,
+    so an ONNX export, whose sizes are tensors, records it instead of freezing it)."""
     sizes = []
     for _ in range(3):
-        height, width = math.ceil(height / 2), math.ceil(width / 2)
+        height, width = (height + 1) // 2, (width + 1) // 2
         sizes.append((height, width))
     return sizes
+
+
+@dataclass
+class NetworkInput:
+    """What the network reads for one forward, and what turns its output into the prediction."""
+
+    x: torch.Tensor  # [B, 4, H', W']: the pre-filled image and the mask, padded to min_size
+    filled: torch.Tensor  # [B, 3, H, W] float32: the pre-filled image (the base of a "smooth" output)
+    decode_only: torch.Tensor | None  # [B, 1, H', W'] bool: output pixels to decode (None = all)
+    size: tuple[int, int]  # H, W before the padding
+
+
+def check_inputs(image: torch.Tensor, mask: torch.Tensor, channels: int = 3) -> None:
+    """A clear InputError for tensors the generator cannot take."""
+    if not isinstance(image, torch.Tensor) or image.dim() != 4 or image.shape[1] != channels:
+        shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
+        raise InputError(f"image must be a [B, {channels}, H, W] tensor, got {shape}")
+    if not isinstance(mask, torch.Tensor) or mask.dim() != 4 or mask.shape[1] != 1:
+        shape = tuple(mask.shape) if isinstance(mask, torch.Tensor) else type(mask).__name__
+        raise InputError(f"mask must be a [B, 1, H, W] tensor, got {shape}")
+    if mask.shape[-2:] != image.shape[-2:] or mask.shape[0] not in (1, image.shape[0]):
+        raise InputError(
+            f"mask {tuple(mask.shape)} does not match image {tuple(image.shape)}: same H, W and batch 1 or B needed"
+        )
+    if image.shape[-1] < 1 or image.shape[-2] < 1:
+        raise InputError(f"image must be at least 1x1, got {tuple(image.shape[-2:])}")
+
+
+def network_input(config: IN2Config, image: torch.Tensor, mask: torch.Tensor, decode_only: torch.Tensor | None,
+                  dtype: torch.dtype) -> NetworkInput:
+    """The pre-fill, the mask channel and the padding to ``min_size``: everything before the
+    encoder, shared by the torch forward and the ONNX Runtime one (``in2.onnx_runtime``)."""
+    check_inputs(image, mask, config.out_channels)
+    image, mask = image.to(dtype), mask.to(dtype).expand(image.shape[0], -1, -1, -1)
+    height, width = image.shape[-2:]
+    pad_h, pad_w = max(0, config.min_size - height), max(0, config.min_size - width)
+    if decode_only is not None:
+        decode_only = (decode_only > 0.5) if decode_only.dtype != torch.bool else decode_only
+        decode_only = decode_only.expand(image.shape[0], 1, height, width)
+        if pad_h or pad_w:
+            decode_only = F.pad(decode_only, (0, pad_w, 0, pad_h))
+    # the pre-fill relaxes many times: fp32 whatever the weights' dtype (bf16 would smear it)
+    filled = prefill(image.float(), mask.float(), config.hole_prefill, config.prefill_steps)
+    x = torch.cat([filled.to(dtype), mask], dim=1)
+    if pad_h or pad_w:  # pad the blanked input, mask included: a border hole stays a hole, nothing leaks
+        x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+    return NetworkInput(x, filled, decode_only, (height, width))
+
+
+def network_output(config: IN2Config, y: torch.Tensor, prepared: NetworkInput) -> torch.Tensor:
+    """The decoder's output [B, 3, H', W'] -> the prediction [B, 3, H, W]: the padding cropped,
+    and under the "smooth" pre-fill the output read as a correction in (-1, 1) to the pre-fill."""
+    height, width = prepared.size
+    dtype = y.dtype
+    y = y[..., :height, :width]
+    if config.hole_prefill == "smooth":  # sigmoid output -> a correction in (-1, 1)
+        y = (prepared.filled + 2 * y.float() - 1).clamp(0, 1).to(dtype)
+        if prepared.decode_only is not None:
+            y = y * prepared.decode_only[..., :height, :width]
+    return y
 
 
 class IN2(nn.Module):
@@ -64,20 +125,6 @@ class IN2(nn.Module):
             nn.init.zeros_(self.decoder.to_rgb.bias)
 
     # -- forward ----------------------------------------------------------------------------
-    def _check_inputs(self, image: torch.Tensor, mask: torch.Tensor) -> None:
-        if not isinstance(image, torch.Tensor) or image.dim() != 4 or image.shape[1] != self.config.out_channels:
-            shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
-            raise InputError(f"image must be a [B, 3, H, W] tensor, got {shape}")
-        if not isinstance(mask, torch.Tensor) or mask.dim() != 4 or mask.shape[1] != 1:
-            shape = tuple(mask.shape) if isinstance(mask, torch.Tensor) else type(mask).__name__
-            raise InputError(f"mask must be a [B, 1, H, W] tensor, got {shape}")
-        if mask.shape[-2:] != image.shape[-2:] or mask.shape[0] not in (1, image.shape[0]):
-            raise InputError(
-                f"mask {tuple(mask.shape)} does not match image {tuple(image.shape)}: same H, W and batch 1 or B needed"
-            )
-        if image.shape[-1] < 1 or image.shape[-2] < 1:
-            raise InputError(f"image must be at least 1x1, got {tuple(image.shape[-2:])}")
-
     def forward(
         self,
         image: torch.Tensor,
@@ -110,38 +157,21 @@ class IN2(nn.Module):
             >>> model(image, mask, decode_only=mask).shape
             torch.Size([1, 3, 40, 56])
         """
-        self._check_inputs(image, mask)
-        dtype = self.decoder.to_rgb.weight.dtype
-        image, mask = image.to(dtype), mask.to(dtype).expand(image.shape[0], -1, -1, -1)
-        height, width = image.shape[-2:]
-        min_size = self.config.min_size
-        pad_h, pad_w = max(0, min_size - height), max(0, min_size - width)
-        if decode_only is not None:
-            wanted = (decode_only > 0.5) if decode_only.dtype != torch.bool else decode_only
-            wanted = wanted.expand(image.shape[0], 1, height, width)
-            if pad_h or pad_w:
-                wanted = F.pad(wanted, (0, pad_w, 0, pad_h))
-        # the pre-fill relaxes many times: fp32 whatever the weights' dtype (bf16 would smear it)
-        filled = prefill(image.float(), mask.float(), self.config.hole_prefill, self.config.prefill_steps)
-        x = torch.cat([filled.to(dtype), mask], dim=1)
-        if pad_h or pad_w:  # pad the blanked input, mask included: a border hole stays a hole, nothing leaks
-            x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
-            mask = x[:, -1:]
+        prepared = network_input(self.config, image, mask, decode_only, self.decoder.to_rgb.weight.dtype)
+        x = prepared.x
         release_freed_memory(x.device)  # between stages: the peak is one stage's, not their sum
         feat = self.encoder(x)
         release_freed_memory(x.device)
         feat = self.body(feat)
         release_freed_memory(x.device)
-        full = (height + pad_h, width + pad_w)
-        sizes = [*reversed(level_sizes(*full)[:2]), full][-self.config.pyramid_levels :]
-        y = self.decoder(feat, sizes, chunk_size=chunk_size, factorised=self.factorised_decoder, progress=progress,
-                         decode_only=None if decode_only is None else wanted[:, 0])
-        y = y[..., :height, :width] if (pad_h or pad_w) else y
-        if self.config.hole_prefill == "smooth":  # sigmoid output -> a correction in (-1, 1)
-            y = (filled + 2 * y.float() - 1).clamp(0, 1).to(dtype)
-            if decode_only is not None:
-                y = y * wanted[..., :height, :width]
-        return y
+        y = self.decoder(feat, self.decoder_sizes(*x.shape[-2:]), chunk_size=chunk_size,
+                         factorised=self.factorised_decoder, progress=progress,
+                         decode_only=None if prepared.decode_only is None else prepared.decode_only[:, 0])
+        return network_output(self.config, y, prepared)
+
+    def decoder_sizes(self, height: int, width: int) -> list[tuple[int, int]]:
+        """Output size of each INRB for a network input of height x width (the last is the input's)."""
+        return [*reversed(level_sizes(height, width)[:2]), (height, width)][-self.config.pyramid_levels :]
 
     # -- weights: thin entry points over in2.loader and in2.weight_files ----------------------
     @classmethod

@@ -235,6 +235,37 @@ class InpaintPipeline:
                                  token=token, local_files_only=local_files_only)
         return cls(model, device=device, dtype=dtype, weights_info=info)
 
+    @classmethod
+    def from_onnx(cls, path: str | PathLike, threads: int | None = None) -> InpaintPipeline:
+        """The same pipeline with the network run by ONNX Runtime's CPU provider from a file that
+        ``in2 export-onnx`` wrote (``in2.onnx_runtime.OnnxModel``); needs the ``[onnx]``
+        extra. ``threads``: ONNX Runtime's intra-op threads (None = its default)."""
+        from .onnx_runtime import OnnxModel
+
+        model = OnnxModel(path, threads=threads)
+        return cls(model, device=None, weights_info=WeightsInfo(source=f"ONNX file {model.path}"))  # type: ignore[arg-type]
+
+    @classmethod
+    def load(cls, weights: str | PathLike | None = None, revision: str | None = None, device: str = "auto",
+             dtype: str = "fp32", onnx: str | PathLike | None = None) -> InpaintPipeline:
+        """What the command line and folder runs load: ``from_onnx(onnx)`` when an ONNX file is
+        named (it holds its own weights and runs on the CPU in fp32), else ``from_pretrained``."""
+        if onnx is None:
+            return cls.from_pretrained(weights, revision=revision, device=device, dtype=dtype)
+        if weights is not None or revision is not None:
+            raise InputError("an ONNX file holds its own weights: leave out --weights/--revision with --onnx "
+                             "(export other weights with `in2 export-onnx OUT.onnx --weights ...`)")
+        if str(device).strip().lower() not in ("auto", "cpu"):
+            raise InputError(f"--onnx runs on the CPU (ONNX Runtime), not on {device}: leave out --device or pass cpu")
+        if str(dtype).strip().lower() not in ("fp32", "float32"):
+            raise InputError(f"--onnx computes in fp32, not {dtype}: leave out --dtype")
+        return cls.from_onnx(onnx)
+
+    @property
+    def backend(self) -> str:
+        """What computes the network: ``"torch"``, or ``"onnx"`` (ONNX Runtime, ``from_onnx``)."""
+        return getattr(self.model, "backend", "torch")
+
     # ------------------------------------------------------------------ budget
 
     @property
@@ -243,7 +274,7 @@ class InpaintPipeline:
         available now (None = unknown, not enforced). Assign an int to override it."""
         if self._max_pixels is not None:
             return self._max_pixels
-        return budget_pixels(self.device, self.dtype)
+        return budget_pixels(self.device, self.dtype, backend=self.backend)
 
     @max_pixels.setter
     def max_pixels(self, value: int | None) -> None:
@@ -256,7 +287,7 @@ class InpaintPipeline:
             what = f"even resize mode ({width}x{height} model input, {_pixels(height * width)})"
         else:
             what = f"the image is {width}x{height} ({_pixels(height * width)})"
-        per_pixel = bytes_per_pixel(self.device, self.dtype)
+        per_pixel = bytes_per_pixel(self.device, self.dtype, self.backend)
         if self._max_pixels is not None:
             why = "the max_pixels limit set on this pipeline"
         else:
@@ -455,9 +486,11 @@ class InpaintPipeline:
 
     def describe(self) -> str:
         """Which weights run where, in one line (CLI, demo header, logs)."""
-        params = sum(p.numel() for p in self.model.parameters())
         limit = self.max_pixels
         limit_text = f", up to {_pixels(limit)} per forward" if limit is not None else ""
+        if self.backend == "onnx":
+            return f"IN2 in ONNX Runtime with {self.weights_info.summary()}; cpu, fp32{limit_text}"
+        params = sum(p.numel() for p in self.model.parameters())
         return (
             f"IN2 ({params / 1e6:.2f}M parameters) with {self.weights_info.summary()}; "
             f"{self.device}, {dtype_name(self.dtype)}{limit_text}"

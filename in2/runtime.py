@@ -34,6 +34,8 @@ __all__ = [
     "CPU_BYTES_PER_PIXEL",
     "bytes_per_pixel",
     "FIXED_BYTES",
+    "ONNX_BYTES_PER_PIXEL",
+    "ONNX_DECODE_BYTES",
     "SAFETY_MARGIN",
     "DEFAULT_CHUNK_SIZE",
 ]
@@ -56,6 +58,15 @@ DEFAULT_CHUNK_SIZE = 16384
 # the half-precision figure with a 20% margin.
 BYTES_PER_PIXEL = {torch.float32: 1100, torch.float16: 560, torch.bfloat16: 560}
 CPU_BYTES_PER_PIXEL = {torch.float32: 600, torch.float16: 560, torch.bfloat16: 560}
+# An exported model run by ONNX Runtime (in2.onnx_runtime), peak RSS growth of a fresh process:
+# per input pixel with a small hole, default config 1,156 / 1,193 / 1,270 B/px at 256^2 / 512^2
+# / 1024^2 (the bundled small config 720 / 682 at 1024^2 / 2048^2; no row strips, and the DFT
+# matrices and the attention's gathers cost more than the torch path's FFT and tiles), kept at
+# 1,400; per decoded pixel about 64 B per decoder hidden unit (a full hole: 16.5 KB/px at hidden
+# 256 at 128^2 and 256^2, 8.6 KB/px at hidden 128 at 256^2 and 512^2: the graph holds a run's
+# decoder activations at once), kept at 66.
+ONNX_BYTES_PER_PIXEL = 1400
+ONNX_DECODE_BYTES = 66
 # Memory that does not grow with the image: weights, decoder chunk buffers, allocator slack.
 FIXED_BYTES = 512 << 20
 # Fraction of the available memory the budget may use.
@@ -284,7 +295,8 @@ def available_memory(device: torch.device | str) -> int | None:
 
 
 def max_pixels(
-    device: torch.device | str, dtype: torch.dtype = torch.float32, available: int | None = None
+    device: torch.device | str, dtype: torch.dtype = torch.float32, available: int | None = None,
+    backend: str = "torch",
 ) -> int | None:
     """Largest number of output pixels (batch x H x W) one forward may take on ``device``.
 
@@ -295,10 +307,13 @@ def max_pixels(
         available = available_memory(device)
     if available is None:
         return None
-    return max(0, int((available * SAFETY_MARGIN - FIXED_BYTES) // bytes_per_pixel(device, dtype)))
+    return max(0, int((available * SAFETY_MARGIN - FIXED_BYTES) // bytes_per_pixel(device, dtype, backend)))
 
 
-def bytes_per_pixel(device: torch.device | str, dtype: torch.dtype = torch.float32) -> int:
-    """Peak bytes one output pixel costs on ``device`` in ``dtype`` (the budget's slope)."""
+def bytes_per_pixel(device: torch.device | str, dtype: torch.dtype = torch.float32, backend: str = "torch") -> int:
+    """Peak bytes one output pixel costs on ``device`` in ``dtype`` (the budget's slope);
+    ``backend="onnx"``: an exported model in ONNX Runtime (its decoding runs are sized apart)."""
+    if backend == "onnx":
+        return ONNX_BYTES_PER_PIXEL
     table = CPU_BYTES_PER_PIXEL if torch.device(device).type == "cpu" else BYTES_PER_PIXEL
     return table.get(dtype, table[torch.float32])

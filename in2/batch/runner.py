@@ -51,6 +51,7 @@ class BatchJob:
     list_file: str | None = None
     weights: str | None = None
     revision: str | None = None
+    onnx: str | None = None  # an `in2 export-onnx` file run by ONNX Runtime instead of the weights
     device: str = "auto"
     dtype: str = "fp32"
     mode: str = "native"
@@ -119,9 +120,12 @@ def made_with(job: BatchJob) -> dict:
     if job.weights and not storage.is_url(job.weights) and Path(job.weights).exists():
         weights = str(Path(job.weights).resolve())
     amount, relative = parse_grow(job.grow)
-    return dict(weights=weights, revision=job.revision, dtype=job.dtype, mode=job.mode, blend=job.blend,
+    made = dict(weights=weights, revision=job.revision, dtype=job.dtype, mode=job.mode, blend=job.blend,
                 crop=job.crop, context=job.context, context_min=job.context_min,
                 grow=f"{amount:g}%" if relative else f"{amount:g}", fill_holes=job.fill_holes, threshold=job.threshold)
+    if job.onnx:  # only then: logs of runs without it read back as before
+        made["onnx"] = str(Path(job.onnx).resolve())
+    return made
 
 
 # ------------------------------------------------------------------ planning
@@ -343,7 +347,7 @@ def run_batch(job: BatchJob, say: Say | None = None, warn: Say | None = None) ->
     try:
         plan = _shared_plan(job, group, lock, say, warn, error)
         device = group.device if job.device == "auto" and group.device is not None else job.device
-        pipe = InpaintPipeline.from_pretrained(job.weights, revision=job.revision, device=device, dtype=job.dtype)
+        pipe = InpaintPipeline.load(job.weights, job.revision, device, job.dtype, onnx=job.onnx)
         if group.is_main:
             say(pipe.describe())
         mine = shard(plan.tasks, group.rank, group.count, job.seed)

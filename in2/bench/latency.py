@@ -16,6 +16,9 @@ What is measured (and printed with the results):
   process's peak resident set (VmHWM) over its resident set before the passes, each
   (size, dtype) in a fresh subprocess with the peak counter reset, so it includes allocator
   slack and is an upper bound on tensor memory;
+- with `--onnx`: the same weights exported (`in2.onnx_export`) and run by ONNX Runtime's CPU
+  provider (`in2.onnx_runtime.OnnxModel`, its default threads, fp32) on the same inputs, in
+  turns with the others, and the ratios ONNX Runtime / torch and ONNX Runtime / LaMa;
 - neighborhood attention alone (portable vs NATTEN) on the body's 1/8 map (dim 256, 8 heads);
 - the implicit decoder alone, factorised vs plain first layer, on a random body output.
 """
@@ -31,6 +34,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -119,9 +123,10 @@ def measure_model(spec: dict[str, Any]) -> dict[str, Any]:
             model(image, mask, chunk_size=spec["chunk_size"], decode_only=wanted)
 
     result: dict[str, Any] = {"hole_area": mask.mean().item(), "prefill": model.config.hole_prefill}
+    alongside = bool(spec["compare"] or spec.get("onnx"))
     # IN2 alone first (its warm-up when compared), so its peak memory is its own
     with PeakMemory(device) as peak:
-        if spec["compare"]:
+        if alongside:
             for _ in range(max(1, spec["warmup"])):
                 run()
             times: list[float] = []
@@ -131,15 +136,23 @@ def measure_model(spec: dict[str, Any]) -> dict[str, Any]:
     result.update(peak_mib=None if added is None else added / 2**20, peak_kind=peak.kind)
     if device.type != "cuda":
         result["peak_counter_reset"] = peak.counter_reset
-    if spec["compare"] == "lama":
-        lama = FFCBaseline().eval().to(device, dtype)
+    if alongside:
+        names, fns = ["in2"], [run]
+        if spec["compare"] == "lama":
+            lama = FFCBaseline().eval().to(device, dtype)
 
-        def run_lama() -> None:
-            with torch.no_grad():
-                lama(image, mask)
+            def run_lama() -> None:
+                with torch.no_grad():
+                    lama(image, mask)
 
-        run_lama()  # its warm-up
-        cpu: list[list[float]] = [[], []]
+            run_lama()  # its warm-up
+            names.append("lama")
+            fns.append(run_lama)
+            result["lama_params"] = sum(t.numel() for t in lama.parameters())
+        if spec.get("onnx"):
+            names.append("onnx")
+            fns.append(_onnx_runner(model, image, mask, region, spec["warmup"]))
+        cpu: list[list[float]] = [[] for _ in fns]
 
         def cpu_timed(fn: Callable[[], None], sink: list[float]) -> Callable[[], None]:
             def timed() -> None:
@@ -148,16 +161,42 @@ def measure_model(spec: dict[str, Any]) -> dict[str, Any]:
                 sink.append(time.process_time() - start)
             return timed
 
-        times, theirs = time_alternating([cpu_timed(run, cpu[0]), cpu_timed(run_lama, cpu[1])], device, 0,
-                                         spec["repeats"], spec["long_s"])
-        # process CPU time: what each model costs, whatever else shares the cores
-        result["cpu_ratio"] = statistics.median(cpu[0]) / statistics.median(cpu[1])
-        result.update(cpu_s=cpu[0], lama_cpu_s=cpu[1])
-        result.update(lama_times=theirs, lama_median_s=statistics.median(theirs),
-                      lama_params=sum(t.numel() for t in lama.parameters()))
-        result["ratio"] = statistics.median(times) / result["lama_median_s"]
+        walls = time_alternating([cpu_timed(fn, sink) for fn, sink in zip(fns, cpu)], device, 0,
+                                 spec["repeats"], spec["long_s"])
+        times = walls[0]
+        result["cpu_s"] = cpu[0]
+        for name, wall, spent in zip(names[1:], walls[1:], cpu[1:], strict=True):
+            # process CPU time: what each model costs, whatever else shares the cores
+            result.update({f"{name}_times": wall, f"{name}_median_s": statistics.median(wall), f"{name}_cpu_s": spent})
+        if "lama" in names:
+            result["ratio"] = statistics.median(times) / result["lama_median_s"]
+            result["cpu_ratio"] = statistics.median(cpu[0]) / statistics.median(result["lama_cpu_s"])
+            if "onnx" in names:
+                result["onnx_ratio"] = result["onnx_median_s"] / result["lama_median_s"]
+        if "onnx" in names:
+            result["onnx_vs_torch"] = result["onnx_median_s"] / statistics.median(times)
     result.update(times=times, median_s=statistics.median(times))
     return result
+
+
+def _onnx_runner(model: IN2, image: torch.Tensor, mask: torch.Tensor, region: torch.Tensor | None,
+                 warmup: int) -> Callable[[], None]:
+    """The same weights exported to a temporary ONNX file and run by ONNX Runtime (CPU provider,
+    its default threads) on the same inputs; warmed up like IN2."""
+    import tempfile
+
+    from ..onnx_export import export_onnx
+    from ..onnx_runtime import OnnxModel
+
+    with tempfile.TemporaryDirectory() as folder:
+        runner = OnnxModel(export_onnx(model, Path(folder) / "in2.onnx"))
+
+    def run_onnx() -> None:
+        runner(image.float(), mask.float(), decode_only=region)
+
+    for _ in range(max(1, warmup)):
+        run_onnx()
+    return run_onnx
 
 
 def bench_attention(size: tuple[int, int], device: torch.device, args: argparse.Namespace) -> dict[str, Any]:
@@ -239,6 +278,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["lama"],
         help="also time a LaMa-Fourier-shaped generator (random weights) on the same inputs",
     )
+    p.add_argument(
+        "--onnx",
+        action="store_true",
+        help="also time the same weights exported to ONNX and run by ONNX Runtime's CPU provider "
+        "(needs the [onnx] extra)",
+    )
     p.add_argument("--prefill", default=PREFILL_MODES[0], choices=PREFILL_MODES,
                    help="the hole input: zeros (the paper) or smooth (membrane pre-fill, the bundled weights)")
     p.add_argument("--full-decode", action="store_true", help="decode every output pixel, not only the hole")
@@ -273,6 +318,8 @@ def run_models(
     """Time full forwards per (size, hole, dtype), each CPU one in a fresh process; rows into ``report``."""
     print("\nfull forward (image + mask -> prediction)")
     lama_head = f" {'LaMa s':>8} {'IN2/LaMa':>8} {'CPU-time ratio':>14}" if args.compare else ""
+    if args.onnx:
+        lama_head += f" {'ORT s':>8} {'ORT/torch':>9}" + (f" {'ORT/LaMa':>8}" if args.compare else "")
     print(f"{'size':>10} {'hole':>10} {'dtype':>5} {'median s':>9} {'runs':>4} {'peak MiB':>9}{lama_head}")
     for h, w in sizes:
         for hole in holes:
@@ -286,6 +333,7 @@ def run_models(
                     width=w,
                     hole=[hole.shape, hole.area],
                     compare=args.compare,
+                    onnx=args.onnx,
                     full_decode=args.full_decode,
                     cpu_bf16=args.cpu_bf16 == "on",
                     chunk_size=args.chunk_size,
@@ -305,6 +353,9 @@ def run_models(
                     if args.compare
                     else ""
                 )
+                if args.onnx:
+                    lama += f" {res['onnx_median_s']:8.3f} {res['onnx_vs_torch']:9.2f}"
+                    lama += f" {res['onnx_ratio']:8.2f}" if args.compare else ""
                 print(f"{f'{w}x{h}':>10} {measured:>10} {dt:>5} {res['median_s']:9.3f} {len(res['times']):4d} "
                       f"{_fmt_mib(res['peak_mib']):>9}{lama}", flush=True)
     kind = report["model"][0].get("peak_kind", "") if report["model"] else ""
@@ -312,6 +363,9 @@ def run_models(
         f"peak memory = {kind}, IN2 only"
         + ("; LaMa-Fourier: 27.0M parameters, random weights, runs alternating with IN2's" if args.compare else "")
     )
+    if args.onnx:
+        print("ORT = the same IN2 weights in ONNX Runtime (CPU provider, default threads; fp32), "
+              "runs alternating with torch's")
 
 
 def run_attention(

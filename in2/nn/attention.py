@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .traceable import window_attention
+
 BACKENDS = ("auto", "portable", "natten")
 _ENV_VAR = "IN2_ATTENTION_BACKEND"
 _backend: str | None = None  # None = read the environment variable on first use
@@ -127,6 +129,8 @@ def neighborhood_attention(
     """Neighborhood attention on [B, H, W, heads, D] tensors with the selected backend."""
     if query.dim() != 5:
         raise ValueError(f"expected [batch, height, width, heads, head_dim], got shape {tuple(query.shape)}")
+    if torch.onnx.is_in_onnx_export():  # no size-specific plan: the graph serves every size
+        return window_attention(query, key, value, kernel_size)
     kernel = effective_kernel(kernel_size, query.shape[1], query.shape[2])
     # NATTEN rejects kernels below 2 (a 1-pixel axis); the portable path covers that case exactly.
     if _use_natten(query) and min(kernel) >= 2:

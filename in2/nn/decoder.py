@@ -93,6 +93,8 @@ class INRB(nn.Module):
         # the Linear's feature weight is channel-major (c, dy, dx): reorder it to (dy, dx, c)
         w_f = self._feature_weight().reshape(-1, c, 9).transpose(1, 2).reshape(-1, 9 * c)
         bias = self.first.bias + self.first.weight[:, 9 * self.c_in + 2 :] @ cell
+        if torch.is_grad_enabled():  # autograd (and an ONNX export): one batched product
+            return F.linear(patches.reshape(b, -1, 9 * c), w_f, bias)
         return torch.stack([fused.linear(patches[i].reshape(-1, 9 * c), w_f, bias) for i in range(b)])
 
     def _first_factorised(self, table: torch.Tensor, src: torch.Tensor, rel: torch.Tensor) -> torch.Tensor:

@@ -13,6 +13,7 @@ from torch import nn
 from . import fused
 from .fused import fold_bn, scaled
 from .strips import conv3x3_reflect
+from .traceable import irfft2_ortho, rfft2_ortho
 
 
 class FourierUnit(nn.Module):
@@ -30,14 +31,20 @@ class FourierUnit(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         dtype = x.dtype
         h, w = x.shape[-2:]
+        exporting = torch.onnx.is_in_onnx_export()  # the same transforms as matrix products (traceable)
         with torch.autocast(device_type=x.device.type, enabled=False):
-            spec = torch.fft.rfftn(x.float(), dim=(-2, -1), norm="ortho")
-            y = torch.cat([spec.real, spec.imag], dim=1)  # [B, 2C, h, w//2+1]
-            del spec
+            if exporting:
+                y = torch.cat(rfft2_ortho(x.float()), dim=1)
+            else:
+                spec = torch.fft.rfftn(x.float(), dim=(-2, -1), norm="ortho")
+                y = torch.cat([spec.real, spec.imag], dim=1)  # [B, 2C, h, w//2+1]
+                del spec
             y = self.conv(y.to(self.conv.weight.dtype))
             y = F.relu(self.bn(y)) if torch.is_grad_enabled() or self.training else _bn_relu_(y, self.bn)
             y = y.float()
             real, imag = y.chunk(2, dim=1)
+            if exporting:
+                return irfft2_ortho(real, imag, h, w).to(dtype)
             spec = torch.complex(real, imag)
             del y, real, imag
             out = torch.fft.irfftn(spec, s=(h, w), dim=(-2, -1), norm="ortho")

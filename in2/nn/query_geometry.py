@@ -25,13 +25,17 @@ class Axis:
     rel_hi: torch.Tensor  # [n_dst] float: 2 * (u - hi)
 
 
-def axis(n_src: int, n_dst: int, device: torch.device) -> Axis:
-    """Pixel-centre mapping u = (i + 0.5) * n_src / n_dst - 0.5 and its two clamped neighbours."""
+def axis(n_src: int | torch.Tensor, n_dst: int | torch.Tensor, device: torch.device) -> Axis:
+    """Pixel-centre mapping u = (i + 0.5) * n_src / n_dst - 0.5 and its two clamped neighbours.
+
+    The sizes may be 0-d tensors (an ONNX export reads them from shapes); the arithmetic is
+    float64 either way, so both give the same indices and offsets."""
     i = torch.arange(n_dst, device=device, dtype=torch.float64)
-    u = (i + 0.5) * (n_src / n_dst) - 0.5
+    src = torch.as_tensor(n_src, dtype=torch.float64, device=device)
+    u = (i + 0.5) * (src / torch.as_tensor(n_dst, dtype=torch.float64, device=device)) - 0.5
     base = torch.floor(u)
-    lo = base.clamp(0, n_src - 1)
-    hi = (base + 1).clamp(0, n_src - 1)
+    lo = torch.minimum(base.clamp(min=0), src - 1)
+    hi = torch.minimum((base + 1).clamp(min=0), src - 1)
     return Axis(lo.long(), hi.long(), (2 * (u - lo)).float(), (2 * (u - hi)).float())
 
 

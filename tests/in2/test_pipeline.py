@@ -202,7 +202,7 @@ def test_describe_and_repr_name_the_weights(pipe):
 
 
 def test_memory_message_names_bytes_per_pixel_and_available_memory(pipe, hole, monkeypatch):
-    monkeypatch.setattr("in2.pipeline.budget_pixels", lambda device, dtype: 1000)
+    monkeypatch.setattr("in2.pipeline.budget_pixels", lambda device, dtype, **_: 1000)
     with pytest.raises(InputError, match=r"not enough memory: about \d+ bytes per output pixel, [\d.]+ GiB available"):
         pipe(_rgb(), hole)
 
