@@ -151,7 +151,7 @@ def measure_model(spec: dict[str, Any]) -> dict[str, Any]:
             result["lama_params"] = sum(t.numel() for t in lama.parameters())
         if spec.get("onnx"):
             names.append("onnx")
-            fns.append(_onnx_runner(model, image, mask, region, spec["warmup"]))
+            fns.append(_onnx_runner(model, image, mask, wanted, spec["warmup"]))
         cpu: list[list[float]] = [[] for _ in fns]
 
         def cpu_timed(fn: Callable[[], None], sink: list[float]) -> Callable[[], None]:
@@ -161,7 +161,7 @@ def measure_model(spec: dict[str, Any]) -> dict[str, Any]:
                 sink.append(time.process_time() - start)
             return timed
 
-        walls = time_alternating([cpu_timed(fn, sink) for fn, sink in zip(fns, cpu)], device, 0,
+        walls = time_alternating([cpu_timed(fn, sink) for fn, sink in zip(fns, cpu, strict=True)], device, 0,
                                  spec["repeats"], spec["long_s"])
         times = walls[0]
         result["cpu_s"] = cpu[0]
