@@ -115,7 +115,8 @@ class FolderSource(ImageSource):
     ``landmarks.npz`` (``python trainer/landmarks.py ROOT``), each photo's landmarks come with it."""
 
     def __init__(self, root: Path, list_file: Path | None = None) -> None:
-        table_path = Path(root) / LANDMARKS_FILE
+        root = Path(root).expanduser()
+        table_path = root / LANDMARKS_FILE
         self.table = LandmarkTable.load(table_path) if table_path.is_file() else None
         self.root = Path(root)
         self.paths: list[Path] = []
@@ -335,7 +336,7 @@ def build_source(cfg: dict, split: str = "train") -> ImageSource:
         root = cfg.get("root") or os.environ.get("IN2_DATA_ROOT")
         if not root:
             raise ValueError("data.source is 'folder' but data.root is not set (or set IN2_DATA_ROOT)")
-        root = Path(os.path.expanduser(str(root)))
+        root = Path(root)
         list_file = cfg.get(f"{split}_list")
         val_root = cfg.get("val_root")
         if split == "val" and val_root:
@@ -347,8 +348,7 @@ def build_source(cfg: dict, split: str = "train") -> ImageSource:
         if split == "val" or not extra:
             return main
         # more training folders (e.g. UTKFace beside LFW): each {root, train_list}
-        more = [FolderSource(Path(os.path.expanduser(e["root"])),
-                             Path(e["train_list"]) if e.get("train_list") else None) for e in extra]
+        more = [FolderSource(Path(e["root"]), Path(e["train_list"]) if e.get("train_list") else None) for e in extra]
         return ConcatSource([main, *more])
     raise ValueError(f"unknown data.source {kind!r}; use 'synthetic' or 'folder'")
 
