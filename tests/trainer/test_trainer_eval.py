@@ -153,3 +153,17 @@ def test_validation_and_evaluation_score_alike():
                 for x, m in vset.items]
     means = {name: sum(r[i] for r in rows) / len(rows) for i, name in enumerate(COLUMNS) if name != "lpips"}
     assert validate(model, vset, torch.device("cpu"), None) == pytest.approx({f"val_{k}": v for k, v in means.items()})
+
+
+def test_record_keeps_other_keys_and_writes_no_infinity(tmp_path):
+    import json
+
+    from trainer.eval.record import record
+
+    path = tmp_path / "metrics.json"
+    record(path, "parts/lfw", [{"fill": "IN2 native", "hole_psnr": 19.5}], "cmd a")
+    record(path, "parts/utk", [{"fill": "original photo", "hole_psnr": float("inf")}], "cmd b")
+    data = json.loads(path.read_text())  # strict JSON: no Infinity token
+    assert data["parts/lfw"] == {"command": "cmd a", "rows": [{"fill": "IN2 native", "hole_psnr": 19.5}]}
+    assert data["parts/utk"]["rows"][0]["hole_psnr"] is None
+    assert not list(tmp_path.glob("*.part"))

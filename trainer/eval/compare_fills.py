@@ -57,6 +57,7 @@ from trainer.eval.protocol import (
     pipeline_fill,
     write_results,
 )
+from trainer.eval.record import record
 from trainer.masks import parse_settings, setting_name
 
 FACE_SIDE = 256
@@ -218,6 +219,8 @@ def run_parts(args: argparse.Namespace) -> list[dict]:
                        frechet=not args.no_frechet, header=header, gallery=gallery,
                        gallery_fills=(FILL_NAMES["native"], FILL_NAMES["telea"], FILL_NAMES["donor"]))
         rows += [dict(r, set=name) for r in set_rows]
+        if args.record:
+            record(Path(args.record), f"parts/{name}", set_rows, " ".join(sys.argv))
     if len(sets) > 1:
         (Path(args.out) / "parts.json").write_text(json.dumps(rows, indent=1))
     return rows
@@ -249,6 +252,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--gallery", default=None, help="also write a PNG of photo | mask | fills rows")
     p.add_argument("--gallery-count", type=int, default=4)
     p.add_argument("--out", default="runs/compare_fills")
+    p.add_argument("--record", default=None, metavar="FILE",
+                   help="also add the rows to this metrics file (in2/demo_weights/metrics.json: what the docs quote)")
     args = p.parse_args(argv)
 
     if args.protocol == "parts":
@@ -268,6 +273,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     text = write_results(rows, settings, out, header)
     summary = summary_table(rows, settings)
     (out / "summary.md").write_text(header + summary)
+    if args.record:
+        record(Path(args.record), f"{args.protocol}/{Path(args.data).name}", rows, " ".join(sys.argv))
     print(text + "\n" + summary)
     if args.gallery:
         shown = {k: v for k, v in fills.items() if k in (FILL_NAMES["native"], FILL_NAMES["telea"])} or fills
