@@ -57,7 +57,7 @@ def test_ci_installs_the_readmes_torch_and_runs_its_test_command():
     assert cpu in readme
     assert "python -m pip install -q torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu \\\n" \
            "  || python -m pip install -q torch==2.13.0" in ci
-    assert "bash .ci/run" in readme and ci.rstrip().endswith("python -m pytest -q")
+    assert "bash .ci/run" in readme and 'python -m pytest -q --durations=25 -m "$1"' in ci
 
 
 def test_the_readme_shows_before_it_tells():

@@ -26,7 +26,7 @@ def test_an_evaluation_without_the_faces_says_where_to_get_them_in_one_line(tmp_
          "--limit", "2", "--fills", "telea"],
         cwd=REPO, capture_output=True, text=True, timeout=300, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
     )
-    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.strip().count("\n") == 0 and "docs/results.md#the-test-faces-where-to-get-them" in done.stderr
 
 

@@ -129,10 +129,10 @@ def test_pipeline_on_onnx_runtime_matches_torch(exported, size, blend):
     model, path = exported["smooth"]
     height, width = size
     image, mask = torch.rand(3, height, width), _hole(height, width)[0, 0]
-    torch_out = InpaintPipeline(model, device="cpu")(image, mask, blend=blend, crop="off")
+    torch_out = InpaintPipeline(model, device="cpu")(image, mask, blend=blend, crop="off").image
     onnx_pipe = InpaintPipeline.from_onnx(path)
     assert onnx_pipe.backend == "onnx" and "ONNX Runtime" in onnx_pipe.describe()
-    onnx_out = onnx_pipe(image, mask, blend=blend, crop="off")
+    onnx_out = onnx_pipe(image, mask, blend=blend, crop="off").image
     hole = mask.bool().expand(3, -1, -1)
     assert torch.equal(onnx_out[~hole], image[~hole])
     close = ((onnx_out * 255).round() - (torch_out * 255).round()).abs()[hole] <= 2

@@ -22,9 +22,9 @@ from PIL import Image
 
 from in2 import InpaintPipeline
 from trainer.eval.compare_fills import face_crop
-from trainer.eval.face_judge import HaarJudge
+from trainer.eval.face_judge import DlibJudge, HaarJudge
 from trainer.eval.gallery import labelled_grid
-from trainer.eval.parts import PART_TITLES, part_mask, select_faces
+from trainer.eval.parts import PART_TITLES, Judges, part_mask, select_faces
 from trainer.eval.protocol import collect_images
 
 KINDS = ("eyes", "mouth", "eye", "inner_face")
@@ -38,13 +38,13 @@ COLUMNS = ("held-out photo", "hidden (white)", "filled by IN2")
 def render(data: str, list_file: str | None, weights: str | None, faces: int, out: Path) -> Path:
     """Fill ``faces`` held-out faces and write the labelled before / hidden / after grid to ``out``."""
     pipe = InpaintPipeline.from_pretrained(weights, device="cpu")
-    chosen, _ = select_faces(collect_images(data, None, list_file), HaarJudge(), faces, face_crop)
+    chosen, _ = select_faces(collect_images(data, None, list_file), Judges(HaarJudge(), DlibJudge()), faces, face_crop)
     if len(chosen) < faces:
         raise SystemExit(f"error: only {len(chosen)} usable faces in {data} (wanted {faces})")
     rows = []
     for i, face in enumerate(chosen):
         mask = part_mask(KINDS[i % len(KINDS)], face, i)
-        filled = pipe(face.image, mask, mode="native")
+        filled = pipe(face.image, mask, mode="native").image
         rows.append([face.image, face.image * (1 - mask) + mask, filled])
     out.parent.mkdir(parents=True, exist_ok=True)
     labelled_grid(rows, COLUMNS).save(out)
@@ -61,7 +61,7 @@ def workflow_thumbnail(photo: Path, mask: Path, weights: str | None, out: Path, 
 
     pipe = InpaintPipeline.from_pretrained(weights, device="cpu")
     image, hole = load_image(photo).convert("RGB"), load_mask(mask)
-    filled = pipe(image, hole, mode="native")
+    filled = pipe(image, hole, mode="native").image
     hidden = np.array(image)
     hidden[read_masks(hole, [(image.height, image.width)])[0].numpy()] = 255  # the mask rule every front end uses
     scale = side / max(image.size)
