@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PIL import Image
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_a_data_root_under_the_home_folder_is_found(tmp_path, monkeypatch):
