@@ -87,3 +87,32 @@ def test_every_link_between_the_docs_reaches_a_file_and_a_heading():
             assert linked.exists(), (page.name, target)
             if anchor and linked.suffix == ".md":
                 assert anchor in _anchors(linked.read_text(encoding="utf-8")), (page.name, target, anchor)
+
+
+def _quoted_forms(value) -> set[str]:
+    """The ways a table or a sentence writes one measured value."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return set()
+    forms = {str(value)} if isinstance(value, int) else set()
+    forms |= {f"{value:.2f}", f"{value:.3f}", f"{value:.1f}"}
+    if 0 <= value <= 1:
+        forms.add(f"{100 * value:.0f}%")
+    return forms
+
+
+def test_the_readme_quotes_the_bundled_weights_quality_from_the_metrics_file():
+    """Every number of the README's quality summary is one the evaluation wrote into
+    in2/demo_weights/metrics.json (compare_fills.py --record), so the two cannot drift apart."""
+    import json
+
+    metrics = json.loads((REPO / "in2" / "demo_weights" / "metrics.json").read_text(encoding="utf-8"))
+    known: set[str] = set()
+    for entry in metrics.values():
+        for row in entry["rows"]:
+            for value in row.values():
+                known |= _quoted_forms(value)
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    quality = readme.split("- **Quality**", 1)[1].split("\n- **", 1)[0]
+    quoted = re.findall(r"\d+\.\d+|\d+%", quality)
+    assert quoted, "the README's quality summary quotes no measured number"
+    assert [q for q in quoted if q not in known] == []
