@@ -190,7 +190,8 @@ def test_parts_protocol_in_one_command(tmp_path):
     assert flat["detail"] < 0.05 and flat["identity_distance"] > 0.3
     donor = by[("donor paste (another person, Poisson)", "eyes")]
     assert donor["detail"] > 0.5 and donor["hole_psnr"] > flat["hole_psnr"]  # the donor is the same photo here
-    assert json.loads((out / "parts.json").read_text()) == rows
+    assert json.loads((out / "parts.json").read_text()) == [{k: v for k, v in r.items() if k != "set"} for r in rows]
+    assert {r["set"] for r in rows} == {"faces"}  # one test set, named after its folder
     text = (out / "parts.md").read_text()
     assert "**both eyes hidden** (n=2)" in text and "| mean colour |" in text and "identity distance" in text
     from trainer.eval.gallery import GAP, HEADER
