@@ -198,7 +198,8 @@ def test_parts_protocol_in_one_command(tmp_path):
     from trainer.eval.parts import CAPTION
 
     # named columns on top; under every tile a caption band with what the judges say of it
-    assert Image.open(tmp_path / "g.png").size == (5 * 256 + 4 * GAP, HEADER + 2 * (256 + CAPTION + GAP))
+    # photo, hole and the one gallery fill among these (the donor paste)
+    assert Image.open(tmp_path / "g.png").size == (3 * 256 + 2 * GAP, HEADER + 2 * (256 + CAPTION + GAP))
 
 
 def test_zoomed_face_crop_makes_a_close_up():
