@@ -177,7 +177,8 @@ class DonorPaste:
 DONOR = "donor paste (another person, Poisson)"
 
 
-def _fill(name: str, fill, faces: Sequence[TestFace], i: int, mask: torch.Tensor) -> torch.Tensor:
+def _fill(fill, faces: Sequence[TestFace], i: int, mask: torch.Tensor) -> torch.Tensor:
+    """Face ``i`` filled; the donor paste takes its part from the next test face."""
     if isinstance(fill, DonorPaste):
         return fill(faces[i], faces[(i + 1) % len(faces)], mask)
     return fill(faces[i].image, mask)
@@ -195,7 +196,7 @@ def evaluate_parts(fills: dict, faces: Sequence[TestFace], kinds: Sequence[str],
             feats = []
             for i, face in enumerate(faces):
                 mask = part_mask(kind, face, i)
-                out = _fill(name, fill, faces, i, mask)
+                out = _fill(fill, faces, i, mask)
                 s = score(out, face.image, mask)
                 acc["psnr"].append(s["masked_psnr"].item())
                 acc["ssim"].append(s["ssim"].item())
@@ -296,8 +297,8 @@ def parts_gallery(path: Path, faces: Sequence[TestFace], fills: dict, kinds: Seq
             original = as_uint8(face.image)
             inner = seamless_region(mask[0, 0].numpy() > 0.5)
             tiles = [_caption(face.image, PART_TITLES[kind]), _caption(face.image * (1 - mask) + mask, "")]
-            for name, fill in fills.items():
-                out = _fill(name, fill, faces, i, mask)
+            for fill in fills.values():
+                out = _fill(fill, faces, i, mask)
                 rgb = as_uint8(out)
                 ratio = detail(rgb, inner) / max(detail(original, inner), 1e-6)
                 dist = float(np.linalg.norm(judges.dlib.descriptor(rgb, face.dlib) - face.descriptor))
