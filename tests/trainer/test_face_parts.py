@@ -212,3 +212,20 @@ def test_zoomed_face_crop_makes_a_close_up():
     close = np.asarray(zoomed_face_crop(0.5)(img, 256, 256))[..., 0] > 127
     assert close.shape == plain.shape == (256, 256)
     assert abs(close.any(axis=0).sum() / plain.any(axis=0).sum() - 2.0) < 0.2
+
+
+def test_readme_examples_judged_photo_is_the_ceiling_and_a_flat_fill_fails(capsys):
+    """The README examples under the judges: the photo itself passes all three, a flat patch has no detail."""
+    pytest.importorskip("cv2")
+    pytest.importorskip("dlib")
+    from trainer.eval.examples_judged import main
+
+    rows = main(["--fills", "original,mean"])
+    by = {(r["example"], r["fill"]): r for r in rows}
+    assert {e for e, _ in by} == {"grace_hopper.jpg", "astronaut_portrait.png"}
+    for example in ("grace_hopper.jpg", "astronaut_portrait.png"):
+        photo, flat = by[(example, "original photo")], by[(example, "mean colour")]
+        assert photo["face_found"] and photo["same_person"] and photo["detail"] == pytest.approx(1.0)
+        assert photo["identity_distance"] == pytest.approx(0.0, abs=1e-6)
+        assert flat["detail"] < 0.05
+    assert "| grace_hopper.jpg | mean colour |" in capsys.readouterr().out
