@@ -61,10 +61,14 @@ def check_inputs(image: torch.Tensor, mask: torch.Tensor, channels: int = 3) -> 
 
 
 def network_input(config: IN2Config, image: torch.Tensor, mask: torch.Tensor, decode_only: torch.Tensor | None,
-                  dtype: torch.dtype) -> NetworkInput:
+                  dtype: torch.dtype, guess: torch.Tensor | None = None) -> NetworkInput:
     """The pre-fill, the mask channel and the padding to ``min_size``: everything before the
-    encoder, shared by the torch forward and the ONNX Runtime one (``in2.onnx_runtime``)."""
+    encoder, shared by the torch forward and the ONNX Runtime one (``in2.onnx_runtime``).
+    ``guess`` replaces the smooth pre-fill in the hole (``in2.coarse_to_fine``)."""
     check_inputs(image, mask, config.out_channels)
+    if guess is not None and (config.hole_prefill != "smooth" or guess.shape[-2:] != image.shape[-2:]):
+        raise InputError("a guess needs hole_prefill 'smooth' weights and the image's size, "
+                         f"got {config.hole_prefill!r} and {tuple(guess.shape[-2:])}")
     image, mask = image.to(dtype), mask.to(dtype).expand(image.shape[0], -1, -1, -1)
     height, width = image.shape[-2:]
     pad_h, pad_w = max(0, config.min_size - height), max(0, config.min_size - width)
@@ -74,7 +78,10 @@ def network_input(config: IN2Config, image: torch.Tensor, mask: torch.Tensor, de
         if pad_h or pad_w:
             decode_only = F.pad(decode_only, (0, pad_w, 0, pad_h))
     # the pre-fill relaxes many times: fp32 whatever the weights' dtype (bf16 would smear it)
-    filled = prefill(image.float(), mask.float(), config.hole_prefill, config.prefill_steps)
+    if guess is None:
+        filled = prefill(image.float(), mask.float(), config.hole_prefill, config.prefill_steps)
+    else:
+        filled = torch.lerp(image.float(), guess.float().clamp(0, 1), mask.float())
     x = torch.cat([filled.to(dtype), mask], dim=1)
     if pad_h or pad_w:  # pad the blanked input, mask included: a border hole stays a hole, nothing leaks
         x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
@@ -133,6 +140,7 @@ class IN2(nn.Module):
         chunk_size: int | None = None,
         progress: Callable[[int, int], None] | None = None,
         decode_only: torch.Tensor | None = None,
+        guess: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Predict the whole image from its known pixels, at the input's own size.
 
@@ -145,6 +153,8 @@ class IN2(nn.Module):
             decode_only: ``[B or 1, 1, H, W]``, True (or > 0.5) where the output is needed, e.g. the hole
                 that compositing reads. Only those pixels are decoded at full size (exactly as a
                 full decode gives them); the others are returned as 0. None decodes every pixel.
+            guess: ``[B,3,H,W]``, a first guess of the hole (a coarser fill, upsampled) that the
+                network corrects instead of the smooth pre-fill; "smooth" weights only.
 
         Returns:
             The prediction ``[B,3,H,W]`` in [0, 1] (paste it into the hole to keep the known pixels:
@@ -157,7 +167,7 @@ class IN2(nn.Module):
             >>> model(image, mask, decode_only=mask).shape
             torch.Size([1, 3, 40, 56])
         """
-        prepared = network_input(self.config, image, mask, decode_only, self.decoder.to_rgb.weight.dtype)
+        prepared = network_input(self.config, image, mask, decode_only, self.decoder.to_rgb.weight.dtype, guess)
         x = prepared.x
         release_freed_memory(x.device)  # between stages: the peak is one stage's, not their sum
         feat = self.encoder(x)

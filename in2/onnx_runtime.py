@@ -92,12 +92,14 @@ class OnnxModel:
         chunk_size: int | None = None,
         progress: Callable[[int, int], None] | None = None,
         decode_only: torch.Tensor | None = None,
+        guess: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """image [B,3,H,W], mask [B,1,H,W] (1 = hole) -> prediction [B,3,H,W] on the CPU, 0 outside
         ``decode_only`` when one is given. ``chunk_size`` is accepted for the torch model's signature:
         a run decodes what memory allows (``region_pixels``); ``progress`` is told after each run."""
         prepared = network_input(self.config, image.detach().cpu(), mask.detach().cpu(),
-                                 None if decode_only is None else decode_only.detach().cpu(), torch.float32)
+                                 None if decode_only is None else decode_only.detach().cpu(), torch.float32,
+                                 None if guess is None else guess.detach().cpu())
         x = prepared.x.contiguous()
         if prepared.decode_only is None:
             wanted = torch.ones_like(x[:1, :1], dtype=torch.bool)

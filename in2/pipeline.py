@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.nn.functional as F
 
+from .coarse_to_fine import DEFAULT_REACH, coarse_guess, coarse_levels
 from .compositing import paste_into_hole, prediction_reads, seamless_blend
 from .errors import EmptyMaskWarning, InputError
 from .imaging import read_images, read_masks
@@ -179,6 +180,9 @@ class InpaintPipeline:
             resolve_dtype(dtype, "meta")
         self.weights_info = weights_info or WeightsInfo(source=f"in-memory {type(model).__name__}")
         self._max_pixels = max_pixels
+        #: Native mode fills a hole wider than this many pixels coarse to fine (``in2.coarse_to_fine``);
+        #: None always fills in one pass.
+        self.reach: float | None = DEFAULT_REACH
 
     def to(self, device: str | torch.device) -> InpaintPipeline:
         """Move the weights to ``device`` (``runtime.resolve_device`` names); returns the pipeline."""
@@ -333,8 +337,10 @@ class InpaintPipeline:
         else:
             model_image, model_hole, model_reads = image, hole.float(), reads
         with autocast(image.device, self.dtype), matmul_precision(image.device, self.dtype):
+            guess = self._coarse_guess(model_image, model_hole, chunk_size) if mode == "native" else None
+            extra = {} if guess is None else {"guess": guess}
             pred = self.model(
-                model_image, model_hole, chunk_size=chunk_size, progress=progress, decode_only=model_reads
+                model_image, model_hole, chunk_size=chunk_size, progress=progress, decode_only=model_reads, **extra
             )
         pred = pred.float()
         if mode == "resize":
@@ -342,6 +348,22 @@ class InpaintPipeline:
             pred = F.interpolate(pred, size=(height, width), mode="bicubic", antialias=shrink, align_corners=False)
             pred = pred.clamp(0, 1)
         return pred
+
+    def _coarse_guess(self, image: torch.Tensor, hole: torch.Tensor, chunk_size: int) -> torch.Tensor | None:
+        """The coarser passes' fill of a hole wider than ``reach`` (None: one pass is enough, or
+        the weights take no guess)."""
+        config = getattr(self.model, "config", None)
+        if self.reach is None or getattr(config, "hole_prefill", None) != "smooth":
+            return None
+        levels = coarse_levels(hole, self.reach, *image.shape[-2:])
+        if not levels:
+            return None
+
+        def predict(small: torch.Tensor, small_hole: torch.Tensor, guess: torch.Tensor | None) -> torch.Tensor:
+            extra = {} if guess is None else {"guess": guess}
+            return self.model(small, small_hole, chunk_size=chunk_size, decode_only=small_hole, **extra)
+
+        return coarse_guess(predict, image, hole, levels)
 
     def _model_size(self, box: Box, mode: str) -> tuple[int, int]:
         return (self.train_resolution,) * 2 if mode == "resize" else (box.height, box.width)

@@ -75,6 +75,9 @@ DEFAULTS: dict[str, Any] = {
         "ema_decay": 0.999,
         "max_grad_norm": None,
         "decode_hole_only": False,  # IN2: decode only hole pixels (the losses read only the composite)
+        # trainer/guesses.py: this share of the batches start from a coarse guess of the truth
+        # (in2.coarse_to_fine's finer passes); "smooth" pre-fill weights only
+        "coarse_guess": {"share": 0.0, "factors": [2.0, 4.0], "truth": [0.5, 1.0]},
     },
     "loss": {
         "adversarial": 1.0,

@@ -21,6 +21,7 @@ from torch import nn
 
 from in2.compositing import paste_into_hole
 from trainer import losses as L
+from trainer.guesses import GuessParams, coarse_truth_guess
 
 __all__ = ["GANStep"]
 
@@ -39,12 +40,14 @@ class GANStep:
         loss_cfg: dict,
         max_grad_norm: float | None = None,
         hole_only: bool = False,
+        guesses: GuessParams | None = None,
     ) -> None:
         self.acc, self.G, self.D, self.opt_g, self.opt_d = accelerator, G, D, opt_g, opt_d
         self.perceptual = perceptual
         self.w = loss_cfg
         self.max_grad_norm = max_grad_norm
         self.hole_only = hole_only  # decode only the hole: every loss reads the composite
+        self.guesses = guesses  # a share of the batches start from a coarse guess (trainer.guesses)
         self.micro = 0
 
     def __call__(self, image: torch.Tensor, mask: torch.Tensor) -> dict[str, float]:
@@ -52,7 +55,9 @@ class GANStep:
         out: dict[str, float] = {}
         adversarial = self._adversarial_now()
         with self.acc.accumulate(self.G, self.D):
-            pred = self.G(image, mask, decode_only=mask) if self.hole_only else self.G(image, mask)
+            guess = coarse_truth_guess(image, mask, self.guesses) if self.guesses else None
+            extra = {} if guess is None else {"guess": guess}
+            pred = self.G(image, mask, decode_only=mask, **extra) if self.hole_only else self.G(image, mask, **extra)
             comp = paste_into_hole(image, pred, mask)
             hole = None
             if adversarial:

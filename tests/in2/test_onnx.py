@@ -139,6 +139,19 @@ def test_pipeline_on_onnx_runtime_matches_torch(exported, size, blend):
     assert close.float().mean() >= 0.99
 
 
+def test_a_wide_hole_goes_coarse_to_fine_on_onnx_runtime_as_on_torch(exported):
+    """A hole wider than the pipeline's reach: the coarse passes and the guess run through ONNX
+    Runtime too, and give torch's fill."""
+    model, path = exported["smooth"]
+    image, mask = torch.rand(3, 160, 192), torch.zeros(160, 192)
+    mask[10:150, 20:180] = 1
+    torch_out = InpaintPipeline(model, device="cpu")(image, mask, crop="off").image
+    onnx_out = InpaintPipeline.from_onnx(path)(image, mask, crop="off").image
+    assert torch.equal(onnx_out[:, mask == 0], image[:, mask == 0])
+    close = ((onnx_out * 255).round() - (torch_out * 255).round()).abs()[:, mask > 0] <= 2
+    assert close.float().mean() >= 0.99
+
+
 def test_export_leaves_the_model_and_existing_files_alone(tmp_path):
     model = _trained_looking(IN2Config.tiny())
     before = {k: v.clone() for k, v in model.state_dict().items()}
