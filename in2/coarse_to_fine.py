@@ -17,7 +17,8 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-#: How far into a hole (pixels) a pass is asked to draw; wider holes start at a coarser scale.
+#: How far into a hole (pixels) a pass is asked to draw (``IN2Config.coarse_reach`` of weights
+#: trained for it); deeper holes start at a coarser scale.
 DEFAULT_REACH = 32
 #: The smallest side a coarse pass runs at: smaller, a face is a few pixels and nothing is drawn.
 MIN_SIDE = 32

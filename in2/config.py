@@ -26,6 +26,7 @@ LIMITS: dict[str, tuple[float, float]] = {
     "mlp_ratio": (0.25, 16.0), "cab_alpha": (-100.0, 100.0), "cab_compress": (1, 4096), "cab_squeeze": (1, 4096),
     "ffc_ratio": (0.0, 1.0), "pyramid_levels": (1, 3), "decoder_hidden": (1, 4096), "decoder_layers": (1, 32),
     "min_size": (8, 4096), "train_resolution": (16, 16384), "prefill_steps": (0, 1024),
+    "coarse_reach": (0, 4096),
 }
 
 
@@ -79,6 +80,9 @@ class IN2Config:
     # surroundings (the smooth pre-fill, in2.nn.prefill) and the decoder predicting a correction to it
     hole_prefill: str = "zeros"
     prefill_steps: int = 64  # relaxation steps per pyramid level of the "smooth" pre-fill
+    # [ours] 0 = one pass; N > 0 = a hole deeper than N pixels is filled coarse to fine
+    # (in2.coarse_to_fine), for "smooth" weights trained to correct a coarse guess
+    coarse_reach: int = 0
 
     def __post_init__(self) -> None:
         """Every field checked for its kind and bounds before anything is built: a config.json
@@ -96,6 +100,8 @@ class IN2Config:
             if self.hole_prefill not in PREFILL_MODES:
                 problems.append(f"hole_prefill must be one of {', '.join(map(repr, PREFILL_MODES))}, "
                                 f"got {self.hole_prefill!r}")
+            if self.coarse_reach and self.hole_prefill != "smooth":
+                problems.append("coarse_reach needs hole_prefill 'smooth' (the guess replaces the smooth pre-fill)")
         if problems:
             raise ValueError("invalid IN2Config: " + "; ".join(problems))
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.nn.functional as F
 
-from .coarse_to_fine import DEFAULT_REACH, coarse_guess, coarse_levels
+from .coarse_to_fine import coarse_guess, coarse_levels
 from .compositing import paste_into_hole, prediction_reads, seamless_blend
 from .errors import EmptyMaskWarning, InputError
 from .imaging import read_images, read_masks
@@ -180,9 +180,10 @@ class InpaintPipeline:
             resolve_dtype(dtype, "meta")
         self.weights_info = weights_info or WeightsInfo(source=f"in-memory {type(model).__name__}")
         self._max_pixels = max_pixels
-        #: Native mode fills a hole wider than this many pixels coarse to fine (``in2.coarse_to_fine``);
-        #: None always fills in one pass.
-        self.reach: float | None = DEFAULT_REACH
+        #: Native mode fills a hole deeper than this many pixels coarse to fine (``in2.coarse_to_fine``);
+        #: None fills in one pass. The weights' ``coarse_reach`` sets it: weights trained to correct
+        #: a coarse guess say so; others would copy its blocks into streaks.
+        self.reach: float | None = getattr(getattr(model, "config", None), "coarse_reach", 0) or None
 
     def to(self, device: str | torch.device) -> InpaintPipeline:
         """Move the weights to ``device`` (``runtime.resolve_device`` names); returns the pipeline."""

@@ -19,7 +19,7 @@ def _box(height: int, width: int, top: int, left: int, bottom: int, right: int) 
 
 def _smooth_model(seed: int = 0) -> IN2:
     torch.manual_seed(seed)
-    model = IN2(IN2Config.tiny(hole_prefill="smooth", train_resolution=64)).eval()
+    model = IN2(IN2Config.tiny(hole_prefill="smooth", train_resolution=64, coarse_reach=32)).eval()
     torch.nn.init.normal_(model.decoder.to_rgb.weight, std=0.1)  # not the initial "copy the pre-fill" head
     return model
 
@@ -86,6 +86,18 @@ def test_the_pipeline_fills_a_wide_hole_coarse_to_fine_with_known_pixels_exact()
     pipe.reach = 32
     pipe(image, mask, crop="off", mode="resize")  # resize mode squashes to the train size: one pass
     assert calls == [((64, 64), False)]
+
+
+def test_the_weights_say_whether_they_go_coarse_to_fine():
+    """Weights trained to correct a coarse guess carry ``coarse_reach``; others fill in one pass."""
+    assert InpaintPipeline(_smooth_model(), device="cpu").reach == 32
+    plain = IN2(IN2Config.tiny(hole_prefill="smooth")).eval()
+    assert InpaintPipeline(plain, device="cpu").reach is None
+    assert IN2Config.from_dict(_smooth_model().config.to_dict()).coarse_reach == 32  # config.json keeps it
+    with pytest.raises(ValueError, match="coarse_reach needs hole_prefill 'smooth'"):
+        IN2Config.tiny(coarse_reach=32)
+    with pytest.raises(ValueError, match="coarse_reach must be from 0 to 4096"):
+        IN2Config.tiny(hole_prefill="smooth", coarse_reach=-1)
 
 
 def test_weights_without_the_smooth_pre_fill_take_one_pass_and_refuse_a_guess():
