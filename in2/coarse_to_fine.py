@@ -17,9 +17,6 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-#: How far into a hole (pixels) a pass is asked to draw (``IN2Config.coarse_reach`` of weights
-#: trained for it); deeper holes start at a coarser scale.
-DEFAULT_REACH = 32
 #: The smallest side a coarse pass runs at: smaller, a face is a few pixels and nothing is drawn.
 MIN_SIDE = 32
 _MEASURE_SIDE = 256  # the inradius is measured on a copy at most this large: bounded cost at any size
@@ -55,6 +52,8 @@ def coarse_guess(predict: Predict, image: torch.Tensor, hole: torch.Tensor, leve
     """The hole filled at ``levels`` coarser scales, each pass starting from the one below, and
     brought to the image's size: the guess the full-size pass corrects. ``image`` [B,3,H,W],
     ``hole`` [B,1,H,W] float (1 = hole)."""
+    if levels < 1:
+        raise ValueError(f"coarse_guess needs at least one coarser level, got {levels}")
     height, width = image.shape[-2:]
     guess = None
     for level in range(levels, 0, -1):
@@ -65,5 +64,4 @@ def coarse_guess(predict: Predict, image: torch.Tensor, hole: torch.Tensor, leve
         if guess is not None:
             guess = F.interpolate(guess, size=size, mode="bilinear", align_corners=False)
         guess = torch.lerp(small, predict(small, small_hole, guess).float(), small_hole)
-    assert guess is not None, "coarse_guess needs at least one level"
     return F.interpolate(guess, size=(height, width), mode="bilinear", align_corners=False).clamp(0, 1)

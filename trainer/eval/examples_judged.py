@@ -21,8 +21,9 @@ import numpy as np
 if not __package__:  # run as a file: the checkout's root holds ``trainer``
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from in2.imaging import image_to_tensor, load_image, load_mask, mask_to_tensor
+from in2.imaging import image_to_tensor, load_mask, mask_to_tensor
 from in2.scores import as_uint8
+from trainer.data import read_rgb
 from trainer.eval.compare_fills import build_fills
 from trainer.eval.face_judge import SAME_PERSON, DlibJudge, detail, seamless_region
 
@@ -30,21 +31,27 @@ EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
 EXAMPLES = (("grace_hopper.jpg", "grace_hopper_mask.png"), ("astronaut_portrait.png", "astronaut_portrait_mask.png"))
 
 
-def judge_example(judge: DlibJudge, fill, image_path: Path, mask_path: Path) -> dict:
-    """One example's fill under the three judges; ``None`` values where dlib finds no face in the photo."""
-    image = image_to_tensor(load_image(image_path).convert("RGB"))[None]
+def judge_example(judge: DlibJudge, fills: dict, image_path: Path, mask_path: Path) -> list[dict]:
+    """One example's fills under the three judges (the photo read and judged once); one row
+    without scores where dlib finds no face in the photo."""
+    image = image_to_tensor(read_rgb(image_path))[None]
     mask = mask_to_tensor(load_mask(mask_path))[None, None].float()
     original = as_uint8(image)
     face = judge.find(original)
     if face is None:
-        return {"example": image_path.name, "face_in_photo": False}
-    out = as_uint8(fill(image, mask))
+        return [{"example": image_path.name, "fill": name, "face_in_photo": False} for name in fills]
+    reference = judge.descriptor(original, face)
     inner = seamless_region(mask[0, 0].numpy() > 0.5)
-    distance = float(np.linalg.norm(judge.descriptor(out, face) - judge.descriptor(original, face)))
-    return {"example": image_path.name, "face_in_photo": True,
-            "face_found": judge.face_found_again(out, face),
-            "identity_distance": distance, "same_person": distance < SAME_PERSON,
-            "detail": detail(out, inner) / max(detail(original, inner), 1e-6)}
+    sharpness = max(detail(original, inner), 1e-6)
+    rows = []
+    for name, fill in fills.items():
+        out = as_uint8(fill(image, mask))
+        distance = float(np.linalg.norm(judge.descriptor(out, face) - reference))
+        rows.append({"example": image_path.name, "fill": name, "face_in_photo": True,
+                     "face_found": judge.face_found_again(out, face),
+                     "identity_distance": distance, "same_person": distance < SAME_PERSON,
+                     "detail": detail(out, inner) / sharpness})
+    return rows
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -59,9 +66,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     print("| example | fill | HOG face found | identity distance | same person | detail ratio |")
     print("|---|---|---|---|---|---|")
     for image_name, mask_name in EXAMPLES:
-        for name, fill in fills.items():
-            row = {"fill": name, **judge_example(judge, fill, args.examples / image_name, args.examples / mask_name)}
+        for row in judge_example(judge, fills, args.examples / image_name, args.examples / mask_name):
             rows.append(row)
+            name = row["fill"]
             if not row["face_in_photo"]:
                 print(f"| {image_name} | {name} | no face in the photo | | | |")
                 continue
