@@ -75,9 +75,13 @@ DEFAULTS: dict[str, Any] = {
         "ema_decay": 0.999,
         "max_grad_norm": None,
         "decode_hole_only": False,  # IN2: decode only hole pixels (the losses read only the composite)
-        # trainer/guesses.py: this share of the batches start from a coarse guess of the truth
-        # (in2.coarse_to_fine's finer passes); "smooth" pre-fill weights only
-        "coarse_guess": {"share": 0.0, "factors": [2.0, 4.0], "truth": [0.5, 1.0]},
+        # trainer/guesses.py: this share of the batches start from a coarse guess (in2.coarse_to_fine's
+        # finer passes) made of the truth ("truth") or of the generator's own coarser passes where the
+        # hole is deeper than model coarse_reach ("self"); "smooth" pre-fill weights only
+        "coarse_guess": {"share": 0.0, "factors": [2.0, 4.0], "truth": [0.5, 1.0], "source": "truth"},
+        # trainer/guesses.py: this share of the batches are brought down by a factor in ``factors``,
+        # as the coarsest pass of a wide hole sees a photo
+        "coarse_view": {"share": 0.0, "factors": [2.0, 4.0]},
     },
     "loss": {
         "adversarial": 1.0,

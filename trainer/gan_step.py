@@ -20,8 +20,9 @@ from accelerate import Accelerator
 from torch import nn
 
 from in2.compositing import paste_into_hole
+from in2.nn.prefill import prefill
 from trainer import losses as L
-from trainer.guesses import GuessParams, coarse_truth_guess
+from trainer.guesses import GuessParams, ViewParams, coarse_self_guess, coarse_truth_guess, coarse_view
 
 __all__ = ["GANStep"]
 
@@ -41,6 +42,7 @@ class GANStep:
         max_grad_norm: float | None = None,
         hole_only: bool = False,
         guesses: GuessParams | None = None,
+        views: ViewParams | None = None,
     ) -> None:
         self.acc, self.G, self.D, self.opt_g, self.opt_d = accelerator, G, D, opt_g, opt_d
         self.perceptual = perceptual
@@ -48,6 +50,12 @@ class GANStep:
         self.max_grad_norm = max_grad_norm
         self.hole_only = hole_only  # decode only the hole: every loss reads the composite
         self.guesses = guesses  # a share of the batches start from a coarse guess (trainer.guesses)
+        if guesses is not None and guesses.source == "self":
+            config = getattr(accelerator.unwrap_model(G), "config", None)
+            if not getattr(config, "coarse_reach", 0) or getattr(config, "hole_prefill", None) != "smooth":
+                raise ValueError("train.coarse_guess.source 'self' needs an in2 model with coarse_reach > 0 and "
+                                 "hole_prefill 'smooth' (model.overrides)")
+        self.views = views  # a share of the batches are brought down to a coarse pass's view
         self.micro = 0
 
     def __call__(self, image: torch.Tensor, mask: torch.Tensor) -> dict[str, float]:
@@ -55,7 +63,9 @@ class GANStep:
         out: dict[str, float] = {}
         adversarial = self._adversarial_now()
         with self.acc.accumulate(self.G, self.D):
-            guess = coarse_truth_guess(image, mask, self.guesses) if self.guesses else None
+            if self.views is not None:
+                image, mask = coarse_view(image, mask, self.views)
+            guess = self._guess(image, mask)
             extra = {} if guess is None else {"guess": guess}
             pred = self.G(image, mask, decode_only=mask, **extra) if self.hole_only else self.G(image, mask, **extra)
             comp = paste_into_hole(image, pred, mask)
@@ -71,6 +81,24 @@ class GANStep:
             out["g_total"] = loss_g.item()
         self.micro += 1
         return out
+
+    def _guess(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor | None:
+        """The start of this batch's fill (None: the generator's own pre-fill), per ``self.guesses``."""
+        if self.guesses is None:
+            return None
+        if self.guesses.source == "truth":
+            return coarse_truth_guess(image, mask, self.guesses)
+        generator = self.acc.unwrap_model(self.G)  # no gradient flows here: no gradient sync either
+        config = generator.config
+
+        def predict(small: torch.Tensor, small_hole: torch.Tensor, guess: torch.Tensor | None) -> torch.Tensor:
+            extra = {} if guess is None else {"guess": guess}
+            return generator(small, small_hole, decode_only=small_hole, **extra)
+
+        def prefill_one(blanked: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
+            return prefill(blanked.float(), hole.float(), config.hole_prefill, config.prefill_steps)
+
+        return coarse_self_guess(predict, image, mask, float(config.coarse_reach), self.guesses.share, prefill_one)
 
     def _adversarial_now(self) -> bool:
         """Whether D takes part in this micro-batch (its weights are on and ``adv_start_step`` is reached)."""

@@ -52,7 +52,7 @@ from trainer.ema import EMA
 from trainer.export import card_info, export_generator, push_to_hub, write_model_card
 from trainer.face_parts import FacePartParams
 from trainer.gan_step import GANStep
-from trainer.guesses import GuessParams
+from trainer.guesses import GuessParams, ViewParams
 from trainer.masks import MaskParams
 from trainer.models import build_generator, build_perceptual
 from trainer.validation import validate
@@ -263,8 +263,9 @@ def setup(args: argparse.Namespace) -> Run:
 
     hole_only = bool(tcfg.get("decode_hole_only")) and cfg["model"].get("type", "in2") == "in2"
     guesses = GuessParams.from_dict(tcfg.get("coarse_guess"))
+    views = ViewParams.from_dict(tcfg.get("coarse_view"))
     step_fn = GANStep(accelerator, G, D, opt_g, opt_d, perceptual, lcfg, tcfg.get("max_grad_norm"), hole_only,
-                      guesses if guesses.share > 0 else None)
+                      guesses if guesses.share > 0 else None, views if views.share > 0 else None)
     step_fn.micro = state.step * int(tcfg["grad_accum"])
     run = Run(
         cfg,

@@ -71,3 +71,117 @@ def test_a_training_step_starts_from_the_guess(fresh_accelerate):
     image, mask = _batch()
     out = step(image[:2], mask[:2])
     assert seen == [True] and all(torch.isfinite(torch.tensor(v)) for v in out.values())
+
+
+def _one_deep_one_shallow() -> tuple[torch.Tensor, torch.Tensor]:
+    torch.manual_seed(1)
+    image = torch.rand(2, 3, 96, 96)
+    mask = torch.zeros(2, 1, 96, 96)
+    mask[0, :, 20:76, 20:76] = 1  # inradius 28: deeper than a reach of 8
+    mask[1, :, 40:44, 10:80] = 1  # inradius 2
+    return image, mask
+
+
+def test_self_guess_runs_the_coarse_passes_only_where_the_hole_is_deeper_than_the_reach():
+    from in2.coarse_to_fine import coarse_guess
+    from in2.nn.prefill import smooth_prefill
+    from trainer.guesses import coarse_self_guess
+
+    image, mask = _one_deep_one_shallow()
+    calls = []
+
+    def predict(small, small_hole, guess):
+        calls.append(tuple(small.shape))
+        return torch.full_like(small, 0.25)
+
+    def prefill(blanked, hole):
+        return smooth_prefill(blanked, hole)
+
+    assert coarse_self_guess(predict, image, mask, 8.0, 0.0, prefill) is None  # share 0: never
+    assert coarse_self_guess(predict, image[1:], mask[1:], 8.0, 1.0, prefill) is None and not calls  # shallow only
+    got = coarse_self_guess(predict, image, mask, 8.0, 1.0, prefill)
+    assert got.shape == image.shape and not got.requires_grad
+    assert calls and all(c[0] == 1 for c in calls)  # only the deep sample went through coarse passes
+    blanked = image * (1 - mask)
+    assert torch.allclose(got[1:], smooth_prefill(blanked[1:], mask[1:]), atol=1e-6)
+    calls.clear()
+    assert torch.allclose(got[:1], coarse_guess(predict, blanked[:1], mask[:1], 2), atol=1e-6)  # 28 -> 14 -> 7
+
+
+def test_a_self_guess_step_runs_and_needs_a_reach(fresh_accelerate):
+    from accelerate import Accelerator
+
+    from in2 import IN2, IN2Config
+    from trainer.discriminator import PatchDiscriminator
+    from trainer.gan_step import GANStep
+
+    torch.manual_seed(0)
+    cfg = {"adversarial": 1.0, "feature_matching": 0.1, "r1": 0.0, "perceptual": 0.0, "l1": 1.0}
+    acc = Accelerator(cpu=True)
+    D = PatchDiscriminator(base=8, num_down=2)
+    opt_d = torch.optim.Adam(D.parameters())
+    flat = IN2(IN2Config.tiny(hole_prefill="smooth"))
+    with pytest.raises(ValueError, match="coarse_reach"):
+        GANStep(acc, flat, D, torch.optim.Adam(flat.parameters()), opt_d, None, cfg,
+                guesses=GuessParams(share=1.0, source="self"))
+    G = IN2(IN2Config.tiny(hole_prefill="smooth", coarse_reach=8))
+    opt_g = torch.optim.Adam(G.parameters())
+    G, D, opt_g, opt_d = acc.prepare(G, D, opt_g, opt_d)
+    step = GANStep(acc, G, D, opt_g, opt_d, None, cfg, hole_only=True, guesses=GuessParams(share=1.0, source="self"))
+    out = step(*_one_deep_one_shallow())
+    assert all(torch.isfinite(torch.tensor(v)) for v in out.values())
+
+
+def test_an_unknown_guess_source_is_refused():
+    with pytest.raises(ValueError, match="train.coarse_guess.source"):
+        GuessParams.from_dict({"source": "oracle"})
+
+
+def test_coarse_view_brings_the_batch_down_as_coarse_to_fine_does():
+    from trainer.guesses import ViewParams, coarse_view
+
+    image, mask = _one_deep_one_shallow()
+    same = coarse_view(image, mask, ViewParams(share=0.0))
+    assert same[0] is image and same[1] is mask
+    small, small_mask = coarse_view(image, mask, ViewParams(share=1.0, factors=(2.0, 2.0)))
+    assert small.shape == (2, 3, 48, 48) and small_mask.shape == (2, 1, 48, 48)
+    assert torch.allclose(small, torch.nn.functional.avg_pool2d(image, 2), atol=1e-6)
+    # every pixel that held any hidden pixel is a hole: nothing hidden reaches the generator
+    assert torch.equal(small_mask, (torch.nn.functional.avg_pool2d(mask, 2) > 0).float())
+    tiny, _ = coarse_view(image, mask, ViewParams(share=1.0, factors=(8.0, 8.0)))
+    assert min(tiny.shape[-2:]) >= 32  # never below the coarsest pass's smallest side
+
+
+def test_a_coarse_view_step_runs(fresh_accelerate):
+    from accelerate import Accelerator
+
+    from in2 import IN2, IN2Config
+    from trainer.discriminator import PatchDiscriminator
+    from trainer.gan_step import GANStep
+    from trainer.guesses import ViewParams
+
+    torch.manual_seed(0)
+    G, D = IN2(IN2Config.tiny(hole_prefill="smooth")), PatchDiscriminator(base=8, num_down=2)
+    acc = Accelerator(cpu=True)
+    opt_g, opt_d = torch.optim.Adam(G.parameters()), torch.optim.Adam(D.parameters())
+    G, D, opt_g, opt_d = acc.prepare(G, D, opt_g, opt_d)
+    shapes = []
+    forward = G.forward
+
+    def spy(image, mask, **kwargs):
+        shapes.append(tuple(image.shape[-2:]))
+        return forward(image, mask, **kwargs)
+
+    G.forward = spy
+    cfg = {"adversarial": 1.0, "feature_matching": 0.1, "r1": 0.0, "perceptual": 0.0, "l1": 1.0}
+    step = GANStep(acc, G, D, opt_g, opt_d, None, cfg, hole_only=True, views=ViewParams(share=1.0))
+    out = step(*_one_deep_one_shallow())
+    assert len(shapes) == 1 and 32 <= min(shapes[0]) <= 48
+    assert all(torch.isfinite(torch.tensor(v)) for v in out.values())
+
+
+def test_bad_view_settings_are_refused_with_the_key_named():
+    from trainer.guesses import ViewParams
+
+    with pytest.raises(ValueError, match="train.coarse_view"):
+        ViewParams.from_dict({"factors": (0.5, 2.0)})
