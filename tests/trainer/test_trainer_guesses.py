@@ -45,32 +45,42 @@ def test_bad_settings_are_refused_with_the_key_named(bad):
         GuessParams.from_dict(bad)
 
 
-def test_a_training_step_starts_from_the_guess(fresh_accelerate):
-    """With share 1 the generator is called with a guess; the step runs and its losses are finite."""
+_LOSSES = {"adversarial": 1.0, "feature_matching": 0.1, "r1": 0.0, "perceptual": 0.0, "l1": 1.0}
+
+
+def _step_with_spy(config, **step_kwargs):
+    """A GANStep on a tiny smooth-pre-fill generator whose calls are recorded: (step, calls),
+    each call ``(height, width, whether a guess came)``."""
     from accelerate import Accelerator
 
-    from in2 import IN2, IN2Config
+    from in2 import IN2
     from trainer.discriminator import PatchDiscriminator
     from trainer.gan_step import GANStep
 
     torch.manual_seed(0)
-    G, D = IN2(IN2Config.tiny(hole_prefill="smooth")), PatchDiscriminator(base=8, num_down=2)
+    G, D = IN2(config), PatchDiscriminator(base=8, num_down=2)
     acc = Accelerator(cpu=True)
     opt_g, opt_d = torch.optim.Adam(G.parameters()), torch.optim.Adam(D.parameters())
     G, D, opt_g, opt_d = acc.prepare(G, D, opt_g, opt_d)
-    seen = []
+    calls = []
     forward = G.forward
 
     def spy(image, mask, **kwargs):
-        seen.append(kwargs.get("guess") is not None)
+        calls.append((*image.shape[-2:], kwargs.get("guess") is not None))
         return forward(image, mask, **kwargs)
 
     G.forward = spy
-    cfg = {"adversarial": 1.0, "feature_matching": 0.1, "r1": 0.0, "perceptual": 0.0, "l1": 1.0}
-    step = GANStep(acc, G, D, opt_g, opt_d, None, cfg, hole_only=True, guesses=GuessParams(share=1.0))
+    return GANStep(acc, G, D, opt_g, opt_d, None, _LOSSES, hole_only=True, **step_kwargs), calls
+
+
+def test_a_training_step_starts_from_the_guess(fresh_accelerate):
+    """With share 1 the generator is called with a guess; the step runs and its losses are finite."""
+    from in2 import IN2Config
+
+    step, calls = _step_with_spy(IN2Config.tiny(hole_prefill="smooth"), guesses=GuessParams(share=1.0))
     image, mask = _batch()
     out = step(image[:2], mask[:2])
-    assert seen == [True] and all(torch.isfinite(torch.tensor(v)) for v in out.values())
+    assert [c[2] for c in calls] == [True] and all(torch.isfinite(torch.tensor(v)) for v in out.values())
 
 
 def _one_deep_one_shallow() -> tuple[torch.Tensor, torch.Tensor]:
@@ -109,26 +119,14 @@ def test_self_guess_runs_the_coarse_passes_only_where_the_hole_is_deeper_than_th
 
 
 def test_a_self_guess_step_runs_and_needs_a_reach(fresh_accelerate):
-    from accelerate import Accelerator
+    from in2 import IN2Config
 
-    from in2 import IN2, IN2Config
-    from trainer.discriminator import PatchDiscriminator
-    from trainer.gan_step import GANStep
-
-    torch.manual_seed(0)
-    cfg = {"adversarial": 1.0, "feature_matching": 0.1, "r1": 0.0, "perceptual": 0.0, "l1": 1.0}
-    acc = Accelerator(cpu=True)
-    D = PatchDiscriminator(base=8, num_down=2)
-    opt_d = torch.optim.Adam(D.parameters())
-    flat = IN2(IN2Config.tiny(hole_prefill="smooth"))
     with pytest.raises(ValueError, match="coarse_reach"):
-        GANStep(acc, flat, D, torch.optim.Adam(flat.parameters()), opt_d, None, cfg,
-                guesses=GuessParams(share=1.0, source="self"))
-    G = IN2(IN2Config.tiny(hole_prefill="smooth", coarse_reach=8))
-    opt_g = torch.optim.Adam(G.parameters())
-    G, D, opt_g, opt_d = acc.prepare(G, D, opt_g, opt_d)
-    step = GANStep(acc, G, D, opt_g, opt_d, None, cfg, hole_only=True, guesses=GuessParams(share=1.0, source="self"))
+        _step_with_spy(IN2Config.tiny(hole_prefill="smooth"), guesses=GuessParams(share=1.0, source="self"))
+    step, calls = _step_with_spy(IN2Config.tiny(hole_prefill="smooth", coarse_reach=8),
+                                 guesses=GuessParams(share=1.0, source="self"))
     out = step(*_one_deep_one_shallow())
+    assert calls[-1] == (96, 96, True)  # the full-size pass starts from the coarse passes' guess
     assert all(torch.isfinite(torch.tensor(v)) for v in out.values())
 
 
@@ -153,30 +151,12 @@ def test_coarse_view_brings_the_batch_down_as_coarse_to_fine_does():
 
 
 def test_a_coarse_view_step_runs(fresh_accelerate):
-    from accelerate import Accelerator
-
-    from in2 import IN2, IN2Config
-    from trainer.discriminator import PatchDiscriminator
-    from trainer.gan_step import GANStep
+    from in2 import IN2Config
     from trainer.guesses import ViewParams
 
-    torch.manual_seed(0)
-    G, D = IN2(IN2Config.tiny(hole_prefill="smooth")), PatchDiscriminator(base=8, num_down=2)
-    acc = Accelerator(cpu=True)
-    opt_g, opt_d = torch.optim.Adam(G.parameters()), torch.optim.Adam(D.parameters())
-    G, D, opt_g, opt_d = acc.prepare(G, D, opt_g, opt_d)
-    shapes = []
-    forward = G.forward
-
-    def spy(image, mask, **kwargs):
-        shapes.append(tuple(image.shape[-2:]))
-        return forward(image, mask, **kwargs)
-
-    G.forward = spy
-    cfg = {"adversarial": 1.0, "feature_matching": 0.1, "r1": 0.0, "perceptual": 0.0, "l1": 1.0}
-    step = GANStep(acc, G, D, opt_g, opt_d, None, cfg, hole_only=True, views=ViewParams(share=1.0))
+    step, calls = _step_with_spy(IN2Config.tiny(hole_prefill="smooth"), views=ViewParams(share=1.0))
     out = step(*_one_deep_one_shallow())
-    assert len(shapes) == 1 and 32 <= min(shapes[0]) <= 48
+    assert len(calls) == 1 and 32 <= min(calls[0][:2]) <= 48
     assert all(torch.isfinite(torch.tensor(v)) for v in out.values())
 
 
