@@ -48,6 +48,13 @@ def coarse_levels(hole: torch.Tensor, reach: float, height: int, width: int) -> 
     return levels
 
 
+def coarse_copy(image: torch.Tensor, hole: torch.Tensor, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``image`` and ``hole`` brought down to ``size`` for a coarse pass: the image area-averaged,
+    and a pixel partly in the hole a hole (float), so the hidden content never leaks into the pass."""
+    small_hole = (F.interpolate(hole.float(), size=size, mode="area") > 0).float()
+    return F.interpolate(image, size=size, mode="area"), small_hole
+
+
 def coarse_guess(predict: Predict, image: torch.Tensor, hole: torch.Tensor, levels: int) -> torch.Tensor:
     """The hole filled at ``levels`` coarser scales, each pass starting from the one below, and
     brought to the image's size: the guess the full-size pass corrects. ``image`` [B,3,H,W],
@@ -58,9 +65,7 @@ def coarse_guess(predict: Predict, image: torch.Tensor, hole: torch.Tensor, leve
     guess = None
     for level in range(levels, 0, -1):
         size = (math.ceil(height / 2**level), math.ceil(width / 2**level))
-        small = F.interpolate(image, size=size, mode="area")
-        # a pixel partly in the hole is a hole: the hidden content must not leak into the pass
-        small_hole = (F.interpolate(hole, size=size, mode="area") > 0).float()
+        small, small_hole = coarse_copy(image, hole, size)
         if guess is not None:
             guess = F.interpolate(guess, size=size, mode="bilinear", align_corners=False)
         guess = torch.lerp(small, predict(small, small_hole, guess).float(), small_hole)

@@ -21,10 +21,18 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from in2.coarse_to_fine import MIN_SIDE, Predict, coarse_guess, coarse_levels
+from in2.coarse_to_fine import MIN_SIDE, Predict, coarse_copy, coarse_guess, coarse_levels
 from in2.nn.prefill import smooth_prefill
 
 SOURCES = ("truth", "self")
+
+
+def _check_share_and_factors(key: str, share: float, factors: tuple[float, float]) -> None:
+    if not 0.0 <= float(share) <= 1.0:
+        raise ValueError(f"{key}.share must lie in [0, 1], got {share}")
+    low, high = factors
+    if not 1.0 <= low <= high:
+        raise ValueError(f"{key}.factors must be [low, high], 1 <= low <= high, got {factors}")
 
 
 @dataclass(frozen=True)
@@ -48,11 +56,7 @@ class GuessParams:
         return cls(**d)
 
     def __post_init__(self) -> None:
-        if not 0.0 <= float(self.share) <= 1.0:
-            raise ValueError(f"train.coarse_guess.share must lie in [0, 1], got {self.share}")
-        low, high = self.factors
-        if not 1.0 <= low <= high:
-            raise ValueError(f"train.coarse_guess.factors must be [low, high], 1 <= low <= high, got {self.factors}")
+        _check_share_and_factors("train.coarse_guess", self.share, self.factors)
         low, high = self.truth
         if not 0.0 <= low <= high <= 1.0:
             raise ValueError(f"train.coarse_guess.truth must be [low, high] within [0, 1], got {self.truth}")
@@ -110,11 +114,7 @@ class ViewParams:
         return cls(**d)
 
     def __post_init__(self) -> None:
-        if not 0.0 <= float(self.share) <= 1.0:
-            raise ValueError(f"train.coarse_view.share must lie in [0, 1], got {self.share}")
-        low, high = self.factors
-        if not 1.0 <= low <= high:
-            raise ValueError(f"train.coarse_view.factors must be [low, high], 1 <= low <= high, got {self.factors}")
+        _check_share_and_factors("train.coarse_view", self.share, self.factors)
 
 
 def coarse_view(image: torch.Tensor, mask: torch.Tensor, params: ViewParams) -> tuple[torch.Tensor, torch.Tensor]:
@@ -130,6 +130,5 @@ def coarse_view(image: torch.Tensor, mask: torch.Tensor, params: ViewParams) -> 
     factor = min(float(torch.empty(()).uniform_(*params.factors)), min(height, width) / MIN_SIDE)
     if factor <= 1.0:
         return image, mask
-    size = (max(1, round(height / factor)), max(1, round(width / factor)))
-    small_mask = (F.interpolate(mask.float(), size=size, mode="area") > 0).to(mask.dtype)
-    return F.interpolate(image, size=size, mode="area"), small_mask
+    small, small_mask = coarse_copy(image, mask, (max(1, round(height / factor)), max(1, round(width / factor))))
+    return small, small_mask.to(mask.dtype)
